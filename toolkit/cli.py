@@ -1,0 +1,10 @@
+"""The `tierlab` command line. Each area owns a Typer sub-app in its own module; this file only wires them.
+
+Modules named here must stay cheap to import: heavy imports (vllm, torch, mlflow, chromadb) go inside commands.
+"""
+
+import typer
+
+app = typer.Typer(help="TierLab: free-tier LLM APIs vs self-hosted vLLM on Ray Serve, with RAG and CoVe.", no_args_is_help=True)
+
+# Sub-apps are added below, one line per area.
