@@ -8,3 +8,6 @@ import typer
 app = typer.Typer(help="TierLab: free-tier LLM APIs vs self-hosted vLLM on Ray Serve, with RAG and CoVe.", no_args_is_help=True)
 
 # Sub-apps are added below, one line per area.
+from toolkit.demo import demo  # noqa: E402
+
+app.command(name="demo")(demo)

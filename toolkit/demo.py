@@ -1,0 +1,46 @@
+"""`tierlab demo`: the main job on the embedded defaults, end to end, from a fresh checkout.
+
+Prepare the packaged local model, serve it with vLLM on Ray Serve, ingest the dev corpus into embedded chromadb, run the
+quickstart experiment (local model + the emulated free tier) and log it to the local MLflow store. Every step is
+idempotent, so a second `make demo` reuses the model, the server, the index and the answers already stored.
+"""
+
+import time
+
+import typer
+
+from toolkit import paths
+
+SPEC = paths.REPO_ROOT / "experiments" / "quickstart.yaml"
+
+
+def demo(
+    spec: str = typer.Option(str(SPEC), help="Experiment spec to run."),
+    port: int = typer.Option(8000, help="Port of the local Ray Serve endpoint (127.0.0.1)."),
+) -> None:
+    """Run the whole default experiment on this machine and say what to open next."""
+    from toolkit import local_models, serve
+
+    started = time.monotonic()
+    typer.secho("1/4 preparing the packaged local model", bold=True)
+    local_models.prepare("smollm2-135m-instruct")
+    typer.secho("2/4 serving it with vLLM on Ray Serve", bold=True)
+    handle = serve.up(profile="cpu-smollm2", port=port)
+    typer.echo(f"    endpoint: {handle.base_url}")
+    typer.secho("3/4 ingesting the dev corpus into embedded chromadb", bold=True)
+    from toolkit.experiments.spec import load_spec
+    from toolkit.retrieval import index
+
+    loaded = load_spec(spec)
+    index.ingest_for_dataset(loaded.dataset, loaded.split)
+    typer.secho("4/4 running the experiment", bold=True)
+    from toolkit.experiments.report import print_summary
+    from toolkit.experiments.runner import run_experiment
+
+    result = run_experiment(loaded)
+    print_summary(result)
+    minutes = (time.monotonic() - started) / 60
+    typer.secho(f"\nDone in {minutes:.1f} min. Next:", bold=True)
+    typer.echo(f"  MLflow UI:   .venv/bin/mlflow ui --backend-store-uri {paths.mlflow_uri()} --host 127.0.0.1 --port 5000")
+    typer.echo("  Notebooks:   .venv/bin/jupyter lab --ip=127.0.0.1 notebooks/01_quickstart.ipynb")
+    typer.echo("  Stop server: .venv/bin/tierlab serve down")
