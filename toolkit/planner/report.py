@@ -1,0 +1,74 @@
+"""Render a plan for people: a Markdown table, a sensitivity table and a cost-vs-traffic plot (PNG)."""
+
+from pathlib import Path
+
+from toolkit.planner.plan import Plan, SensitivityRow
+
+
+def _money(value: float | None) -> str:
+    return "–" if value is None else f"${value:,.2f}"
+
+
+def _per_correct(value: float | None) -> str:
+    return "–" if value is None else f"${value:.6f}"
+
+
+def plan_markdown(plan: Plan, rows: list[SensitivityRow] | None = None) -> str:
+    w = plan.workload
+    lines = [
+        f"# Plan for {w.name}",
+        "",
+        f"{w.daily_active_users:,} users × {w.requests_per_user:g} requests/day = {w.requests_per_day:,.0f} requests/day, "
+        f"peak concurrency {w.peak_concurrency}, latency target {w.latency_target_s or '–'} s, "
+        f"sensitive data: {'yes' if w.sensitive_data else 'no'}, users in {w.timezone}.",
+        "",
+        f"**Recommendation:** {plan.recommended.label if plan.recommended else 'none'} — {plan.reason}",
+        "",
+        "| choice | accuracy | p95 s | $/month | $/correct | GPUs | free-tier quota | break-even req/day | excluded because |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in plan.choices:
+        lines.append(
+            f"| {c.label} | {c.accuracy:.2f} | {'–' if c.latency_p95_s is None else f'{c.latency_p95_s:.2f}'} "
+            f"| {_money(c.monthly_usd)} | {_per_correct(c.cost_per_correct)} | {c.gpus or '–'} "
+            f"| {c.quota.summary() if c.quota else '–'} "
+            f"| {'–' if c.break_even_requests_per_day is None else f'{c.break_even_requests_per_day:,.0f}'} "
+            f"| {'; '.join(c.excluded) or '–'} |"
+        )
+    if rows:
+        lines += ["", "## Sensitivity", "", "| scenario | recommended | $/month | accuracy | changed |", "|---|---|---|---|---|"]
+        for r in rows:
+            acc = "–" if r.accuracy is None else f"{r.accuracy:.2f}"
+            lines.append(f"| {r.scenario} | {r.recommended} | {_money(r.monthly_usd)} | {acc} | {'yes' if r.changed else ''} |")
+    if plan.run_ids:
+        lines += ["", f"Runs used: {', '.join(plan.run_ids)}"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_cost_curve(curves: dict[str, list[float | None]], path: str | Path) -> Path:
+    """Monthly cost per choice against traffic multiplier (log-log); gaps are where a choice is infeasible."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = curves["traffic_multiplier"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, ys in curves.items():
+        if label == "traffic_multiplier":
+            continue
+        # A free tier costs $0: draw it at a floor so it is visible on the log axis while it holds.
+        pts = [(x, max(y, 0.01)) for x, y in zip(xs, ys, strict=True) if y is not None]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("traffic × workload")
+    ax.set_ylabel("USD / month (free tier drawn at $0.01)")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
