@@ -1,0 +1,33 @@
+"""What every answering method is: a small frozen, validated config that is called like a function.
+
+``method(question, llm, retriever=None) -> Answer``. Options are fields (validated once, at construction), so
+``get_method(name, **options)`` can reject a typo with a clear message and a run can log the exact settings.
+"""
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.retrievers import BaseRetriever
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolkit.records import Answer, Question
+
+
+class Method(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="The registered name; recorded as Answer.method.")
+
+    @property
+    def needs_retriever(self) -> bool:
+        """Whether calling the method requires a retriever (a runner builds one only when needed)."""
+        return False
+
+    def __call__(self, question: Question, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
+        raise NotImplementedError
+
+    def require_retriever(self, retriever: BaseRetriever | None) -> BaseRetriever:
+        if retriever is None:
+            raise ValueError(
+                f"method {self.name!r} needs a retriever: pass retriever=... (a langchain-core BaseRetriever, "
+                "e.g. from toolkit.retrieval.get_retriever), or choose 'closed_book' or a 'cove_*' method."
+            )
+        return retriever

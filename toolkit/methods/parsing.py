@@ -1,0 +1,183 @@
+"""Tolerant parsers for what chat models write: entity lists, verification questions, Q/A pairs, verdicts.
+
+Small models number, bullet, wrap in JSON, or trail off into chatter; large models add lead-ins ("Here are…").
+Every parser here returns a best effort and an empty result on junk, never an exception, so a method can flag
+the problem and fall back instead of crashing an experiment. ``parse_list`` is shared with the metrics.
+"""
+
+import json
+import re
+
+_CITATION = re.compile(r"\s*\[(?:c\d+(?:\s*,\s*c?\d+)*)\]", re.IGNORECASE)
+_MARKER = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,3}[.):]|\(?[a-z][.)](?=\s)|q\d*[.:)]|question\s*\d*[.:)])\s*", re.IGNORECASE)
+_ANSWER_LEAD = re.compile(r"^\s*(?:final\s+)?(?:answer|response|a)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
+_ABSTAIN = re.compile(
+    r"\b(?:i\s+(?:do\s+not|don't|dont)\s+know|not\s+(?:stated|mentioned|given|provided|contained|found)"
+    r"\s+in\s+the\s+(?:chunks?|context|text)|cannot\s+be\s+(?:determined|answered)|unknown)\b",
+    re.IGNORECASE,
+)
+_COMPOUND_NAMES = (
+    "Antigua and Barbuda", "Bosnia and Herzegovina", "Saint Kitts and Nevis", "Saint Vincent and the Grenadines",
+    "Sao Tome and Principe", "Trinidad and Tobago", "Turks and Caicos Islands", "Saint Pierre and Miquelon",
+    "Wallis and Futuna", "Heard Island and McDonald Islands", "Svalbard and Jan Mayen",
+    "South Georgia and South Sandwich Islands",
+)
+"""Names that contain "and", kept whole when splitting a list (pass more through ``parse_list(keep=...)``)."""
+_NONE_ITEMS = {"none", "n/a", "na", "no", "nothing", "unknown", "no answer", "etc", "etc."}
+_MAX_ITEM_WORDS = 8
+
+
+def strip_citations(text: str) -> str:
+    """Remove chunk citations such as ``[c2]`` or ``[c1, c3]``."""
+    return _CITATION.sub("", text)
+
+
+def is_abstention(text: str) -> bool:
+    """True when the answer says it does not know (the RAG prompt asks for "I don't know")."""
+    return bool(_ABSTAIN.search(text or ""))
+
+
+def _json_array(text: str) -> list | None:
+    start, end = text.find("["), text.rfind("]")
+    if start < 0 or end <= start:
+        return None
+    try:
+        value = json.loads(text[start : end + 1])
+    except ValueError:
+        return None
+    return value if isinstance(value, list) else None
+
+
+def _clean_item(item: str) -> str:
+    item = _MARKER.sub("", strip_citations(item)).strip()
+    item = re.sub(r"^(?:and|or)\s+", "", item, flags=re.IGNORECASE)
+    item = item.strip(" \t\"'`*_.;:!")
+    return re.sub(r"\s+", " ", item)
+
+
+def _protect(line: str, names: tuple[str, ...]) -> str:
+    for name in names:
+        if " and " in name:
+            line = re.sub(re.escape(name), lambda m: m.group(0).replace(" and ", "\x00"), line, flags=re.IGNORECASE)
+    return line
+
+
+def parse_list(text: str, keep: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Split a list answer into entities: JSON arrays, bullets, numbered lines, commas, semicolons, "and".
+
+    A lead-in ending in a colon ("The countries are: …") is dropped, citations are removed, duplicates
+    (case-insensitive) are removed keeping the first spelling, and an abstention yields ``[]``. Names in
+    ``keep`` (e.g. the gold answers) and common "X and Y" country names are not split at their "and".
+    """
+    names = (*keep, *_COMPOUND_NAMES)
+    text = (text or "").strip()
+    if not text or (is_abstention(text) and len(text) < 80):
+        return []
+    array = _json_array(text)
+    if array is not None and all(isinstance(x, str | int | float) for x in array):
+        pieces = [str(x) for x in array]
+    else:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].rstrip().endswith(":"):
+            lines = lines[1:]  # "Here are the countries:" header
+        elif lines and ":" in lines[0] and len(lines) == 1:
+            lines = [lines[0].split(":", 1)[1]]  # "The countries are: A, B"
+        pieces = []
+        for line in lines:
+            line = _protect(_ANSWER_LEAD.sub("", strip_citations(line)), names)
+            pieces += [p.replace("\x00", " and ") for p in re.split(r"\s*[,;]\s*|\s+and\s+", line)]
+    items, seen = [], set()
+    for piece in pieces:
+        item = _clean_item(piece)
+        key = item.casefold()
+        if not item or key in seen or key in _NONE_ITEMS or len(item.split()) > _MAX_ITEM_WORDS:
+            continue
+        seen.add(key)
+        items.append(item)
+    return items
+
+
+def parse_questions(text: str, limit: int | None = None) -> list[str]:
+    """Verification questions from a plan: numbered, bulleted, one per line, JSON array, with trailing junk.
+
+    Only pieces that end in a question mark count (that is what makes chatter distinguishable from questions);
+    several questions on one line are split. Duplicates are dropped; at most ``limit`` are returned.
+    """
+    text = (text or "").strip()
+    array = _json_array(text)
+    if array is not None and all(isinstance(x, str) for x in array):
+        candidates = array
+    else:
+        candidates = [piece for line in text.splitlines() for piece in re.findall(r"[^?]*\?", line)]
+    questions, seen = [], set()
+    for candidate in candidates:
+        question = _MARKER.sub("", candidate.strip()).strip(" \t\"'`*")
+        question = re.sub(r"^(?:verification\s+questions?|questions?)\s*:\s*", "", question, flags=re.IGNORECASE)
+        if len(question) < 4 or not question.endswith("?") or question.casefold() in seen:
+            continue
+        seen.add(question.casefold())
+        questions.append(question)
+    return questions[:limit] if limit else questions
+
+
+def parse_qa_pairs(text: str) -> list[tuple[str, str]]:
+    """(question, answer) pairs from a joint plan-and-answer output.
+
+    Accepts "Q: … / A: …" (optionally numbered, "Q1:", "Question 1:") and "question? answer" on one line.
+    A question without an answer gets ``""``.
+    """
+    pairs: list[tuple[str, str]] = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        q = re.match(r"^(?:[-*•]\s*)?(?:\d+[.)]\s*)?(?:q|question)\s*\d*\s*[:.)-]\s*(.+)$", line, re.IGNORECASE)
+        a = re.match(r"^(?:[-*•]\s*)?(?:\d+[.)]\s*)?(?:a|answer)\s*\d*\s*[:.)-]\s*(.*)$", line, re.IGNORECASE)
+        if q and "?" in q.group(1):
+            question, _, rest = q.group(1).partition("?")
+            pairs.append((question.strip() + "?", rest.strip()))
+        elif a and pairs and not pairs[-1][1]:
+            pairs[-1] = (pairs[-1][0], a.group(1).strip())
+        elif "?" in line and not a:
+            question, _, rest = _MARKER.sub("", line).partition("?")
+            if len(question.strip()) >= 3:
+                pairs.append((question.strip() + "?", rest.strip(" -:")))
+        elif pairs and not pairs[-1][1]:
+            pairs[-1] = (pairs[-1][0], line)
+    return pairs
+
+
+def parse_numbered_answers(text: str, count: int) -> list[str]:
+    """``count`` answers from "1. …\\n2. …" (or plain lines, in order); missing answers are ``""``."""
+    numbered: dict[int, str] = {}
+    plain: list[str] = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        match = re.match(r"^(?:a|answer)?\s*(\d{1,3})\s*[.):-]\s*(.*)$", line, re.IGNORECASE)
+        if match and 1 <= int(match.group(1)) <= count:
+            numbered.setdefault(int(match.group(1)), _ANSWER_LEAD.sub("", match.group(2)).strip())
+        else:
+            plain.append(_ANSWER_LEAD.sub("", line).strip())
+    if numbered:
+        return [numbered.get(i, "") for i in range(1, count + 1)]
+    return (plain + [""] * count)[:count]
+
+
+def parse_verdict(text: str) -> str:
+    """``"inconsistent"``, ``"consistent"`` or ``"unknown"`` from a cross-check output."""
+    lowered = (text or "").casefold()
+    if re.search(r"\b(?:inconsistent|contradicts?|contradiction|not consistent|incorrect|wrong)\b", lowered):
+        return "inconsistent"
+    if re.search(r"\b(?:consistent|supports?|correct|agrees?)\b", lowered):
+        return "consistent"
+    return "unknown"
+
+
+def mentions(entity: str, text: str) -> bool:
+    """Whether ``text`` names ``entity`` as whole words (so "Niger" is not found in "Nigeria")."""
+    words = entity.strip()
+    if not words:
+        return False
+    return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", text or "", re.IGNORECASE) is not None
