@@ -129,6 +129,7 @@ class _Run:
     def answer(self) -> Answer:
         baseline = self._baseline()
         if not baseline:
+            self._flag("empty_output")
             self._flag("baseline_empty")
             return self._finish(baseline)
         if self.cfg.baseline == "rag" and is_abstention(baseline):
@@ -148,7 +149,8 @@ class _Run:
             self.steps += [step.model_copy(update={"name": f"baseline_{step.name}"}) for step in steps]
             self.retrieved += chunks
             self.details["baseline_rag"] = info
-            self.flags += [flag for flag in rag_flags(text, chunks, info["citations"]) if flag != "empty_output"]
+            for flag in rag_flags(text, chunks, info["citations"]):
+                self._flag(flag)
         else:
             text, step = closed_book_answer(q, self.fam, self.llm, step_name="baseline")
             self.steps.append(step)

@@ -1,0 +1,248 @@
+"""Answering methods with a scripted chat model: the information flow of each CoVe variant matches the paper
+(arXiv:2309.11495), junk model output is flagged and falls back to the baseline, steps are complete."""
+
+import json
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from toolkit.methods import METHODS, get_method
+from toolkit.methods.scripted import ScriptedChatModel
+from toolkit.records import Answer, Question
+
+LIST_Q = Question(id="q1", question="Which countries border Testland?", kind="list", answers=("Alpha", "Beta"))
+SHORT_Q = Question(id="q2", question="Who founded Testland?", kind="short", answers=("Ada",))
+BASELINE = "Alpha, Beta, Gamma"
+VQ = ["Does Alpha border Testland?", "Does Beta border Testland?", "Does Gamma border Testland?"]
+
+RULES = [
+    (r"^Which countries border Testland\?", BASELINE),  # the closed-book baseline
+    (r"one verification question for each item", "1. " + VQ[0] + "\n2. " + VQ[1] + "\n3. " + VQ[2] + "\nHope this helps!"),
+    (r"as lines 'Q: \.\.\.'", f"Q: {VQ[0]}\nA: Yes.\nQ: {VQ[1]}\nA: Yes.\nQ: {VQ[2]}\nA: No."),
+    (r"on its own numbered line", "1. Yes.\n2. Yes.\n3. No, Gamma is far away."),
+    (r"^Does Alpha", "Yes, it does."),
+    (r"^Does Beta", "Yes."),
+    (r"^Does Gamma", "No, Gamma is far away."),
+    (r"Verification question: Does Gamma", "INCONSISTENT: Gamma does not border Testland."),
+    (r"^Original answer", "CONSISTENT."),
+    (r"Keep only the items", "Alpha, Beta"),
+]
+
+
+def scripted(**changes) -> ScriptedChatModel:
+    rules = [(pattern, changes.get(pattern, reply)) for pattern, reply in RULES]
+    return ScriptedChatModel(rules=rules, default="")
+
+
+def step_names(answer: Answer) -> list[str]:
+    return [step.name for step in answer.steps]
+
+
+def step(answer: Answer, name: str):
+    return next(s for s in answer.steps if s.name == name)
+
+
+class KeywordRetriever(BaseRetriever):
+    """A deterministic retriever over a handful of documents (word overlap), for prompt-structure tests.
+    The real chromadb retriever is exercised in tests/test_methods_real.py."""
+
+    docs: list[Document]
+    k: int = 2
+
+    def _get_relevant_documents(self, query: str, *, run_manager=None) -> list[Document]:
+        words = set(query.lower().strip("?").split())
+        scored = sorted(self.docs, key=lambda d: -len(words & set(d.page_content.lower().strip(".").split())))
+        return [Document(d.page_content, metadata={**d.metadata, "score": 0.5}) for d in scored[: self.k]]
+
+
+def retriever() -> KeywordRetriever:
+    docs = [
+        ("tl#borders#0", "tl", "Testland borders Alpha and Beta."),
+        ("ga#location#0", "ga", "Gamma is an island far away from Testland."),
+        ("tl#history#0", "tl", "Testland was founded by Ada."),
+    ]
+    return KeywordRetriever(docs=[Document(text, metadata={"chunk_id": cid, "doc_id": did}) for cid, did, text in docs])
+
+
+def test_registry_has_every_method_and_each_returns_an_answer():
+    assert METHODS.names() == sorted(
+        ["closed_book", "rag", "cove_joint", "cove_two_step", "cove_factored", "cove_factor_revise",
+         "rag_cove", "rag_cove_rag_baseline"]
+    )
+    for name in METHODS.names():
+        answer = get_method(name)(LIST_Q, scripted(), retriever())
+        assert isinstance(answer, Answer) and answer.method == name
+        json.dumps(answer.model_dump())  # results must round-trip through the JSON result store
+
+
+def test_closed_book_is_one_call_with_the_question():
+    llm = scripted()
+    answer = get_method("closed_book")(LIST_Q, llm)
+    assert answer.text == BASELINE and step_names(answer) == ["answer"] and len(llm.prompts) == 1
+    assert LIST_Q.question in answer.steps[0].prompt and answer.details["prompt_version"] == "answer-v1"
+
+
+def test_steps_are_complete_for_tracing():
+    answer = get_method("cove_factor_revise")(LIST_Q, scripted())
+    for s in answer.steps:
+        assert s.prompt and s.output and s.provider == "scripted/fake" and s.usage.calls == 1
+        assert s.usage.input_tokens > 0
+    assert answer.usage.calls == len(answer.steps) == 1 + 1 + 3 + 3 + 1
+    assert answer.details["prompt_version"] == "cove-v1+answer-v1"
+
+
+def test_joint_plans_and_answers_in_one_prompt():
+    llm = scripted()
+    answer = get_method("cove_joint")(LIST_Q, llm)
+    assert step_names(answer) == ["baseline", "plan_and_verify", "final"]
+    assert BASELINE in step(answer, "plan_and_verify").prompt
+    assert answer.details["verification_questions"] == VQ
+    assert answer.details["verification_answers"] == ["Yes.", "Yes.", "No."]
+    assert answer.text == "Alpha, Beta" and answer.details["dropped_items"] == ["Gamma"]
+    assert answer.flags == ()
+
+
+def test_two_step_answers_see_only_the_questions():
+    answer = get_method("cove_two_step")(LIST_Q, scripted())
+    assert step_names(answer) == ["baseline", "plan", "verify_all", "final"]
+    assert BASELINE in step(answer, "plan").prompt
+    verify_all = step(answer, "verify_all").prompt
+    assert all(q in verify_all for q in VQ)
+    assert BASELINE not in verify_all and "Hope this helps" not in verify_all
+    assert answer.details["verification_answers"][2].startswith("No")
+
+
+def test_factored_answers_each_question_alone_and_concurrently():
+    llm = scripted()
+    llm.delay_s = 0.2
+    answer = get_method("cove_factored", concurrency=3)(LIST_Q, llm)
+    assert step_names(answer) == ["baseline", "plan", "verify[0]", "verify[1]", "verify[2]", "final"]
+    for i, question in enumerate(VQ):
+        prompt = step(answer, f"verify[{i}]").prompt
+        last_user = prompt.rsplit("Human: ", 1)[1]
+        assert last_user.strip() == question  # only its own question: no baseline, no sibling questions
+        assert BASELINE not in prompt and all(other not in prompt for other in VQ if other != question)
+    assert llm.max_active > 1
+    final = step(answer, "final").prompt
+    assert BASELINE in final and "A: No, Gamma is far away." in final
+
+
+def test_factored_concurrency_one_runs_serially():
+    llm = scripted()
+    llm.delay_s = 0.05
+    get_method("cove_factored", concurrency=1)(LIST_Q, llm)
+    assert llm.max_active == 1
+
+
+def test_factor_revise_cross_checks_each_answer_against_the_baseline():
+    # the final model keeps Gamma, but the cross-check found it inconsistent: lists drop failed entities
+    llm = scripted(**{r"Keep only the items": "Alpha, Beta, Gamma"})
+    answer = get_method("cove_factor_revise")(LIST_Q, llm)
+    names = step_names(answer)
+    assert names[:5] == ["baseline", "plan", "verify[0]", "verify[1]", "verify[2]"]
+    assert names[5:] == ["cross_check[0]", "cross_check[1]", "cross_check[2]", "final"]
+    for i, question in enumerate(VQ):
+        prompt = step(answer, f"cross_check[{i}]").prompt.rsplit("Human: ", 1)[1]
+        assert BASELINE in prompt and question in prompt and answer.details["verification_answers"][i] in prompt
+    assert [c["verdict"] for c in answer.details["cross_checks"]] == ["consistent", "consistent", "inconsistent"]
+    assert "Check: INCONSISTENT" in step(answer, "final").prompt
+    assert answer.text == "Alpha, Beta" and answer.details["dropped_items"] == ["Gamma"]
+    # factored (no cross-check) keeps what its final answer keeps
+    assert get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "Alpha, Beta, Gamma"})).text == BASELINE
+
+
+@pytest.mark.parametrize("variant", ["cove_joint", "cove_two_step", "cove_factored", "cove_factor_revise"])
+@pytest.mark.parametrize(
+    "plan_output, flag",
+    [("The answer looks fine to me, nothing to add.", "plan_unparsable"), ("", "no_questions"), ("None.", "no_questions")],
+)
+def test_junk_plan_returns_the_baseline_with_a_flag(variant, plan_output, flag):
+    llm = scripted(**{r"one verification question for each item": plan_output, r"as lines 'Q: \.\.\.'": plan_output})
+    answer = get_method(variant)(LIST_Q, llm)
+    assert answer.text == BASELINE and flag in answer.flags
+    assert step_names(answer) == ["baseline", "plan_and_verify" if variant == "cove_joint" else "plan"]
+    if not plan_output:
+        assert "empty_output" in answer.flags
+
+
+def test_junk_final_answers_fall_back_to_the_baseline():
+    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": ""}))
+    assert answer.text == BASELINE and {"final_empty", "empty_output"} <= set(answer.flags)
+    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "Sure! Here is my reply."}))
+    assert answer.text == BASELINE and "final_unrelated" in answer.flags
+    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "None"}))
+    assert answer.text == "" and answer.details["dropped_items"] == ["Alpha", "Beta", "Gamma"]
+
+
+def test_short_question_flow_and_empty_baseline():
+    llm = ScriptedChatModel(
+        rules=[
+            (r"^Who founded Testland\?", "Zed founded it in 1901."),
+            (r"check the facts", "1. Who founded Testland?\n2. When was Testland founded?"),
+            (r"^Who founded", "Ada."),
+            (r"^When was", "1850."),
+            (r"Write the corrected answer briefly", "Ada founded it in 1850."),
+        ]
+    )
+    answer = get_method("cove_factored")(SHORT_Q, llm)
+    assert answer.text == "Ada founded it in 1850." and answer.details["family"] == "short"
+    assert all("Zed" not in step(answer, f"verify[{i}]").prompt for i in range(2))
+    empty = get_method("cove_joint")(SHORT_Q, ScriptedChatModel(rules=[]))
+    assert empty.text == "" and {"baseline_empty", "empty_output"} <= set(empty.flags)
+    assert step_names(empty) == ["baseline"]
+
+
+def test_max_verification_questions_cuts_the_plan():
+    answer = get_method("cove_factored", max_verification_questions=2)(LIST_Q, scripted())
+    assert answer.details["verification_questions"] == VQ[:2]
+    assert "verify[2]" not in step_names(answer)
+
+
+def test_rag_numbers_chunks_and_maps_citations():
+    llm = ScriptedChatModel(rules=[(r"Question: Which countries border Testland", "Alpha [c1], Beta [c1]")])
+    answer = get_method("rag")(LIST_Q, llm, retriever())
+    assert step_names(answer) == ["retrieve", "answer"]
+    prompt = step(answer, "answer").prompt
+    assert "[c1] Testland borders Alpha and Beta." in prompt and "I don't know" in prompt
+    assert answer.details["citations"] == ["tl#borders#0"] and answer.retrieved[0].doc_id == "tl"
+    assert answer.flags == ()
+    abstain = get_method("rag")(SHORT_Q, ScriptedChatModel(default="I don't know."), retriever())
+    assert "abstained" in abstain.flags
+
+
+def test_rag_cove_answers_verification_questions_from_retrieval():
+    answer = get_method("rag_cove")(LIST_Q, scripted(), retriever())
+    names = step_names(answer)
+    assert names[:2] == ["baseline", "plan"] and names[-1] == "final"
+    assert {"retrieve[0]", "retrieve[1]", "retrieve[2]", "verify[0]", "verify[1]", "verify[2]"} <= set(names)
+    gamma = step(answer, "verify[2]").prompt
+    assert "Gamma is an island far away from Testland." in gamma and BASELINE not in gamma
+    assert "ga#location#0" in {c.id for c in answer.retrieved}
+
+
+def test_rag_cove_with_rag_baseline():
+    llm = scripted(**{r"^Which countries border Testland\?": "unused"})
+    llm.rules.insert(0, (r"^Chunks:.*Question: Which countries border Testland", "Alpha [c1], Beta [c1], Gamma [c2]"))
+    answer = get_method("rag_cove_rag_baseline")(LIST_Q, llm, retriever())
+    assert step_names(answer)[:3] == ["baseline_retrieve", "baseline_answer", "plan"]
+    assert answer.details["baseline_rag"]["citations"]
+    assert "[c1]" not in step(answer, "plan").prompt.rsplit("Human: ", 1)[1]  # citations stripped before planning
+    assert answer.text == "Alpha, Beta"
+    abstain = get_method("rag_cove_rag_baseline")(SHORT_Q, ScriptedChatModel(default="I don't know."), retriever())
+    assert step_names(abstain) == ["baseline_retrieve", "baseline_answer"] and "abstained" in abstain.flags
+
+
+def test_methods_needing_retrieval_say_so():
+    for name in ("rag", "rag_cove", "rag_cove_rag_baseline"):
+        with pytest.raises(ValueError, match="needs a retriever"):
+            get_method(name)(LIST_Q, scripted())
+
+
+def test_bad_options_are_named():
+    with pytest.raises(ValueError, match="max_verification_questons.*Valid options"):
+        get_method("cove_factored", max_verification_questons=3)
+    with pytest.raises(ValueError, match="factored"):
+        get_method("cove_joint", verify_with="retrieval")
+    with pytest.raises(KeyError, match="Did you mean 'cove_joint'"):
+        get_method("cove_jiont")
