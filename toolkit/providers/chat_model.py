@@ -1,0 +1,162 @@
+"""The provider client as a langchain-core chat model, with an ordered fallback list.
+
+Chains (RAG, CoVe, judges) call ``invoke``/``stream`` and never see quotas or caches. Each answer carries
+TierLab's measurements in ``response_metadata``: ``tierlab_usage`` (a ``records.Usage`` dict), the provider that
+answered, whether it was emulated or cached, TTFT, latency, quota wait and any fallback switches.
+"""
+
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_openai_messages
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from toolkit import paths
+from toolkit.providers.cache import ResponseCache
+from toolkit.providers.catalog import Entry, load_catalog
+from toolkit.providers.client import Completion, ProviderClient, ProviderError
+from toolkit.providers.keys import MissingKeyError
+from toolkit.providers.limits import QuotaExhausted, QuotaLimiter, RateLimitWaitTooLong
+from toolkit.records import USAGE_KEY
+
+SWITCH_ON = (QuotaExhausted, RateLimitWaitTooLong, ProviderError, MissingKeyError)
+"""Failures after which the next provider in the list takes over (retries already happened inside the client)."""
+
+
+@lru_cache(maxsize=64)
+def shared_limiter(entry: Entry, quota_dir: str, max_wait_s: float) -> QuotaLimiter:
+    """One limiter per provider model and process, so threads queue in memory rather than on the file lock."""
+    from pathlib import Path
+
+    return QuotaLimiter(entry.id, entry.limits, state_dir=Path(quota_dir), max_wait_s=max_wait_s)
+
+
+class ProviderChatModel(BaseChatModel):
+    """Chat model over one or more catalog entries, tried in order (a single id is a list of one)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    provider_ids: tuple[str, ...] = Field(description="Catalog ids in fallback order, e.g. ('groq/llama-3.1-8b-instant',).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent with every call.")
+    response_cache: bool = Field(
+        default=True,
+        description="Answer repeated calls from TierLab's on-disk cache (replay). Not langchain's own `cache` field.",
+    )
+    cache_ttl_s: float | None = None
+    emulated: bool = Field(default=False, description="Label results as coming from the free-tier emulator.")
+    base_urls: dict[str, str] = Field(default_factory=dict, description="Per-id base URL overrides (e.g. an emulator).")
+    catalog_path: str | None = None
+    env_file: str | None = Field(default=None, description="Optional .env file to read API keys from.")
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    max_wait_s: float = Field(default=600.0, description="Longest client-side wait for a per-minute window.")
+
+    _clients: dict[str, ProviderClient] = PrivateAttr(default_factory=dict)
+
+    @property
+    def _llm_type(self) -> str:
+        return "tierlab-provider"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"provider_ids": self.provider_ids, **self.params}
+
+    def client(self, provider_id: str) -> ProviderClient:
+        if provider_id not in self._clients:
+            entry = load_catalog(self.catalog_path).entry(provider_id)
+            self._clients[provider_id] = ProviderClient(
+                entry,
+                base_url=self.base_urls.get(provider_id),
+                cache=ResponseCache(ttl_s=self.cache_ttl_s) if self.response_cache else None,
+                limiter=shared_limiter(entry, str(paths.subdir("quota")), self.max_wait_s),
+                emulated=self.emulated,
+                timeout_s=self.timeout_s,
+                max_retries=self.max_retries,
+                env_file=self.env_file,
+            )
+        return self._clients[provider_id]
+
+    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict) -> tuple[list[dict], dict]:
+        params = {**self.params, **kwargs}
+        if stop:
+            params["stop"] = stop
+        return convert_to_openai_messages(messages), params
+
+    @staticmethod
+    def _metadata(done: Completion, switches: list[dict]) -> dict:
+        return {
+            USAGE_KEY: done.usage.model_dump(),
+            "tierlab_provider": done.provider,
+            "tierlab_emulated": done.emulated,
+            "tierlab_cached": done.cached,
+            "tierlab_ttft_s": done.ttft_s,
+            "tierlab_latency_s": done.usage.latency_s,
+            "tierlab_waited_s": done.waited_s,
+            "tierlab_switches": switches,
+            "tierlab_quota": done.quota,
+            "model_name": done.model,
+            "finish_reason": done.finish_reason,
+        }
+
+    @staticmethod
+    def _usage_metadata(done: Completion) -> dict:
+        u = done.usage
+        return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "total_tokens": u.total_tokens}
+
+    def _switch(self, switches: list[dict], index: int, error: Exception) -> None:
+        if index == len(self.provider_ids) - 1:
+            if switches:
+                error.add_note(f"fallback switches before this failure: {switches}")
+            raise error
+        switches.append({"from": self.provider_ids[index], "to": self.provider_ids[index + 1],
+                         "reason": f"{type(error).__name__}: {str(error)[:300]}"})
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        payload, params = self._request(messages, stop, kwargs)
+        switches: list[dict] = []
+        for index, provider_id in enumerate(self.provider_ids):
+            try:
+                done = self.client(provider_id).complete(payload, params)
+                break
+            except SWITCH_ON as error:
+                self._switch(switches, index, error)
+        message = AIMessage(content=done.text, response_metadata=self._metadata(done, switches),
+                            usage_metadata=self._usage_metadata(done))
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        payload, params = self._request(messages, stop, kwargs)
+        switches: list[dict] = []
+        for index, provider_id in enumerate(self.provider_ids):
+            started = False
+            try:
+                for part in self.client(provider_id).stream(payload, params):
+                    if isinstance(part, Completion):
+                        chunk = AIMessageChunk(content="", response_metadata=self._metadata(part, switches),
+                                               usage_metadata=self._usage_metadata(part), chunk_position="last")
+                        yield ChatGenerationChunk(message=chunk)
+                        return
+                    started = True
+                    if run_manager:
+                        run_manager.on_llm_new_token(part)
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=part))
+            except SWITCH_ON as error:
+                if started:  # text already went out; switching now would splice two answers
+                    raise
+                self._switch(switches, index, error)
