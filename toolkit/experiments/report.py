@@ -1,0 +1,154 @@
+"""Human-readable views of an ``ExperimentResult``: the summary table, a markdown summary, and two plots.
+
+Shared by ``tierlab run``/``tierlab report``, the MLflow artifacts (tracking.py) and notebooks, so every surface shows
+the same numbers.
+"""
+
+from toolkit.experiments.results import ExperimentResult
+from toolkit.metrics.stats import Interval
+
+HEADLINE = (
+    "accuracy",
+    "hallucination_rate",
+    "entity_hallucination_rate",
+    "list_precision",
+    "abstention",
+    "groundedness",
+)
+
+
+def _ci(interval: Interval | None) -> str:
+    return "–" if interval is None else f"{interval.value:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+
+
+def _money(value: float | None) -> str:
+    return "–" if value is None else f"${value:.4f}"
+
+
+def summary_markdown(result: ExperimentResult) -> str:
+    """A short markdown report: per-arm headline metrics with CIs, cost and latency, significant differences."""
+    spec = result.spec
+    pct = round(spec.confidence * 100)
+    lines = [
+        f"# {spec.name}",
+        "",
+        spec.description,
+        "",
+        f"Dataset `{spec.dataset}` / `{spec.split}`, {result.arms[0].planned if result.arms else 0} questions "
+        f"(seed {spec.seed}), judge `{spec.judge.provider}`, run `{result.run_key}`. Intervals: {pct}% bootstrap.",
+        "",
+        "| arm | answered | "
+        + " | ".join(HEADLINE)
+        + " | p50 / p95 s | shadow $ per correct | 429s | stopped |",
+        "|---" * (len(HEADLINE) + 6) + "|",
+    ]
+    for arm in result.arms:
+        cost = arm.cost
+        latency = (
+            "–"
+            if cost.get("latency_p50_s") is None
+            else f"{cost['latency_p50_s']:.2f} / {cost['latency_p95_s']:.2f}"
+        )
+        lines.append(
+            f"| {arm.arm} | {arm.answered}/{arm.planned} | "
+            + " | ".join(_ci(arm.metrics.get(m)) for m in HEADLINE)
+            + f" | {latency} | {_money(cost.get('shadow_cost_per_correct_usd'))} | {cost.get('rate_limited', 0):.0f}"
+            + f" | {arm.stopped or ''} |"
+        )
+    significant = [
+        t
+        for t in result.comparisons
+        if t.metric in ("accuracy", "hallucination")
+        and min(t.p_bootstrap, t.p_mcnemar if t.p_mcnemar is not None else 1.0) < 1 - spec.confidence
+    ]
+    lines += ["", f"Paired tests (accuracy, hallucination; p < {1 - spec.confidence:.2f}):"]
+    lines += [
+        f"- {t.metric}: {t.arm_a} − {t.arm_b} = {t.diff:+.2f} [{t.low:+.2f}, {t.high:+.2f}], "
+        f"p_boot={t.p_bootstrap:.3f}"
+        + (f", p_McNemar={t.p_mcnemar:.3f}" if t.p_mcnemar is not None else "")
+        + f" (n={t.n})"
+        for t in significant
+    ] or ["- none significant on this sample"]
+    if result.errors:
+        lines += ["", f"{len(result.errors)} question(s) failed and will be retried on the next run."]
+    return "\n".join(lines) + "\n"
+
+
+def print_summary(result: ExperimentResult) -> None:
+    print(summary_markdown(result))
+    if result.mlflow_run_id:
+        print(f"MLflow parent run: {result.mlflow_run_id}")
+    print(f"Answers stored in: {result.run_dir}  (network calls this run: {result.network_calls})")
+
+
+def _cost_per_question(arm) -> float:
+    spent = (arm.cost.get("shadow_cost_usd") or 0.0) + (arm.cost.get("selfhosted_cost_usd") or 0.0)
+    return spent / arm.answered if arm.answered else 0.0
+
+
+def pareto_figure(result: ExperimentResult):
+    """Accuracy vs cost per question (paid-equivalent: shadow + self-hosted $), Pareto-optimal arms joined."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    points = [
+        (_cost_per_question(a), a.metrics["accuracy"].value, a)
+        for a in result.arms
+        if a.metrics.get("accuracy")
+    ]
+    for cost, accuracy, arm in points:
+        interval = arm.metrics["accuracy"]
+        ax.errorbar(
+            cost, accuracy, yerr=[[accuracy - interval.low], [interval.high - accuracy]], fmt="o", capsize=3
+        )
+        ax.annotate(arm.arm, (cost, accuracy), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    front, best = [], -1.0
+    for cost, accuracy, _ in sorted(points, key=lambda p: (p[0], -p[1])):
+        if accuracy > best:
+            front.append((cost, accuracy))
+            best = accuracy
+    if front:
+        ax.plot(*zip(*front, strict=True), "--", color="grey", label="Pareto front")
+        ax.legend(fontsize=7)
+    ax.set_xlabel("paid-equivalent $ per question (shadow + self-hosted)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{result.spec.name}: accuracy vs cost")
+    fig.tight_layout()
+    return fig
+
+
+def hallucination_figure(result: ExperimentResult):
+    """Hallucination rate by method, one bar per provider, with CI error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    methods = list(dict.fromkeys(a.method for a in result.arms))
+    providers = list(dict.fromkeys(a.provider for a in result.arms))
+    width = 0.8 / max(len(providers), 1)
+    fig, ax = plt.subplots(figsize=(max(5, 1.5 * len(methods)), 4))
+    for j, provider in enumerate(providers):
+        xs, ys, errs = [], [], [[], []]
+        for i, method in enumerate(methods):
+            arm = next((a for a in result.arms if a.provider == provider and a.method == method), None)
+            interval = arm.metrics.get("hallucination_rate") if arm else None
+            if interval is None:
+                continue
+            xs.append(i + j * width)
+            ys.append(interval.value)
+            errs[0].append(interval.value - interval.low)
+            errs[1].append(interval.high - interval.value)
+        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=provider)
+    ax.set_xticks(
+        [i + width * (len(providers) - 1) / 2 for i in range(len(methods))], methods, rotation=20, fontsize=8
+    )
+    ax.set_ylabel("hallucination rate")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{result.spec.name}: hallucination by method and provider")
+    fig.tight_layout()
+    return fig

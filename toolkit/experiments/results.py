@@ -1,0 +1,251 @@
+"""From stored answers to numbers: per-arm metrics with CIs, cost and latency, and paired tests between arms.
+
+Everything here is a pure function of the stored records and the spec (seeded bootstrap), so a replay of a
+finished experiment reproduces the same numbers exactly without a single model call.
+"""
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable
+
+import numpy as np
+from pydantic import Field
+
+from toolkit.experiments.spec import ExperimentSpec
+from toolkit.experiments.store import AnswerRecord
+from toolkit.metrics import score
+from toolkit.metrics.hallucination import agreement
+from toolkit.metrics.stats import Interval, PairedTest, bootstrap_ci, bootstrap_ratio_ci, compare
+from toolkit.records import Record, Usage
+
+BINARY_METRICS = frozenset(
+    {"accuracy", "exact_match", "contains_match", "numeric_match", "abstention", "hallucination"}
+)
+
+
+class ArmEstimate(Record):
+    """Pre-flight: what an arm is expected to spend on the questions still to answer."""
+
+    arm: str
+    provider: str
+    pending: int
+    calls: int
+    tokens: int
+    over_budget: str | None = Field(
+        default=None, description="Which cap the provider's arms together would exceed."
+    )
+
+
+class ArmSummary(Record):
+    arm: str
+    provider: str
+    method: str
+    planned: int
+    answered: int
+    stopped: str | None = Field(
+        default=None, description="Why the arm stopped early (budget, quota, cancelled, error)."
+    )
+    metrics: dict[str, Interval | None] = Field(
+        description="Mean per question with bootstrap CI; None where no question applies."
+    )
+    cost: dict[str, float | None] = Field(
+        description="Usage totals, latency percentiles and cost per correct answer."
+    )
+
+
+class ExperimentResult(Record):
+    spec: ExperimentSpec
+    run_key: str
+    run_dir: str
+    arms: tuple[ArmSummary, ...]
+    comparisons: tuple[PairedTest, ...]
+    records: tuple[AnswerRecord, ...]
+    preflight: tuple[ArmEstimate, ...] = ()
+    network_calls: int = Field(
+        default=0, description="Model calls that went over the network during this invocation."
+    )
+    errors: tuple[str, ...] = Field(
+        default=(), description="Questions that failed (retried on the next run)."
+    )
+    mlflow_run_id: str | None = None
+
+    def digest(self) -> str:
+        """Identifies the logged content, so replaying a finished run does not log a duplicate MLflow run."""
+        payload = json.dumps(
+            [
+                self.spec.model_dump(mode="json"),
+                [r.model_dump(mode="json", exclude={"finished_at"}) for r in self.records],
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def summary_frame(self):
+        """One row per arm: headline metrics as value and CI bounds, cost and latency."""
+        import pandas as pd
+
+        rows = []
+        for arm in self.arms:
+            row: dict = {
+                "arm": arm.arm,
+                "provider": arm.provider,
+                "method": arm.method,
+                "answered": arm.answered,
+                "planned": arm.planned,
+                "stopped": arm.stopped,
+            }
+            for name, interval in arm.metrics.items():
+                row[name] = interval.value if interval else None
+                row[f"{name}_low"] = interval.low if interval else None
+                row[f"{name}_high"] = interval.high if interval else None
+            row.update(arm.cost)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def questions_frame(self):
+        """One row per (arm, question): the answer, its scores and verdicts (the per-question MLflow table)."""
+        import pandas as pd
+
+        return pd.DataFrame([question_row(r, self.spec.metrics) for r in self.records])
+
+
+def question_row(record: AnswerRecord, metrics: Iterable[str]) -> dict:
+    usage = record.answer.usage
+    row = {
+        "arm": record.arm,
+        "provider": record.provider,
+        "method": record.method,
+        "question_id": record.question.id,
+        "kind": record.question.kind,
+        "question": record.question.question,
+        "gold": "; ".join(record.question.answers),
+        "answer": record.answer.text,
+        "flags": ", ".join(record.answer.flags),
+        "latency_s": record.latency_s,
+        "calls": usage.calls,
+        "tokens": usage.total_tokens,
+        "cost_usd": usage.cost_usd,
+        "shadow_cost_usd": usage.shadow_cost_usd,
+    }
+    row.update(score(record.question, record.answer, metrics))
+    row["hallucination"] = float(record.verdict.hallucinated)
+    row["groundedness"] = record.verdict.groundedness
+    row["verdict_reason"] = record.verdict.reason
+    if record.llm_verdict is not None:
+        row["llm_hallucination"] = float(record.llm_verdict.hallucinated)
+    return row
+
+
+def _per_question(
+    records: list[AnswerRecord], metrics: tuple[str, ...]
+) -> dict[str, dict[str, float | None]]:
+    """metric -> question id -> value, including the judge's columns."""
+    table: dict[str, dict[str, float | None]] = {}
+    for record in records:
+        row = question_row(record, metrics)
+        for name in (*metrics, "hallucination", "groundedness", "llm_hallucination"):
+            if name in row:
+                table.setdefault(name, {})[record.question.id] = row[name]
+    return table
+
+
+def _cost(records: list[AnswerRecord], correct: int) -> dict[str, float | None]:
+    usage = sum((r.answer.usage for r in records), Usage())
+    judge = sum((r.llm_verdict.usage for r in records if r.llm_verdict), Usage())
+    latencies = np.asarray([r.latency_s for r in records], dtype=float)
+
+    def per_correct(total: float) -> float | None:
+        return total / correct if correct else None
+
+    return {
+        "calls": usage.calls,
+        "network_calls": usage.calls - usage.cached_calls,
+        "cached_calls": usage.cached_calls,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "rate_limited": usage.rate_limited,
+        "cost_usd": usage.cost_usd,
+        "shadow_cost_usd": usage.shadow_cost_usd,
+        "selfhosted_cost_usd": usage.selfhosted_cost_usd,
+        "latency_p50_s": float(np.percentile(latencies, 50)) if latencies.size else None,
+        "latency_p95_s": float(np.percentile(latencies, 95)) if latencies.size else None,
+        "correct": correct,
+        "cost_per_correct_usd": per_correct(usage.cost_usd),
+        "shadow_cost_per_correct_usd": per_correct(usage.shadow_cost_usd),
+        "selfhosted_cost_per_correct_usd": per_correct(usage.selfhosted_cost_usd),
+        "judge_calls": judge.calls,
+        "judge_cost_usd": judge.cost_usd,
+        "judge_shadow_cost_usd": judge.shadow_cost_usd,
+    }
+
+
+def summarize_arm(
+    spec: ExperimentSpec,
+    arm: str,
+    provider: str,
+    method: str,
+    planned: int,
+    records: list[AnswerRecord],
+    stopped: str | None = None,
+) -> ArmSummary:
+    boot = {"confidence": spec.confidence, "n_resamples": spec.bootstrap_resamples, "seed": spec.seed}
+    table = _per_question(records, spec.metrics)
+    metrics: dict[str, Interval | None] = {
+        name: bootstrap_ci(list(table.get(name, {}).values()), **boot) for name in spec.metrics
+    }
+    metrics["hallucination_rate"] = bootstrap_ci(list(table.get("hallucination", {}).values()), **boot)
+    lists = [r.verdict for r in records if r.question.kind == "list"]
+    metrics["entity_hallucination_rate"] = bootstrap_ratio_ci(
+        [v.unsupported_entities for v in lists], [v.entities for v in lists], **boot
+    )
+    metrics["groundedness"] = bootstrap_ci(list(table.get("groundedness", {}).values()), **boot)
+    judged = [r for r in records if r.llm_verdict is not None]
+    if judged:
+        metrics["llm_hallucination_rate"] = bootstrap_ci(
+            [float(r.llm_verdict.hallucinated) for r in judged], **boot
+        )
+    correct = int(sum(v or 0 for v in table.get("accuracy", {}).values()))
+    cost = _cost(records, correct)
+    if judged:
+        agree = agreement(
+            [r.verdict.hallucinated for r in judged], [r.llm_verdict.hallucinated for r in judged]
+        )
+        cost.update(
+            {"judge_agreement": agree["agreement"], "judge_kappa": agree["kappa"], "judge_n": agree["n"]}
+        )
+    return ArmSummary(
+        arm=arm,
+        provider=provider,
+        method=method,
+        planned=planned,
+        answered=len(records),
+        stopped=stopped,
+        metrics=metrics,
+        cost=cost,
+    )
+
+
+def paired_tests(spec: ExperimentSpec, by_arm: dict[str, list[AnswerRecord]]) -> tuple[PairedTest, ...]:
+    """Every pair of arms, every metric (plus hallucination), on the questions both arms answered."""
+    tables = {arm: _per_question(records, spec.metrics) for arm, records in by_arm.items()}
+    tests = []
+    for arm_a, arm_b in itertools.combinations(sorted(tables), 2):
+        for name in (*spec.metrics, "hallucination"):
+            a, b = tables[arm_a].get(name, {}), tables[arm_b].get(name, {})
+            common = sorted(set(a) & set(b))
+            test = compare(
+                name,
+                arm_a,
+                [a[q] for q in common],
+                arm_b,
+                [b[q] for q in common],
+                binary=name in BINARY_METRICS,
+                confidence=spec.confidence,
+                n_resamples=spec.bootstrap_resamples,
+                seed=spec.seed,
+            )
+            if test is not None:
+                tests.append(test)
+    return tuple(tests)

@@ -1,0 +1,320 @@
+"""The experiment spec: one YAML file says what to run, and validation happens here, once, with line numbers.
+
+A spec is a grid: providers (catalog ids) x methods, over a seeded sample of a dataset split. Budget caps and
+concurrency shape *how* it runs, not *what* it measures, so they are left out of the spec hash: raising a budget and
+rerunning continues the same run instead of starting over.
+"""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from toolkit.records import QuestionKind
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; the message names the file, line, field and the fix."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Budget(_Spec):
+    """Caps for one provider across all its arms; the runner reports an expected overrun before starting and stops
+    the provider's arms when a cap is reached (answers so far are kept)."""
+
+    max_requests: int | None = Field(
+        default=None, ge=0, description="Network model calls (cache hits are free)."
+    )
+    max_tokens: int | None = Field(default=None, ge=0, description="Input + output tokens of network calls.")
+    max_usd: float | None = Field(
+        default=None, ge=0, description="Actually charged dollars (0 on free tiers)."
+    )
+
+
+class ProviderSpec(_Spec):
+    """One provider arm dimension: a catalog id plus how to reach it."""
+
+    id: str = Field(
+        description="Catalog id `provider/model`, e.g. `local/smollm2-135m-instruct`, `groq/llama-3.1-8b-instant`."
+    )
+    label: str | None = Field(
+        default=None, description="Name of the arm's provider part; defaults to the id (+ `~emulated`)."
+    )
+    base_url: str | None = Field(
+        default=None, description="Override the catalog base URL (e.g. a test server)."
+    )
+    emulate: bool = Field(
+        default=False,
+        description="Run against a local emulator of this provider's free tier (limits, headers, 429s) backed by the local model.",
+    )
+    emulator_backend: str | None = Field(
+        default=None, description="OpenAI-compatible URL the emulator forwards to (default: the local model)."
+    )
+    emulator_options: dict[str, Any] = Field(
+        default_factory=dict, description="Extra keyword arguments for the emulator (faults, latency)."
+    )
+    cache: bool = Field(
+        default=True, description="Use the provider response cache (replays make no network calls)."
+    )
+    concurrency: int = Field(
+        default=2, ge=1, le=64, description="Most requests in flight to this provider at once."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=lambda: {"temperature": 0, "max_tokens": 96},
+        description="Chat model parameters (temperature, max_tokens ...).",
+    )
+    budget: Budget = Field(default_factory=Budget, description="Request/token/$ caps for this provider.")
+
+    @property
+    def name(self) -> str:
+        return self.label or (f"{self.id}~emulated" if self.emulate else self.id)
+
+
+class MethodSpec(_Spec):
+    name: str = Field(
+        description="A registered method: closed_book, rag, cove_joint, cove_two_step, cove_factored, cove_factor_revise, rag_cove ..."
+    )
+    label: str | None = Field(
+        default=None, description="Name of the arm's method part; defaults to the method name."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Options for `toolkit.methods.get_method(name, **options)`."
+    )
+
+    @property
+    def arm_name(self) -> str:
+        return self.label or self.name
+
+
+class JudgeSpec(_Spec):
+    provider: str = Field(
+        default="rules",
+        description="`rules` (offline: gold entities/numbers + packaged MiniLM) or a catalog id for an LLM judge.",
+    )
+    base_url: str | None = Field(default=None, description="Override the LLM judge's base URL.")
+    sample: int | None = Field(
+        default=None,
+        ge=1,
+        description="LLM judge only the first N answers of each arm (the rest use rules); agreement is reported on them.",
+    )
+    use_embeddings: bool = Field(
+        default=True, description="Let the bi-encoder decide borderline context-support checks."
+    )
+
+
+class ExperimentSpec(_Spec):
+    """What to run: providers x methods over a seeded sample of a dataset split."""
+
+    name: str = Field(
+        description="Experiment name; the MLflow experiment and the run folder are named after it."
+    )
+    description: str = Field(default="", description="Free text shown in the MLflow summary.")
+    dataset: str = Field(
+        default="factbook",
+        description="Dataset name for `toolkit.datasets.load_dataset` (factbook, jsonl:<path> ...).",
+    )
+    split: str = Field(default="dev", description="Dataset split.")
+    sample_size: int | None = Field(
+        default=8, ge=1, description="Questions sampled (stratified by kind, seeded); null = the whole split."
+    )
+    kinds: tuple[QuestionKind, ...] | None = Field(
+        default=None, description="Only these question kinds; null = all."
+    )
+    seed: int = Field(default=0, description="Seed for the sample and the bootstrap.")
+    providers: tuple[ProviderSpec, ...] = Field(
+        min_length=1, description="Catalog ids (strings) or mappings with options."
+    )
+    methods: tuple[MethodSpec, ...] = Field(
+        min_length=1, description="Method names (strings) or mappings with options."
+    )
+    metrics: tuple[str, ...] = Field(
+        default=(
+            "accuracy",
+            "exact_match",
+            "token_f1",
+            "numeric_match",
+            "list_precision",
+            "list_recall",
+            "list_f1",
+            "abstention",
+        ),
+        description="Registered metrics; hallucination and cost are always reported.",
+    )
+    judge: JudgeSpec = Field(default_factory=JudgeSpec, description="Who decides hallucination.")
+    retriever: dict[str, Any] = Field(
+        default_factory=dict,
+        description="`toolkit.retrieval.RetrieverSettings` fields for methods that retrieve.",
+    )
+    concurrency: int = Field(default=4, ge=1, le=256, description="Questions in flight across all arms.")
+    confidence: float = Field(default=0.95, gt=0, lt=1, description="Confidence level of every interval.")
+    bootstrap_resamples: int = Field(default=2000, ge=100, description="Bootstrap resamples per interval.")
+
+    @field_validator("providers", "methods", mode="before")
+    @classmethod
+    def _strings_are_ids(cls, value: Any, info: ValidationInfo) -> Any:
+        key = "id" if info.field_name == "providers" else "name"
+        if isinstance(value, list | tuple):
+            return [{key: v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from toolkit.metrics import METRICS
+        from toolkit.registry import did_you_mean
+
+        for name in value:
+            if name not in METRICS:
+                raise ValueError(
+                    f"unknown metric {name!r}.{did_you_mean(name, METRICS.names())} Known: {', '.join(METRICS.names())}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _unique_arms(self) -> "ExperimentSpec":
+        for what, names in (
+            ("provider", [p.name for p in self.providers]),
+            ("method", [m.arm_name for m in self.methods]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what} {dupes[0]!r} is listed twice; give one a distinct `label`")
+        return self
+
+    def arms(self) -> list[tuple[ProviderSpec, MethodSpec]]:
+        return [(p, m) for p in self.providers for m in self.methods]
+
+    def spec_hash(self) -> str:
+        """Hash of what determines the answers (not budgets, concurrency, labels of the run or cache flags)."""
+        data = self.model_dump(
+            mode="json",
+            exclude={"name", "description", "concurrency", "confidence", "bootstrap_resamples", "metrics"},
+        )
+        for provider in data["providers"]:
+            for key in ("base_url", "budget", "concurrency", "cache", "emulator_backend"):
+                provider.pop(key, None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def run_key(self) -> str:
+        """Folder name of this spec's result store: readable name + hash."""
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name).strip("-")[:40] or "experiment"
+        return f"{slug}-{self.spec_hash()}"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+
+
+def arm_name(provider: ProviderSpec, method: MethodSpec) -> str:
+    return f"{provider.name} | {method.arm_name}"
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Rejects duplicate keys, which plain PyYAML would silently overwrite."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def _node_at(root: yaml.Node, loc: tuple) -> yaml.Node:
+    """The deepest YAML node on the pydantic error path ``loc`` (for an unknown key, the key itself)."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == str(part)]
+            if not match:
+                break
+            key, value = match[0]
+            node = value if part != loc[-1] else key
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            continue  # model names pydantic inserts (e.g. union branches)
+    return node
+
+
+def _fields_hint(loc: tuple) -> str:
+    model: Any = ExperimentSpec
+    for part in loc[:-1]:
+        field = (
+            model.model_fields.get(part) if isinstance(part, str) and hasattr(model, "model_fields") else None
+        )
+        if field is None:
+            continue
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))[0]
+        model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else annotation
+    fields = getattr(model, "model_fields", None)
+    return f" Allowed keys here: {', '.join(fields)}." if fields else ""
+
+
+def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:
+    """Parse and validate spec YAML; every error names ``source:line``, the field and what to do."""
+    try:
+        root = yaml.compose(text, Loader=_LineLoader)
+        data = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise SpecError(
+            f"{source}{line}: not valid YAML: {getattr(error, 'problem', None) or error}. Fix the YAML syntax."
+        ) from None
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"{source}:1: a spec is a YAML mapping (name:, providers:, methods: ...), got {type(data).__name__}."
+        )
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+            node = _node_at(root, loc)
+            where = ".".join(str(p) for p in loc) or "(top level)"
+            if item["type"] == "extra_forbidden":
+                message = f"unknown key {loc[-1]!r}.{_did_you_mean_key(loc)}{_fields_hint(loc)}"
+            else:
+                message = item["msg"]
+            problems.append(f"{source}:{node.start_mark.line + 1}: {where}: {message}")
+        raise SpecError("invalid experiment spec:\n  " + "\n  ".join(problems)) from None
+
+
+def _did_you_mean_key(loc: tuple) -> str:
+    from toolkit.registry import did_you_mean
+
+    fields = _fields_hint(loc).removeprefix(" Allowed keys here: ").rstrip(".").split(", ")
+    return did_you_mean(str(loc[-1]), fields)
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(
+            f"{path}: no such spec file. Example specs are in experiments/ (e.g. experiments/quickstart.yaml)."
+        )
+    return parse_spec(path.read_text(encoding="utf-8"), source=str(path))
