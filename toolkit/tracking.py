@@ -290,3 +290,33 @@ def run_url(run_id: str, *, tracking_uri: str | None = None) -> str:
     uri = tracking_uri or paths.mlflow_uri()
     base = uri.rstrip("/") if uri.startswith("http") else "http://127.0.0.1:5000"
     return f"{base}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
+
+
+# --- Added by the strategies/planner area (helper H): small writes to runs that already exist. -------------------
+def log_to_run(
+    run_id: str,
+    *,
+    params: dict | None = None,
+    metrics: dict[str, float] | None = None,
+    texts: dict[str, str] | None = None,
+    files: list[str] | None = None,
+    tracking_uri: str | None = None,
+) -> None:
+    """Add params, metrics, text artifacts (name -> content) and files to an existing run.
+
+    Used for strategy params/metrics on arm runs, the "reviewed" accuracy after human review, and the planner's
+    report attached to the runs it used. Params already logged with the same value are skipped (MLflow forbids
+    changing a param); metrics are logged as a new step so a later review does not erase the automatic value.
+    """
+    client = _client(tracking_uri)
+    if params:
+        existing = client.get_run(run_id).data.params
+        fresh = {k: v for k, v in _safe(params).items() if k not in existing}
+        if fresh:
+            _log_params(client, run_id, fresh)
+    if metrics:
+        _log_metrics(client, run_id, metrics)
+    for name, content in (texts or {}).items():
+        client.log_text(run_id, content, name)
+    for path in files or []:
+        client.log_artifact(run_id, path)

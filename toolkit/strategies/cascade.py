@@ -48,11 +48,18 @@ def inconsistent_samples(answer: Answer, samples: list[Answer]) -> bool:
     return any(normalize(s.text) != target for s in samples)
 
 
-def sample_llm(llm: BaseChatModel, temperature: float) -> BaseChatModel:
-    """A copy of the chat model sampling at ``temperature`` (chat models expose it as a field)."""
-    if "temperature" not in type(llm).model_fields:
-        raise ValueError(f"self_consistency needs a chat model with a temperature field; {type(llm).__name__} has none")
-    return llm.model_copy(update={"temperature": temperature})
+def sample_llm(llm: BaseChatModel, temperature: float, seed: int) -> BaseChatModel:
+    """A copy of the chat model sampling at ``temperature`` with its own ``seed``.
+
+    TierLab's provider models keep call parameters in ``params`` (and key their response cache on them), so a
+    distinct seed per sample keeps the cache from replaying one sample n times.
+    """
+    fields = type(llm).model_fields
+    if "params" in fields and isinstance(getattr(llm, "params", None), dict):
+        return llm.model_copy(update={"params": {**llm.params, "temperature": temperature, "seed": seed}})
+    if "temperature" in fields:
+        return llm.model_copy(update={"temperature": temperature})
+    raise ValueError(f"self_consistency needs a chat model with a temperature setting; {type(llm).__name__} has none")
 
 
 def signals(answer: Answer, settings: Cascade, resample: Callable[[], list[Answer]] | None = None) -> dict[str, bool]:
@@ -85,8 +92,8 @@ def cascade_answer(question: Question, answer_with: Callable[[Question, BaseChat
     extra: list[Answer] = []
 
     def resample() -> list[Answer]:
-        hot = sample_llm(cheap, settings.temperature)
-        extra.extend(answer_with(question, hot) for _ in range(settings.samples))
+        extra.extend(answer_with(question, sample_llm(cheap, settings.temperature, seed=i + 1))
+                     for i in range(settings.samples))
         return extra
 
     fired = signals(first, settings, resample if "self_consistency" in settings.signals else None)
