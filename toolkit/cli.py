@@ -11,3 +11,5 @@ app = typer.Typer(help="TierLab: free-tier LLM APIs vs self-hosted vLLM on Ray S
 from toolkit.demo import demo  # noqa: E402
 
 app.command(name="demo")(demo)
+from toolkit.retrieval import cli as corpus_cli  # noqa: E402
+app.add_typer(corpus_cli.cli, name="corpus")
