@@ -13,6 +13,9 @@ _EXPORTS = {
     "Usage": "toolkit.records:Usage",
     "Step": "toolkit.records:Step",
     "Answer": "toolkit.records:Answer",
+    "run_experiment": "toolkit.experiments.runner:run_experiment",
+    "load_spec": "toolkit.experiments.spec:load_spec",
+    "ExperimentSpec": "toolkit.experiments.spec:ExperimentSpec",
 }
 
 

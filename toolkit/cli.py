@@ -13,3 +13,5 @@ from toolkit.demo import demo  # noqa: E402
 app.command(name="demo")(demo)
 from toolkit.retrieval import cli as corpus_cli  # noqa: E402
 app.add_typer(corpus_cli.cli, name="corpus")
+from toolkit.experiments import cli as experiments_cli  # noqa: E402
+app.add_typer(experiments_cli.cli)

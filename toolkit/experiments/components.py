@@ -18,18 +18,23 @@ _CALLS = {"closed_book": 1, "rag": 1, "cove_joint": 3, "cove_two_step": 4}
 
 
 def expected_calls(method: MethodSpec, callable_: Any = None) -> int:
-    """Model calls one question costs with this method: the method's own ``expected_calls`` if it has one."""
+    """Model calls one question is expected to cost with this method (an upper-end estimate for budgets).
+
+    A method may declare ``expected_calls``; otherwise CoVe's count follows from its variant and its cap on
+    verification questions: baseline + plan/verify + final, one call per verification question when factored, two
+    with a cross-check (factor_revise).
+    """
     declared = getattr(callable_, "expected_calls", None)
     if isinstance(declared, int):
         return declared
-    if callable(declared):
-        return int(declared())
-    n = int(method.options.get("max_verification_questions", DEFAULT_VERIFICATION_QUESTIONS))
+    variant = getattr(callable_, "variant", None) or method.name.removeprefix("cove_").removeprefix("rag_")
+    n = int(
+        method.options.get("max_verification_questions", getattr(callable_, "max_verification_questions", 0))
+        or DEFAULT_VERIFICATION_QUESTIONS
+    )
     if method.name in _CALLS:
         return _CALLS[method.name]
-    if method.name == "cove_factor_revise":
-        return 3 + 2 * n
-    return 3 + n  # cove_factored, rag_cove and other factored variants
+    return {"joint": 3, "two_step": 4, "factor_revise": 3 + 2 * n}.get(variant, 3 + n)
 
 
 def needs_retriever(method: MethodSpec, callable_: Any = None) -> bool:
@@ -47,6 +52,17 @@ class Components:
         if spec.sample_size is None:
             return tuple(q for q in dataset.questions if spec.kinds is None or q.kind in spec.kinds)
         return sample(dataset, spec.sample_size, seed=spec.seed, kinds=spec.kinds)
+
+    def unavailable(self, provider: ProviderSpec) -> str | None:
+        """Why ``provider`` cannot be called here (its API key is not set), or None when it can."""
+        if provider.emulate:
+            return None
+        from toolkit.providers import load_catalog
+
+        entry = load_catalog().entry(provider.id)
+        if entry.key_env and not os.environ.get(entry.key_env):
+            return f"${entry.key_env} is not set"
+        return None
 
     def method(self, method: MethodSpec) -> Callable:
         from toolkit.methods import get_method
@@ -70,7 +86,7 @@ class Components:
     def retriever(self, spec: ExperimentSpec):
         from toolkit.retrieval import RetrieverSettings, get_retriever
 
-        return get_retriever(RetrieverSettings(**spec.retriever))
+        return get_retriever(RetrieverSettings(**{"dataset": spec.dataset, **spec.retriever}))
 
     @contextlib.contextmanager
     def emulator(self, provider: ProviderSpec) -> Iterator[str]:

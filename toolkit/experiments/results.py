@@ -68,6 +68,7 @@ class ExperimentResult(Record):
     errors: tuple[str, ...] = Field(
         default=(), description="Questions that failed (retried on the next run)."
     )
+    skipped: dict[str, str] = Field(default_factory=dict, description="Optional providers left out, and why.")
     mlflow_run_id: str | None = None
 
     def digest(self) -> str:

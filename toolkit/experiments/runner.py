@@ -8,6 +8,7 @@ ends with identical numbers. With ``ray_address`` each arm runs as a Ray task in
 """
 
 import contextlib
+import json
 import sys
 import threading
 import time
@@ -414,6 +415,20 @@ def run_experiment(
     spec = load_spec(spec) if isinstance(spec, str | Path) else spec
     components = components or Components()
     cancel = cancel or threading.Event()
+    skipped = {p.name: why for p in spec.providers if p.optional and (why := components.unavailable(p))}
+    if skipped:
+        if len(skipped) == len(spec.providers):
+            raise ValueError(
+                f"every provider is unavailable: {skipped}; set an API key or add a non-optional provider."
+            )
+        spec = spec.model_copy(
+            update={"providers": tuple(p for p in spec.providers if p.name not in skipped)}
+        )
+        if progress:
+            print(
+                "skipping optional providers: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()),
+                file=sys.stderr,
+            )
     questions = components.questions(spec)
     if not questions:
         raise ValueError(
@@ -480,12 +495,9 @@ def run_experiment(
                 stopped.setdefault(name, "cancelled")
 
     result = summarize(spec, questions, store, stopped, errors, calls, estimates)
+    result = result.model_copy(update={"skipped": skipped})
     if track:
-        from toolkit import tracking
-
-        result = result.model_copy(
-            update={"mlflow_run_id": tracking.log_experiment(result, tracking_uri=tracking_uri)}
-        )
+        result = result.model_copy(update={"mlflow_run_id": _track(result, store, tracking_uri)})
     store.write_json(
         "result.json",
         {
@@ -495,6 +507,24 @@ def run_experiment(
         },
     )
     return result
+
+
+def _track(result: ExperimentResult, store: Store, tracking_uri: str | None) -> str:
+    """Log to MLflow unless this exact content is already logged to the same store (a replay imports no mlflow)."""
+    from toolkit import paths
+
+    uri = tracking_uri or paths.mlflow_uri()
+    marker = store.directory / "tracked.json"
+    digest = result.digest()
+    if marker.exists():
+        seen = json.loads(marker.read_text(encoding="utf-8"))
+        if seen.get("digest") == digest and seen.get("uri") == uri:
+            return seen["run_id"]
+    from toolkit import tracking
+
+    run_id = tracking.log_experiment(result, tracking_uri=uri)
+    store.write_json("tracked.json", {"digest": digest, "uri": uri, "run_id": run_id})
+    return run_id
 
 
 def summarize(
@@ -530,3 +560,31 @@ def summarize(
         network_calls=network_calls,
         errors=tuple(errors or ()),
     )
+
+
+def load_result(run: str | Path, *, runs_root: Path | None = None) -> ExperimentResult:
+    """The result of a stored run, from a spec path or a run folder name; reads answers only, calls nothing."""
+    candidate = Path(run)
+    if candidate.suffix in (".yaml", ".yml"):
+        spec = load_spec(candidate)
+        directory = run_dir(spec.run_key(), runs_root)
+    else:
+        from toolkit import paths
+
+        directory = (runs_root or paths.subdir("runs")) / str(run)
+        if not (directory / "spec.yaml").exists():
+            raise FileNotFoundError(
+                f"no stored run {str(run)!r} (expected {directory}/spec.yaml); pass the spec path or a run folder name."
+            )
+        spec = load_spec(directory / "spec.yaml")
+    store = Store(directory)
+    records = store.records()
+    ids = list(dict.fromkeys(key[1] for key in records))
+    questions = [next(r.question for k, r in records.items() if k[1] == qid) for qid in ids]
+    tracked = directory / "tracked.json"
+    result = summarize(spec, questions, store)
+    if tracked.exists():
+        result = result.model_copy(
+            update={"mlflow_run_id": json.loads(tracked.read_text(encoding="utf-8")).get("run_id")}
+        )
+    return result

@@ -68,6 +68,10 @@ class ProviderSpec(_Spec):
     emulator_options: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments for the emulator (faults, latency)."
     )
+    optional: bool = Field(
+        default=False,
+        description="Skip this provider (noted in the result) when its API key is not set, instead of failing.",
+    )
     cache: bool = Field(
         default=True, description="Use the provider response cache (replays make no network calls)."
     )

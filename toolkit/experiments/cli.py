@@ -1,0 +1,62 @@
+"""`tierlab run <spec.yaml>` and `tierlab report <run>`: the command-line face of the runner.
+
+Cheap to import (typer only); the runner and MLflow load when a command runs.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+cli = typer.Typer(help="Run experiments and report on them.", no_args_is_help=True)
+
+
+@cli.command("run")
+def run(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec YAML, e.g. experiments/quickstart.yaml.")],
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Run arms as Ray tasks: 'local' or a cluster address.")
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: local SQLite).")
+    ] = None,
+    no_track: Annotated[bool, typer.Option("--no-track", help="Do not log to MLflow.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Run (or continue) an experiment; answers already stored are never asked again."""
+    from toolkit.experiments.report import print_summary
+    from toolkit.experiments.runner import run_experiment
+    from toolkit.experiments.spec import SpecError, load_spec
+
+    try:
+        loaded = load_spec(spec)
+    except SpecError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
+    result = run_experiment(
+        loaded, ray_address=ray_address, progress=not quiet, track=not no_track, tracking_uri=tracking_uri
+    )
+    print_summary(result)
+    for error in result.errors:
+        typer.secho(f"failed: {error}", fg="yellow", err=True)
+
+
+@cli.command("report")
+def report(
+    run: Annotated[
+        str, typer.Argument(help="A spec YAML path, or a run folder name under <TIERLAB_HOME>/runs.")
+    ],
+) -> None:
+    """Print the summary of a stored run from its answers (no model calls)."""
+    from toolkit import paths
+    from toolkit.experiments.report import print_summary
+    from toolkit.experiments.runner import load_result
+    from toolkit.experiments.spec import SpecError
+
+    try:
+        result = load_result(run)
+    except (SpecError, FileNotFoundError) as error:
+        runs = sorted(p.name for p in paths.subdir("runs").iterdir() if p.is_dir())
+        typer.secho(f"{error}\nStored runs: {', '.join(runs) or 'none yet'}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    print_summary(result)
