@@ -71,8 +71,12 @@ def test_registry_has_every_method_and_each_returns_an_answer():
          "rag_cove", "rag_cove_rag_baseline"]
     )
     for name in METHODS.names():
-        answer = get_method(name)(LIST_Q, scripted(), retriever())
+        llm = scripted()
+        method = get_method(name)
+        answer = method(LIST_Q, llm, retriever())
         assert isinstance(answer, Answer) and answer.method == name
+        assert len(llm.prompts) == answer.usage.calls <= method.expected_calls
+        assert method.needs_retriever == name.startswith("rag")
         json.dumps(answer.model_dump())  # results must round-trip through the JSON result store
 
 
@@ -89,6 +93,7 @@ def test_steps_are_complete_for_tracing():
         assert s.prompt and s.output and s.provider == "scripted/fake" and s.usage.calls == 1
         assert s.usage.input_tokens > 0
     assert answer.usage.calls == len(answer.steps) == 1 + 1 + 3 + 3 + 1
+    assert get_method("cove_factor_revise", max_verification_questions=3).expected_calls == 9
     assert answer.details["prompt_version"] == "cove-v1+answer-v1"
 
 

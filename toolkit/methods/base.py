@@ -21,6 +21,11 @@ class Method(BaseModel):
         """Whether calling the method requires a retriever (a runner builds one only when needed)."""
         return False
 
+    @property
+    def expected_calls(self) -> int:
+        """Model calls one question costs at most (budgets and quota pre-flight use it)."""
+        return 1
+
     def __call__(self, question: Question, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
         raise NotImplementedError
 

@@ -69,6 +69,12 @@ class CoVe(Method):
     def needs_retriever(self) -> bool:
         return self.baseline == "rag" or self.verify_with == "retrieval"
 
+    @property
+    def expected_calls(self) -> int:
+        """baseline + plan/verify + final: joint 1 call, two_step 2, factored 1 + n, factor_revise 1 + 2n."""
+        n = self.max_verification_questions
+        return 2 + {"joint": 1, "two_step": 2, "factored": 1 + n, "factor_revise": 1 + 2 * n}[self.variant]
+
     def __call__(self, question: Question, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
         if self.needs_retriever:
             retriever = self.require_retriever(retriever)
