@@ -335,7 +335,7 @@ def currency_by_capital(e: Entry, capital_count: dict[str, int]) -> list[dict]:
 
 def unanswerable(e: Entry, template: str, banned: tuple[str, ...], i: int) -> list[dict]:
     lower = e.doc.lower()
-    if any(re.search(rf"\b{re.escape(word)}", lower) for word in banned):
+    if any(word in lower for word in banned):  # plain substring: stricter than a word match
         return []
     return [q(f"unanswerable-{i}-{e.cc}", template.format(name=e.title), "unanswerable")]
 

