@@ -1,0 +1,92 @@
+"""The strategies experiment end to end with a scripted model and a real MLflow store (SQLite in tmp)."""
+
+import pytest
+
+from toolkit.experiments.components import Components
+from toolkit.methods.scripted import ScriptedChatModel
+from toolkit.records import Question
+from toolkit.strategies.experiment import StrategyExperiment, run_strategies, sync_review
+from toolkit.strategies.review import ReviewQueue
+
+CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Peru": "Lima", "Chad": "N'Djamena", "Fiji": "Suva", "Cuba": "Havana"}
+QUESTIONS = tuple(Question(id=f"cap-{c}", question=f"What is the capital of {c}?", kind="short", answers=(a,),
+                           dataset="toy") for c, a in CAPITALS.items())
+
+
+class Fakes(Components):
+    """The cheap model knows three capitals and batches badly; the strong one knows all."""
+
+    def questions(self, spec):
+        return QUESTIONS
+
+    def chat_model(self, provider, base_url):
+        if provider.id.startswith("groq"):
+            return ScriptedChatModel(rules=[(rf"capital of {c}\?", a) for c, a in CAPITALS.items()])
+        known = list(CAPITALS.items())[:3]
+        return ScriptedChatModel(rules=[(r"1\. What is the capital of France", "1. Paris\n3. Lima\n2. Tokyo")]
+                                 + [(rf"capital of {c}\?", a) for c, a in known], default="I don't know")
+
+
+def experiment() -> StrategyExperiment:
+    return StrategyExperiment.model_validate({
+        "experiment": {"name": "strategies-unit", "dataset": "toy", "providers": ["local/smollm2-135m-instruct"],
+                       "methods": ["closed_book"], "bootstrap_resamples": 200},
+        "arms": {
+            "batch3": {"batching": {"k": 3}},
+            "cascade": {"cascade": {"strong": "groq/llama-3.3-70b-versatile", "signals": ["abstention"]}},
+            "review": {"review": {"threshold": 0.5}},
+            "cache": {"caching": {"exact": True}},
+        },
+    })
+
+
+def test_arms_vs_baseline_logged_to_mlflow(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    res = run_strategies(experiment(), components=Fakes(), tracking_uri=uri, runs_root=tmp_path / "runs",
+                         review_root=tmp_path / "review")
+    c = res.counters
+    assert c["baseline"]["calls"] == 6 and c["baseline"]["accuracy"] == 0.5
+    assert c["batch3"]["calls"] == 2 + 3 and c["batch3"]["batch_retries"] == 3  # batch 2 unparsed -> 3 singles
+    assert c["batch3"]["calls_saved"] == pytest.approx(1 / 6)
+    assert c["cascade"]["accuracy"] == 1.0 and c["cascade"]["escalated_share"] == 0.5
+    assert c["cascade"]["quota.scripted/fake.calls"] == 9  # 6 cheap + 3 strong (both scripted)
+    assert c["review"]["review.items_per_100"] == 50.0
+
+    table = res.table()
+    assert list(table["arm"]) == ["baseline", "batch3", "cascade", "review", "cache"]
+    assert table.set_index("arm").loc["cascade", "accuracy_diff_vs_baseline"].startswith("+0.500")
+
+    from toolkit import tracking
+
+    runs = tracking.load_runs("strategies-unit", tracking_uri=uri).set_index("tags.tierlab.arm")
+    cascade = runs.loc[res.experiment.arm_label("cascade")]
+    assert cascade["params.strategy"] == "cascade"
+    assert cascade["metrics.strategy.escalated_share"] == 0.5 and cascade["metrics.accuracy"] == 1.0
+
+    # Human review: mark the two queued abstentions; the reviewed accuracy lands in the arm's run.
+    queue = ReviewQueue(res.review_queues["review"], root=tmp_path / "review")
+    assert len(queue.items()) == 3
+    for item in queue.items():
+        queue.mark(item.question_id, correct=False)
+    queue.mark(queue.items()[0].question_id, correct=True)
+    summary = sync_review(res, review_root=tmp_path / "review", tracking_uri=uri)["review"]
+    assert summary["accuracy_reviewed"] == pytest.approx(4 / 6)
+    run = tracking.load_runs("strategies-unit", tracking_uri=uri).set_index("tags.tierlab.arm")
+    assert run.loc[res.experiment.arm_label("review"), "metrics.accuracy_reviewed"] == pytest.approx(4 / 6)
+
+    # A rerun replays from the store: no model calls, same numbers.
+    again = run_strategies(experiment(), components=Fakes(), track=False, runs_root=tmp_path / "runs",
+                           review_root=tmp_path / "review")
+    assert again.counters["batch3"] == c["batch3"]
+
+
+def test_bad_strategies_files_say_how_to_fix():
+    with pytest.raises(ValueError, match="ONE provider"):
+        StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["a/b", "c/d"],
+                                                          "methods": ["closed_book"]}, "arms": {"b": {}}})
+    with pytest.raises(ValueError, match="reserved"):
+        StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["a/b"], "methods": ["closed_book"]},
+                                           "arms": {"baseline": {"batching": {"k": 2}}}})
+    with pytest.raises(ValueError, match="batchng"):
+        StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["a/b"], "methods": ["closed_book"]},
+                                           "arms": {"b": {"batchng": {"k": 2}}}})
