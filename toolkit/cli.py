@@ -15,3 +15,5 @@ from toolkit.retrieval import cli as corpus_cli  # noqa: E402
 app.add_typer(corpus_cli.cli, name="corpus")
 from toolkit.experiments import cli as experiments_cli  # noqa: E402
 app.add_typer(experiments_cli.cli)
+from toolkit.planner.cli import plan as planner_plan  # noqa: E402
+app.command(name="plan")(planner_plan)

@@ -70,7 +70,8 @@ class Choice(_Frozen):
 
     @property
     def label(self) -> str:
-        return f"{self.provider} ({self.tier})"
+        method = f" [{self.method}]" if self.method else ""
+        return f"{self.provider}{method} ({self.tier})"
 
 
 class Plan(_Frozen):
@@ -191,16 +192,16 @@ def make_plan(
 ) -> Plan:
     """Price every measured provider that has an offer and pick the cheapest feasible choice."""
     offer_by = {o.provider: o for o in offers}
-    measured_by = {m.provider: m for m in measured}
+    measured_by = {m.provider: m for m in measured}  # per provider: the first measured method sizes its GPUs
     missing = sorted(set(measured_by) - set(offer_by))
     if missing:
         raise ValueError(
             f"no catalog entry (offer) for measured provider(s) {missing}: add them to the catalog or drop those runs"
         )
-    if not measured_by:
+    if not measured:
         raise ValueError("no measured runs: run an experiment first (tierlab run …) and pass its run ids with --runs")
-    choices = [c for p, m in measured_by.items() for c in price_choices(workload, offer_by[p], m, api_price_factor,
-                                                                        gpu_price_factor)]
+    choices = [c for m in measured for c in price_choices(workload, offer_by[m.provider], m, api_price_factor,
+                                                          gpu_price_factor)]
     choices = _with_break_even(choices, workload, offer_by, measured_by, gpu_price_factor)
     feasible = [c for c in choices if not c.excluded]
     feasible.sort(key=lambda c: (c.monthly_usd, -c.accuracy))

@@ -35,6 +35,11 @@ class Workload(BaseModel):
     days_per_month: float = Field(default=30.0, gt=0)
     min_accuracy: float | None = Field(default=None, ge=0, le=1, description="Options measured below this are excluded.")
     monthly_budget_usd: float | None = Field(default=None, ge=0, description="Options above this monthly cost are excluded.")
+    selfhosted_tokens_per_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per self-hosted catalog id: one GPU's aggregate output tokens/s under load (from a benchmark). "
+        "Without it the measured single-stream speed is used, a conservative lower bound.",
+    )
 
     @field_validator("timezone")
     @classmethod
