@@ -11,6 +11,13 @@ app = typer.Typer(help="TierLab: free-tier LLM APIs vs self-hosted vLLM on Ray S
 from toolkit.demo import demo  # noqa: E402
 
 app.command(name="demo")(demo)
+from toolkit import local_models  # noqa: E402
+app.add_typer(local_models.cli, name="models")
+from toolkit import serve  # noqa: E402
+app.add_typer(serve.cli, name="serve")
+from toolkit.providers import cli as providers_cli  # noqa: E402
+app.command(name="providers")(providers_cli.providers)
+app.command(name="emulate")(providers_cli.emulate)
 from toolkit.retrieval import cli as corpus_cli  # noqa: E402
 app.add_typer(corpus_cli.cli, name="corpus")
 from toolkit.experiments import cli as experiments_cli  # noqa: E402

@@ -1,0 +1,88 @@
+"""Deploy serving profiles with ray.serve.llm on a private local Ray, and keep serving until SIGTERM.
+
+``python -m serving.app --profile cpu-smollm2 --port 8000 --temp-dir DIR`` is what ``tierlab serve up`` runs in
+a detached process. The app comes from ``serve_config`` (the same args KubeRay deploys), built with
+``ray.serve.llm.build_openai_app``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from collections.abc import Sequence
+
+from serving.config import serve_config
+
+SERVER_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+"""Environment every local server process needs: no hub downloads, a 1 GiB KV cache, no Ray auth token."""
+
+
+def build_app(profiles: Sequence[str]):
+    """The Serve application for ``profiles`` (what ``serve.run`` takes)."""
+    from ray.serve.llm import build_openai_app
+
+    app = serve_config(list(profiles))["applications"][0]
+    return build_openai_app(app["args"])
+
+
+def run(
+    profiles: Sequence[str],
+    *,
+    port: int,
+    temp_dir: str,
+    host: str = "127.0.0.1",
+    num_cpus: int = 2,
+    object_store_mb: int = 256,
+) -> None:
+    """Start a private Ray head, deploy, then block until SIGTERM/SIGINT and shut Ray down cleanly."""
+    for key, value in SERVER_ENV.items():
+        os.environ.setdefault(key, value)
+    import ray
+    from ray import serve
+
+    serve_config(list(profiles))  # validate before starting Ray: bad profiles fail fast
+    ray.init(
+        address="local",
+        _temp_dir=temp_dir,
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        object_store_memory=object_store_mb * 1024 * 1024,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        serve.start(http_options={"host": host, "port": port})
+        app = build_app(profiles)  # after ray.init: building would otherwise start a default Ray
+        serve.run(app, name="tierlab-llm", route_prefix="/", blocking=False)
+        print(f"serving {', '.join(profiles)} at http://{host}:{port}/v1", flush=True)
+        stop.wait()
+    finally:
+        print("shutting down", flush=True)
+        serve.shutdown()
+        ray.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--profile", action="append", required=True, help="serving profile (repeatable)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--temp-dir", required=True, help="Ray's temp/session dir (keep it short: socket paths)"
+    )
+    parser.add_argument("--num-cpus", type=int, default=2)
+    args = parser.parse_args(argv)
+    run(args.profile, port=args.port, host=args.host, temp_dir=args.temp_dir, num_cpus=args.num_cpus)
+
+
+if __name__ == "__main__":
+    main()

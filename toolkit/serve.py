@@ -1,0 +1,277 @@
+"""Run a self-hosted model server (vLLM on Ray Serve) on this machine, detached from the caller.
+
+``up`` starts ``python -m serving.app`` in its own process group (a private Ray head plus the Serve app), so it
+outlives a CLI call or a notebook kernel, records its PID in a state dir and waits until ``/v1/models`` answers.
+A second ``up`` reuses a healthy server; ``down`` stops only the process group it recorded. Everything binds
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import typer
+from pydantic import BaseModel, ConfigDict
+
+from serving.app import SERVER_ENV
+from toolkit import paths
+
+STATE_FILE = "server.json"
+LOG_FILE = "server.log"
+DEFAULT_PROFILE = "cpu-smollm2"
+DEFAULT_PORT = 8000
+
+
+class ServeError(RuntimeError):
+    """The server cannot be started or reached; the message says why and what to do."""
+
+
+class ServeHandle(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str
+    pid: int
+    state_dir: Path
+    profile: str
+    model_id: str
+
+
+def state_dir_for(port: int = DEFAULT_PORT, state_dir: str | Path | None = None) -> Path:
+    """Where a server's PID file, log and Ray temp dir live (default ``$TIERLAB_HOME/serve/<port>``)."""
+    path = Path(state_dir) if state_dir is not None else paths.subdir("serve") / str(port)
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
+def up(
+    profile: str = DEFAULT_PROFILE,
+    port: int = DEFAULT_PORT,
+    state_dir: str | Path | None = None,
+    *,
+    timeout_s: float = 900,
+    progress: bool = True,
+) -> ServeHandle:
+    """Start (or reuse) the server for ``profile`` on 127.0.0.1:``port`` and wait until it answers."""
+    from serving.config import profile_dict
+
+    folder = state_dir_for(port, state_dir)
+    cfg = profile_dict(profile)
+    model_id = cfg["model_loading_config"]["model_id"]
+    _check_model_prepared(cfg["model_loading_config"].get("model_source"))
+    state = _read_state(folder)
+    if state and _alive(state["pid"]):
+        if state["profile"] != profile or state["port"] != port:
+            raise ServeError(
+                f"a server for {state['profile']!r} on port {state['port']} already runs from {folder} "
+                f"(pid {state['pid']}); stop it with `tierlab serve down --state-dir {folder}` or use another state dir"
+            )
+        _say(progress, f"already running (pid {state['pid']}), checking health…")
+        return _wait_ready(_handle(state, folder), folder, timeout_s, progress)
+    if state:
+        (folder / STATE_FILE).unlink()
+    if _port_busy(port):
+        raise ServeError(
+            f"port {port} on 127.0.0.1 is in use by another program (not a server started from {folder}); "
+            "pick another --port or stop that program"
+        )
+    log = (folder / LOG_FILE).open("ab")
+    env = {
+        **os.environ,
+        **SERVER_ENV,
+        "PYTHONPATH": os.pathsep.join([str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [sys.executable, "-m", "serving.app", "--profile", profile, "--port", str(port),
+           "--temp-dir", str(folder / "ray")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=env, cwd=folder, start_new_session=True)  # fmt: skip
+    log.close()
+    state = {
+        "pid": proc.pid, "pgid": proc.pid, "port": port, "profile": profile, "model_id": model_id,
+        "base_url": f"http://127.0.0.1:{port}/v1", "started_at": time.time(),
+    }  # fmt: skip
+    (folder / STATE_FILE).write_text(json.dumps(state, indent=2))
+    _say(progress, f"starting {profile} (pid {proc.pid}), log: {folder / LOG_FILE}")
+    try:
+        return _wait_ready(_handle(state, folder), folder, timeout_s, progress)
+    except ServeError:
+        down(state_dir=folder, port=port)
+        raise
+
+
+def down(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, *, timeout_s: float = 60) -> bool:
+    """Stop the server recorded in the state dir (its whole process group); False if none was running."""
+    folder = state_dir_for(port, state_dir)
+    state = _read_state(folder)
+    if not state:
+        return False
+    pid, pgid = state["pid"], state["pgid"]
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)  # lets serving.app shut Serve and Ray down cleanly
+        deadline = time.monotonic() + timeout_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    try:
+        os.killpg(pgid, signal.SIGKILL)  # whatever Ray left behind in the group
+    except ProcessLookupError:
+        pass
+    _alive(pid)  # reap if it was our child
+    (folder / STATE_FILE).unlink(missing_ok=True)
+    return True
+
+
+def status(state_dir: str | Path | None = None, port: int = DEFAULT_PORT) -> dict:
+    """What runs from the state dir: pid, base URL, whether it is alive and answering, served models."""
+    folder = state_dir_for(port, state_dir)
+    state = _read_state(folder)
+    if not state:
+        return {"running": False, "state_dir": str(folder)}
+    alive = _alive(state["pid"])
+    models = _models(state["base_url"]) if alive else None
+    return {
+        **state,
+        "running": alive,
+        "healthy": bool(models),
+        "models": models or [],
+        "state_dir": str(folder),
+    }
+
+
+def logs(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, lines: int = 50) -> str:
+    """The last ``lines`` lines of the server log (Ray forwards replica logs into it)."""
+    file = state_dir_for(port, state_dir) / LOG_FILE
+    if not file.is_file():
+        return ""
+    return "\n".join(file.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _check_model_prepared(source: str | None) -> None:
+    if source and source.startswith("/") and not (Path(source) / "config.json").is_file():
+        raise ServeError(
+            f"model not prepared: {source} is missing. Run: tierlab models prepare {Path(source).name}"
+        )
+
+
+def _wait_ready(handle: ServeHandle, folder: Path, timeout_s: float, progress: bool) -> ServeHandle:
+    started = time.monotonic()
+    while True:
+        models = _models(handle.base_url)
+        if models and handle.model_id in models:
+            _say(progress, f"ready in {time.monotonic() - started:.0f} s: {handle.base_url}", end="\n")
+            return handle
+        if not _alive(handle.pid):
+            raise ServeError(
+                f"server exited during start-up{_crash_hint(folder)}\n--- log tail ---\n{logs(folder, lines=30)}"
+            )
+        if time.monotonic() - started > timeout_s:
+            raise ServeError(f"server not ready after {timeout_s:.0f} s; log tail:\n{logs(folder, lines=30)}")
+        last = logs(folder, lines=1).strip()[-90:]
+        _say(
+            progress,
+            f"\rwaiting for {handle.model_id} ({time.monotonic() - started:.0f} s) {last:<90}",
+            end="",
+        )
+        time.sleep(2)
+
+
+def _crash_hint(folder: Path) -> str:
+    text = logs(folder, lines=200).lower()
+    if "outofmemory" in text or "out of memory" in text or "memory" in text and "killed" in text:
+        return " (out of memory: stop other model servers or use a smaller profile)"
+    return ""
+
+
+def _models(base_url: str) -> list[str] | None:
+    try:
+        with urllib.request.urlopen(f"{base_url}/models", timeout=5) as resp:
+            return [m["id"] for m in json.load(resp).get("data", [])]
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return None
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # reaps it if it is our child and has exited
+        if done:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_state(folder: Path) -> dict | None:
+    file = folder / STATE_FILE
+    return json.loads(file.read_text()) if file.is_file() else None
+
+
+def _handle(state: dict, folder: Path) -> ServeHandle:
+    return ServeHandle(base_url=state["base_url"], pid=state["pid"], state_dir=folder,
+                       profile=state["profile"], model_id=state["model_id"])  # fmt: skip
+
+
+def _say(enabled: bool, text: str, end: str = "\n") -> None:
+    if enabled:
+        print(text, end=end, file=sys.stderr, flush=True)
+
+
+cli = typer.Typer(help="Local model server: vLLM behind Ray Serve on 127.0.0.1.", no_args_is_help=True)
+_STATE = typer.Option(None, "--state-dir", help="State dir (default $TIERLAB_HOME/serve/<port>).")
+
+
+@cli.command("up")
+def _up_cmd(
+    profile: str = typer.Option(DEFAULT_PROFILE, help="Serving profile (serving/configs/<profile>.yaml)."),
+    port: int = typer.Option(DEFAULT_PORT),
+    state_dir: Path = _STATE,
+) -> None:
+    """Start the server in the background (or reuse a healthy one) and print its base URL."""
+    try:
+        handle = up(profile, port, state_dir)
+    except (ServeError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(handle.base_url)
+
+
+@cli.command("down")
+def _down_cmd(port: int = typer.Option(DEFAULT_PORT), state_dir: Path = _STATE) -> None:
+    """Stop the server started from the state dir (only its own processes)."""
+    typer.echo("stopped" if down(state_dir, port) else "nothing was running")
+
+
+@cli.command("status")
+def _status_cmd(port: int = typer.Option(DEFAULT_PORT), state_dir: Path = _STATE) -> None:
+    """Show pid, URL and health."""
+    typer.echo(json.dumps(status(state_dir, port), indent=2))
+
+
+@cli.command("logs")
+def _logs_cmd(
+    port: int = typer.Option(DEFAULT_PORT), state_dir: Path = _STATE, lines: int = typer.Option(50, "-n")
+) -> None:
+    """Print the tail of the server log."""
+    typer.echo(logs(state_dir, port, lines))
