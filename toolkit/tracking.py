@@ -320,3 +320,16 @@ def log_to_run(
         client.log_text(run_id, content, name)
     for path in files or []:
         client.log_artifact(run_id, path)
+
+
+# --- Added by the notebook area (helper G): per-question tables back for the Compare panel's paired tests. --------
+def load_question_table(run_id: str, *, tracking_uri: str | None = None):
+    """The per-question table (``questions.json``) an arm's run logged, as a DataFrame (empty if it has none)."""
+    import mlflow
+    import pandas as pd
+
+    client = _client(tracking_uri)
+    names = {f.path for f in client.list_artifacts(run_id)}
+    if "questions.json" not in names:
+        return pd.DataFrame()
+    return mlflow.load_table("questions.json", run_ids=[run_id])
