@@ -1,0 +1,253 @@
+"""Experiment panel: set up a spec, see its YAML, save it, run it in the background, watch and cancel it.
+
+A thin layer over ``ExperimentForm`` (state.py) and ``BackgroundRun`` (run.py): every widget change updates the
+form, the form produces the spec, and Run hands the spec to ``run_experiment`` on a thread, so the kernel stays
+free while progress bars and the live table fill in. Tests drive it by setting ``.value`` and calling ``.click()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from toolkit.ui import choices
+from toolkit.ui.html import esc, fmt, table
+from toolkit.ui.run import BackgroundRun, answer_row, plan_arms
+from toolkit.ui.state import ExperimentForm, RunState
+
+LIVE_ROWS = 15
+LIVE_HEADERS = ("arm", "question", "answer", "accuracy", "hallucination", "latency s")
+
+
+def resolve_spec(spec: Any = None):
+    """A spec from an ``ExperimentSpec``, a YAML path, or an example name in ``experiments/`` (default quickstart)."""
+    from toolkit import paths
+    from toolkit.experiments.spec import ExperimentSpec, SpecError, load_spec
+
+    if isinstance(spec, ExperimentSpec):
+        return spec
+    candidate = Path(spec or "quickstart")
+    if candidate.suffix not in (".yaml", ".yml") and not candidate.exists():
+        candidate = paths.REPO_ROOT / "experiments" / f"{candidate}.yaml"
+    if not candidate.exists():
+        examples = sorted(p.stem for p in (paths.REPO_ROOT / "experiments").glob("*.yaml"))
+        raise SpecError(f"no spec {str(spec)!r}: pass a YAML path or one of the examples {examples}.")
+    return load_spec(candidate)
+
+
+class ExperimentPanel:
+    """Dataset/split, sample size, seed, providers (key/quota/emulated), methods, metrics, judge → spec → run.
+
+    ``overrides`` set form fields after loading the spec (e.g. ``sample_size=2, methods=["closed_book"]``);
+    providers may also be given as spec mappings (``{"id": ..., "base_url": ...}``). ``run_kwargs`` go to
+    ``run_experiment`` (``track``, ``tracking_uri``, ``components``, ``runs_root``).
+    """
+
+    def __init__(self, spec: Any = None, *, run_kwargs: dict[str, Any] | None = None, **overrides: Any):
+        from toolkit.experiments.spec import ProviderSpec
+
+        base = resolve_spec(spec)
+        self.form = ExperimentForm.from_spec(base, choices.provider_pool(base.providers))
+        if "providers" in overrides:
+            self.form.providers = []
+            for raw in overrides.pop("providers"):
+                entry = ProviderSpec.model_validate({"id": raw} if isinstance(raw, str) else raw)
+                if not isinstance(raw, str) or entry.name not in self.form.provider_pool:
+                    self.form.provider_pool[entry.name] = entry.model_dump(mode="json", exclude_defaults=True) | {
+                        "id": entry.id
+                    }
+                self.form.providers.append(entry.name)
+        for key, value in overrides.items():
+            if not hasattr(self.form, key) or key in ("base", "provider_pool", "method_pool"):
+                raise TypeError(f"unknown panel setting {key!r}; settable: name, dataset, split, sample_size, seed, "
+                                "providers, methods, metrics, judge")
+            setattr(self.form, key, list(value) if isinstance(value, list | tuple) else value)
+        self.run_kwargs = dict(run_kwargs or {})
+        self.background: BackgroundRun | None = None
+        self.state = RunState()
+        self._lock = threading.RLock()
+        self._build()
+        self._refresh_spec()
+
+    # --- widgets -------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        form = self.form
+        statuses = choices.provider_statuses(form.provider_pool)
+        chosen_first = form.providers + [n for n in form.provider_pool if n not in form.providers]
+        self.name = w.Text(value=form.name, description="name")
+        self.dataset = w.Text(value=form.dataset, description="dataset")
+        self.split = w.Text(value=form.split, description="split")
+        self.sample_size = w.BoundedIntText(value=form.sample_size or 1, min=1, max=1_000_000, description="sample size")
+        self.seed = w.IntText(value=form.seed, description="seed")
+        self.providers = w.SelectMultiple(
+            options=[(statuses[n].label, n) for n in chosen_first], value=tuple(form.providers),
+            rows=8, description="providers", layout=w.Layout(width="95%"),
+        )
+        method_options = list(dict.fromkeys([*form.method_pool, *choices.method_names()]))
+        self.methods = w.SelectMultiple(options=method_options, value=tuple(form.methods), rows=6, description="methods")
+        self.metrics = w.SelectMultiple(
+            options=list(dict.fromkeys([*choices.metric_names(), *form.metrics])), value=tuple(form.metrics),
+            rows=6, description="metrics",
+        )
+        self.judge = w.Dropdown(options=list(dict.fromkeys([form.judge, *choices.judge_names()])), value=form.judge,
+                                description="judge")
+        for widget in (self.name, self.dataset, self.split, self.sample_size, self.seed, self.providers, self.methods,
+                       self.metrics, self.judge):
+            widget.style = {"description_width": "90px"}
+            widget.observe(self._on_change, names="value")
+
+        self.spec_yaml = w.HTML()
+        self.save_path = w.Text(value=f"{form.name}.yaml", description="save as")
+        self.save_button = w.Button(description="Save spec", icon="save")
+        self.save_button.on_click(lambda _: self.save())
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.cancel_button = w.Button(description="Cancel", button_style="warning", icon="stop", disabled=True)
+        self.run_button.on_click(lambda _: self.run())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.status = w.HTML("<b>Status:</b> ready")
+        self.progress = w.VBox()
+        self.live = w.HTML()
+        self.results = w.VBox()
+        settings = w.VBox([self.name, w.HBox([self.dataset, self.split]), w.HBox([self.sample_size, self.seed]),
+                           self.providers, w.HBox([self.methods, self.metrics]), self.judge])
+        spec_box = w.VBox([self.spec_yaml, w.HBox([self.save_path, self.save_button])])
+        self.widget = w.VBox([
+            w.HTML("<h3 style='margin:4px 0'>TierLab experiment</h3>"),
+            w.HBox([settings, spec_box]),
+            w.HBox([self.run_button, self.cancel_button]),
+            self.status, self.progress, self.live, self.results,
+        ])
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _on_change(self, _change=None) -> None:
+        form = self.form
+        form.name, form.dataset, form.split = self.name.value, self.dataset.value, self.split.value
+        form.sample_size, form.seed = self.sample_size.value, self.seed.value
+        form.providers, form.methods = list(self.providers.value), list(self.methods.value)
+        form.metrics, form.judge = list(self.metrics.value), self.judge.value
+        self._refresh_spec()
+
+    def _refresh_spec(self) -> None:
+        try:
+            self.spec_yaml.value = f"<b>Spec</b><pre style='font-size:11px'>{esc(self.spec.to_yaml())}</pre>"
+            self.run_button.disabled = self.running
+        except ValueError as error:
+            self.spec_yaml.value = f"<b>Spec</b><pre style='color:#b00'>{esc(error)}</pre>"
+            self.run_button.disabled = True
+
+    # --- actions -------------------------------------------------------------------------------------------
+    @property
+    def spec(self):
+        """The validated spec the panel currently describes (raises ``SpecError`` on a bad choice)."""
+        return self.form.to_spec()
+
+    @property
+    def running(self) -> bool:
+        return self.background is not None and self.background.running
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the spec YAML (``tierlab run <path>`` runs the same experiment)."""
+        target = Path(path or self.save_path.value).expanduser()
+        try:
+            text = self.spec.to_yaml()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        except (ValueError, OSError) as error:
+            self._status(f"<span style='color:#b00'>not saved: {esc(error)}</span>")
+            raise
+        self._status(f"saved spec to <code>{esc(target)}</code>")
+        return target
+
+    def run(self, wait: bool = False):
+        """Start the experiment on a background thread; with ``wait`` block and return the ``ExperimentResult``."""
+        from toolkit.experiments.runner import run_experiment
+
+        if self.running:
+            self._status("already running: wait for it or press Cancel")
+            return self.background
+        try:
+            spec = self.spec
+            arms = plan_arms(spec, self.run_kwargs.get("components"), self.run_kwargs.get("runs_root"))
+        except Exception as error:  # noqa: BLE001 - bad settings are shown, not raised into a callback
+            self._status(f"<span style='color:#b00'>cannot start: {esc(error)}</span>")
+            if wait:
+                raise
+            return None
+        self.state = RunState()
+        self.results.children = ()
+        self._bars: dict[str, w.IntProgress] = {}
+        self.background = BackgroundRun(
+            spec,
+            run=lambda s, **kw: run_experiment(s, **kw, **self.run_kwargs),
+            arms=arms,
+            to_row=lambda record: answer_row(record, spec.metrics),
+            state=self.state,
+            listener=lambda _state: self._render(),
+        )
+        self.background.start()
+        if not wait:
+            return self.background
+        self.background.join()
+        if self.state.status == "failed":
+            raise RuntimeError(f"experiment failed: {self.state.error}")
+        return self.state.result
+
+    def cancel(self) -> None:
+        """Stop after the questions in flight; what was answered is kept (and a rerun continues from there)."""
+        if self.background is not None:
+            self.background.cancel()
+
+    # --- view ----------------------------------------------------------------------------------------------
+    def _status(self, html_text: str) -> None:
+        self.status.value = f"<b>Status:</b> {html_text}"
+
+    def _render(self) -> None:
+        with self._lock:
+            arms, rows, status = self.state.snapshot()
+            for arm in arms:
+                bar = self._bars.get(arm.arm)
+                if bar is None:
+                    bar = self._bars[arm.arm] = w.IntProgress(min=0, description="", layout=w.Layout(width="300px"))
+                    bar.label = w.HTML()
+                    self.progress.children = [*self.progress.children, w.HBox([bar, bar.label])]
+                bar.max, bar.value = max(arm.total, 1), arm.done
+                bar.bar_style = "danger" if arm.errors else ("success" if arm.done >= arm.total else "info")
+                bar.label.value = f"{esc(arm.arm)}: {arm.done}/{arm.total}" + (f" ({arm.errors} errors)" if arm.errors else "")
+            self.live.value = table(LIVE_HEADERS, [
+                [r["arm"], r["question_id"], str(r["answer"])[:80], fmt(r.get("accuracy")), fmt(r.get("hallucination")),
+                 fmt(r.get("latency_s"))]
+                for r in rows[-LIVE_ROWS:]
+            ]) if rows else ""
+            running = status in ("running", "cancelling")
+            self.run_button.disabled = running
+            self.cancel_button.disabled = not running or status == "cancelling"
+            self._status(self._status_text(status, len(rows)))
+            if status in ("done", "cancelled") and self.state.result is not None and not self.results.children:
+                from toolkit.ui.results import ResultsView
+
+                try:
+                    self.results.children = [ResultsView(self.state.result).widget]
+                except Exception as error:  # noqa: BLE001 - keep the live table even if the view fails
+                    self.results.children = [w.HTML(f"<span style='color:#b00'>results view failed: {esc(error)}</span>")]
+
+    def _status_text(self, status: str, answered: int) -> str:
+        if status == "running":
+            return f"running… {answered} new answers"
+        if status == "cancelling":
+            return f"cancelling after the answers in flight… {answered} new answers"
+        if status == "failed":
+            return f"<span style='color:#b00'>failed: {esc(self.state.error)}</span>"
+        if status in ("done", "cancelled"):
+            result = self.state.result
+            total = len(result.records) if result is not None else answered
+            word = "Finished" if status == "done" else "Cancelled"
+            return (f"{word}: {total} answers in {len(result.arms) if result else 0} arms "
+                    f"({answered} new, {result.network_calls if result else 0} network calls)")
+        return status

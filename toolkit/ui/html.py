@@ -1,0 +1,43 @@
+"""Tiny HTML helpers shared by the panels (tables and intervals), escaped so model output cannot inject markup."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def interval(value: Any, low: Any = None, high: Any = None, digits: int = 2) -> str:
+    """``0.50 [0.25, 0.75]`` — a metric with its confidence interval, or ``–`` when it does not apply."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if hasattr(value, "low"):  # an Interval
+        value, low, high = value.value, value.low, value.high
+    if low is None or high is None:
+        return fmt(float(value), digits)
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def money(value: Any) -> str:
+    return "–" if value is None or (isinstance(value, float) and value != value) else f"${value:.5f}"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css_class: str = "tierlab-table") -> str:
+    """An HTML table; cells are escaped text."""
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{esc(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='padding:2px 8px'>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f"<table class='{css_class}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

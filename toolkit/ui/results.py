@@ -1,0 +1,234 @@
+"""Results view: summary with confidence intervals, the two plots, paired tests, per-question drill-down, MLflow link.
+
+The numbers come from ``ExperimentResult`` (the experiments area), so the panel, the CLI report and MLflow show
+the same values; this module only arranges them. The pure ``*_rows``/``drilldown`` functions are what tests check.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import ipywidgets as w
+
+from toolkit.ui.html import esc, fmt, interval, money, table
+
+SUMMARY_METRICS = ("accuracy", "hallucination_rate", "entity_hallucination_rate", "list_precision", "abstention")
+SUMMARY_HEADERS = (
+    "arm",
+    "answered",
+    *SUMMARY_METRICS,
+    "p50 / p95 s",
+    "calls (network)",
+    "$ actual",
+    "$ shadow per correct",
+    "$ self-hosted per correct",
+    "stopped",
+)
+
+
+def summary_rows(result: Any) -> list[list[str]]:
+    """One row per arm: headline metrics as ``value [low, high]``, latency, calls and cost per correct answer."""
+    rows = []
+    for arm in result.arms:
+        cost = arm.cost
+        latency = (
+            "–" if cost.get("latency_p50_s") is None else f"{cost['latency_p50_s']:.2f} / {cost['latency_p95_s']:.2f}"
+        )
+        rows.append(
+            [
+                arm.arm,
+                f"{arm.answered}/{arm.planned}",
+                *(interval(arm.metrics.get(name)) for name in SUMMARY_METRICS),
+                latency,
+                f"{fmt(cost.get('calls'))} ({fmt(cost.get('network_calls'))})",
+                money(cost.get("cost_usd")),
+                money(cost.get("shadow_cost_per_correct_usd")),
+                money(cost.get("selfhosted_cost_per_correct_usd")),
+                arm.stopped or "",
+            ]
+        )
+    return rows
+
+
+COMPARISON_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "p (paired bootstrap)", "p (McNemar)")
+
+
+def comparison_rows(comparisons: Any, metric: str | None = None) -> list[list[str]]:
+    return [
+        [
+            t.metric,
+            t.arm_a,
+            t.arm_b,
+            str(t.n),
+            f"{t.diff:+.2f} [{t.low:+.2f}, {t.high:+.2f}]",
+            f"{t.p_bootstrap:.3f}",
+            "–" if t.p_mcnemar is None else f"{t.p_mcnemar:.3f}",
+        ]
+        for t in comparisons
+        if metric in (None, t.metric)
+    ]
+
+
+def drilldown(record: Any) -> dict[str, Any]:
+    """What a reviewer needs to see why an answer is right or wrong: the method's intermediate outputs."""
+    answer, details = record.answer, record.answer.details or {}
+    questions = list(details.get("verification_questions") or [])
+    answers = list(details.get("verification_answers") or [])
+    return {
+        "arm": record.arm,
+        "question": record.question.question,
+        "kind": record.question.kind,
+        "gold": list(record.question.answers),
+        "baseline": details.get("baseline"),
+        "verification": [
+            (q, answers[i] if i < len(answers) else None) for i, q in enumerate(questions)
+        ],
+        "cross_checks": list(details.get("cross_checks") or []),
+        "final": answer.text,
+        "retrieved": [(c.id, c.doc_id, c.score, c.text) for c in answer.retrieved],
+        "hallucinated": record.verdict.hallucinated,
+        "verdict": record.verdict.reason,
+        "flags": list(answer.flags),
+        "steps": [s.name for s in answer.steps],
+        "latency_s": record.latency_s,
+    }
+
+
+def drilldown_html(record: Any) -> str:
+    d = drilldown(record)
+    parts = [
+        f"<b>{esc(d['question'])}</b> <small>({esc(d['kind'])}; gold: {esc('; '.join(d['gold']) or '— (unanswerable)')})</small>",
+        f"<div><b>Final answer:</b> {esc(d['final'])}"
+        f" — {'<span style=color:#b00>hallucinated</span>' if d['hallucinated'] else 'supported'}"
+        f" <small>({esc(d['verdict'])})</small></div>",
+    ]
+    if d["baseline"] is not None:
+        parts.append(f"<div><b>Baseline:</b> {esc(d['baseline'])}</div>")
+    if d["verification"]:
+        items = "".join(f"<li>{esc(q)} → <i>{esc(a if a is not None else '–')}</i></li>" for q, a in d["verification"])
+        parts.append(f"<div><b>Verification questions and answers:</b><ol>{items}</ol></div>")
+    if d["cross_checks"]:
+        items = "".join(f"<li>{esc(c)}</li>" for c in d["cross_checks"])
+        parts.append(f"<div><b>Cross-checks:</b><ol>{items}</ol></div>")
+    if d["retrieved"]:
+        items = "".join(
+            f"<li><code>{esc(cid)}</code> ({esc(doc)}, score {score:.2f}): {esc(text[:300])}</li>"
+            for cid, doc, score, text in d["retrieved"]
+        )
+        parts.append(f"<div><b>Retrieved chunks:</b><ul>{items}</ul></div>")
+    meta = f"steps: {', '.join(d['steps']) or '–'} · latency {d['latency_s']:.2f} s"
+    if d["flags"]:
+        meta += f" · flags: {', '.join(d['flags'])}"
+    parts.append(f"<small>{esc(meta)}</small>")
+    return "".join(parts)
+
+
+def figure_png(figure: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def mlflow_link(result: Any) -> str:
+    """HTML link to the experiment's MLflow parent run ('' when it was not tracked)."""
+    if not result.mlflow_run_id:
+        return ""
+    try:
+        from toolkit import tracking
+
+        url = tracking.run_url(result.mlflow_run_id)
+    except Exception as exc:  # noqa: BLE001 - the view still works without the link
+        return f"<small>MLflow run {esc(result.mlflow_run_id)} (link unavailable: {esc(type(exc).__name__)})</small>"
+    return f"<a href='{esc(url)}' target='_blank'>MLflow run {esc(result.mlflow_run_id[:8])}</a>"
+
+
+class ResultsView:
+    """Tabs: Summary (CIs, cost), Plots (accuracy–cost, hallucination), Paired tests, Drill-down per question."""
+
+    def __init__(self, result: Any, *, plots: bool = True):
+        self.result = result
+        spec = result.spec
+        self.header = w.HTML(
+            f"<h4 style='margin:4px 0'>Results: {esc(spec.name)}</h4>"
+            f"<small>run <code>{esc(result.run_key)}</code> · {len(result.records)} answers · "
+            f"{result.network_calls} network calls this run · {round(spec.confidence * 100)}% bootstrap CIs</small> "
+            f"{mlflow_link(result)}"
+        )
+        self.summary = w.HTML(table(SUMMARY_HEADERS, summary_rows(result)))
+        notes = [f"{len(result.errors)} question(s) failed (retried on the next run)"] if result.errors else []
+        notes += [f"skipped {name}: {why}" for name, why in result.skipped.items()]
+        self.notes = w.HTML("<br>".join(esc(n) for n in notes))
+
+        metrics = sorted({t.metric for t in result.comparisons})
+        self.metric = w.Dropdown(
+            options=metrics, value="accuracy" if "accuracy" in metrics else (metrics[0] if metrics else None),
+            description="metric",
+        )
+        self.comparisons = w.HTML()
+        self.metric.observe(lambda _: self._show_comparisons(), names="value")
+        self._show_comparisons()
+
+        self.arm = w.Dropdown(options=[a.arm for a in result.arms], description="arm")
+        self.question = w.Dropdown(description="question", layout=w.Layout(width="95%"))
+        self.detail = w.HTML()
+        self.arm.observe(lambda _: self._arm_changed(), names="value")
+        self.question.observe(lambda _: self._show_detail(), names="value")
+        self._arm_changed()
+
+        self.plots = w.HBox()
+        if plots:
+            self.plots.children = self._plot_images()
+        self.tabs = w.Tab(
+            children=[
+                w.VBox([self.summary, self.notes]),
+                self.plots,
+                w.VBox([self.metric, self.comparisons]),
+                w.VBox([self.arm, self.question, self.detail]),
+            ],
+            titles=("Summary", "Plots", "Paired tests", "Drill-down"),
+        )
+        self.widget = w.VBox([self.header, self.tabs])
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _plot_images(self) -> list[w.Widget]:
+        from toolkit.experiments.report import hallucination_figure, pareto_figure
+
+        images = []
+        for make in (pareto_figure, hallucination_figure):
+            try:
+                images.append(w.Image(value=figure_png(make(self.result)), format="png"))
+            except Exception as exc:  # noqa: BLE001 - e.g. no arm has an accuracy yet
+                images.append(w.HTML(f"<small>{esc(make.__name__)}: {esc(exc)}</small>"))
+        return images
+
+    def _show_comparisons(self) -> None:
+        rows = comparison_rows(self.result.comparisons, self.metric.value)
+        self.comparisons.value = (
+            table(COMPARISON_HEADERS, rows) if rows else "<small>no paired tests (one arm, or no shared questions)</small>"
+        )
+
+    def _records(self) -> list[Any]:
+        return [r for r in self.result.records if r.arm == self.arm.value]
+
+    def _arm_changed(self) -> None:
+        self.question.options = [(f"{r.question.id}: {r.question.question[:80]}", i) for i, r in enumerate(self._records())]
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        records = self._records()
+        index = self.question.value
+        self.detail.value = drilldown_html(records[index]) if index is not None and index < len(records) else ""
+
+    def select(self, arm: str, question_id: str) -> str:
+        """Show one answer's drill-down (what a click in the two dropdowns does); returns its HTML."""
+        self.arm.value = arm
+        self.question.value = next(i for i, r in enumerate(self._records()) if r.question.id == question_id)
+        return self.detail.value

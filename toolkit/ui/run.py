@@ -1,0 +1,118 @@
+"""Run an experiment in a background thread so the notebook kernel stays responsive.
+
+Why a thread and not asyncio: the runner's API is synchronous and must work inside Jupyter's already running
+event loop; a plain thread needs no loop tricks (no asyncio.run, no nest_asyncio), and cancelling is just
+setting the runner's ``cancel`` Event — it stops at the next question and keeps what was answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from toolkit.ui.state import RunState
+
+Listener = Callable[[RunState], None]
+
+
+class BackgroundRun:
+    """One run of ``run(spec, progress=False, cancel=event, on_answer=...)`` on a daemon thread.
+
+    ``to_row`` turns whatever the runner passes to ``on_answer`` into a flat dict with an ``arm`` key;
+    ``listener`` is called after every answer and at the end (the panel refreshes its widgets there).
+    """
+
+    def __init__(
+        self,
+        spec: Any,
+        *,
+        run: Callable[..., Any],
+        arms: dict[str, tuple[int, int]],
+        to_row: Callable[..., dict[str, Any]],
+        state: RunState | None = None,
+        listener: Listener | None = None,
+    ):
+        self.spec = spec
+        self.state = state or RunState()
+        self.cancel_event = threading.Event()
+        self._run = run
+        self._arms = arms
+        self._to_row = to_row
+        self._listener = listener
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> BackgroundRun:
+        if self.running:
+            raise RuntimeError("this experiment is already running; cancel it or wait for it to finish")
+        self.state.start(self._arms)
+        self._notify()
+        self._thread = threading.Thread(target=self._main, name=f"tierlab-run-{getattr(self.spec, 'name', '')}", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def cancel(self) -> None:
+        """Ask the runner to stop after the answers in flight; they are kept."""
+        if self.running:
+            self.state.finish("cancelling")
+            self.cancel_event.set()
+            self._notify()
+
+    def join(self, timeout: float | None = None) -> RunState:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.state
+
+    def _on_answer(self, *args: Any, **kwargs: Any) -> None:
+        self.state.record(self._to_row(*args, **kwargs))
+        self._notify()
+
+    def _main(self) -> None:
+        try:
+            result = self._run(self.spec, progress=False, cancel=self.cancel_event, on_answer=self._on_answer)
+        except BaseException as exc:  # noqa: BLE001 - shown in the panel instead of dying silently in a thread
+            self.state.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        else:
+            self.state.finish("cancelled" if self.cancel_event.is_set() else "done", result=result)
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener(self.state)
+            except Exception:  # noqa: BLE001 - a broken view must not kill the run
+                logging.getLogger(__name__).exception("panel refresh failed")
+
+
+def plan_arms(spec: Any, components: Any = None, runs_root: Any = None) -> dict[str, tuple[int, int]]:
+    """Arm name -> (questions planned, already stored) for the progress bars, before the run starts.
+
+    Mirrors what the runner will do: optional providers without a key are left out, and answers stored by an
+    earlier run of the same spec count as done (the runner resumes and does not call the model for them).
+    """
+    from toolkit.experiments.components import Components
+    from toolkit.experiments.spec import arm_name
+    from toolkit.experiments.store import Store, run_dir
+
+    components = components or Components()
+    questions = components.questions(spec)
+    stored = Store(run_dir(spec.run_key(), runs_root)).records()
+    plan = {}
+    for provider, method in spec.arms():
+        if provider.optional and components.unavailable(provider):
+            continue
+        name = arm_name(provider, method)
+        plan[name] = (len(questions), sum((name, q.id) in stored for q in questions))
+    return plan
+
+
+def answer_row(record: Any, metrics: Any = ("accuracy",)) -> dict[str, Any]:
+    """One live-table row for an ``AnswerRecord`` (the same columns as the per-question MLflow table)."""
+    from toolkit.experiments.results import question_row
+
+    return question_row(record, metrics)
