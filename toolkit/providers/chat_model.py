@@ -53,6 +53,7 @@ class ProviderChatModel(BaseChatModel):
     env_file: str | None = Field(default=None, description="Optional .env file to read API keys from.")
     timeout_s: float = 60.0
     max_retries: int = 4
+    backoff_s: float = Field(default=0.5, description="First retry backoff; doubles per attempt, with jitter.")
     max_wait_s: float = Field(default=600.0, description="Longest client-side wait for a per-minute window.")
 
     _clients: dict[str, ProviderClient] = PrivateAttr(default_factory=dict)
@@ -76,6 +77,7 @@ class ProviderChatModel(BaseChatModel):
                 emulated=self.emulated,
                 timeout_s=self.timeout_s,
                 max_retries=self.max_retries,
+                backoff_s=self.backoff_s,
                 env_file=self.env_file,
             )
         return self._clients[provider_id]

@@ -6,6 +6,7 @@ backoff and jitter (tenacity), ``Retry-After`` is honoured through the shared li
 quota raises ``QuotaExhausted`` at once instead of retrying all day.
 """
 
+import datetime as dt
 import json
 import random
 import time
@@ -69,10 +70,12 @@ class ProviderClient:
         emulated: bool = False,
         timeout_s: float = 60.0,
         max_retries: int = 4,
+        backoff_s: float = 0.5,
         env_file: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        self.entry, self.cache, self.emulated, self.max_retries, self.sleep = entry, cache, emulated, max_retries, sleep
+        self.entry, self.cache, self.emulated, self.sleep = entry, cache, emulated, sleep
+        self.max_retries, self.backoff_s = max_retries, backoff_s
         self.base_url = (base_url or entry.resolved_base_url()).rstrip("/")
         self.limiter = limiter or QuotaLimiter(entry.id, entry.limits, sleep=sleep)
         self._key = api_key(entry, env_file)
@@ -127,7 +130,7 @@ class ProviderClient:
             error = retry_state.outcome.exception()
             if getattr(error, "rate_limited", False):
                 return random.uniform(0, 0.25)  # the limiter already sleeps the server's Retry-After
-            return wait_exponential_jitter(initial=0.5, max=20)(retry_state)
+            return wait_exponential_jitter(initial=self.backoff_s, max=40 * self.backoff_s, jitter=self.backoff_s)(retry_state)
 
         return Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
@@ -160,8 +163,6 @@ class ProviderClient:
             state["rate_limited"] += 1
             if signal.daily_exhausted:
                 view = self.limiter.server_view()
-                import datetime as dt
-
                 until = view.get("exhausted_until")
                 raise QuotaExhausted(self.entry.id, f"the daily quota (server: {signal.message[:160]})",
                                      dt.datetime.fromtimestamp(until, dt.UTC) if until else None)

@@ -133,7 +133,7 @@ class QuotaLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         max_wait_s: float = 600.0,
-        margin_s: float = 0.1,
+        margin_s: float = 0.25,
     ):
         self.entry_id, self.limits = entry_id, limits
         self.clock, self.sleep, self.max_wait_s, self.margin_s = clock, sleep, max_wait_s, margin_s
@@ -199,10 +199,9 @@ class QuotaLimiter:
 
         Raises ``QuotaExhausted`` for a spent daily/monthly window and ``RateLimitWaitTooLong`` past ``max_wait_s``.
         """
-        waited = 0.0
+        waited = self._wait_for_server_view(0.0)
         for bucket_name, amount in self._amounts(tokens, neurons):
             while True:
-                waited += self._wait_for_server_view(waited)
                 denied = self._put(bucket_name, amount)
                 if denied is None:
                     break
@@ -211,6 +210,7 @@ class QuotaLimiter:
                     raise QuotaExhausted(self.entry_id, f"the {name} quota ({self.limits_of(name)})",
                                          self._real(timestamp + wait_ms))
                 waited += self._sleep(wait_ms / 1000 / self.scale + self.margin_s, waited, name)
+                waited += self._wait_for_server_view(waited)
         return waited
 
     def record_extra(self, tokens: int = 0, neurons: int = 0) -> None:
