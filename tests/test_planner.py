@@ -177,3 +177,26 @@ def test_unknown_provider_in_runs_is_a_clear_error():
     offers, measured = _setup()
     with pytest.raises(ValueError, match="catalog"):
         make_plan(Workload(daily_active_users=1, requests_per_user=1), offers[:1], measured)
+
+
+def test_planner_panel_recomputes_on_click():
+    from toolkit.ui.planner import PlannerPanel
+
+    offers, measured = _setup()
+    panel = PlannerPanel(Workload(daily_active_users=100, requests_per_user=5), offers, measured)
+    assert panel.plan.recommended.label == "groq-8b (free)"
+    panel.sensitive.value = True
+    panel.update.click()
+    assert panel.plan.recommended.label == "vllm-l4 (selfhosted)"
+    assert "Recommendation" in panel.report.value and "<table>" in panel.report.value
+
+
+def test_plot_is_written(tmp_path):
+    from toolkit.planner.plan import cost_curve
+    from toolkit.planner.report import plot_cost_curve
+
+    offers, measured = _setup()
+    curves = cost_curve(Workload(daily_active_users=1000, requests_per_user=1), offers, measured)
+    assert curves["groq-8b (free)"][:3] == [0.0, 0.0, 0.0] and curves["groq-8b (free)"][-1] is None  # breaks at 32x
+    path = plot_cost_curve(curves, tmp_path / "c.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"

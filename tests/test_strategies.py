@@ -221,3 +221,22 @@ def test_params_and_usage_by_provider():
                                            Step(name="b", provider="strong", usage=Usage(calls=1, output_tokens=2))))
     assert {k: v.total_tokens for k, v in usage_by_provider([a]).items()} == {"cheap": 5, "strong": 2}
     assert np.isnan(arm_metrics([], [])["accuracy"])
+
+
+def test_review_panel_marks_through_clicks(tmp_path):
+    from toolkit.strategies.review import ReviewItem
+    from toolkit.ui.review import ReviewPanel
+
+    queue = ReviewQueue("panel", root=tmp_path)
+    for i in range(3):
+        queue.add(ReviewItem(question_id=f"q{i}", question=f"<b>Q{i}</b>?", answer="x", confidence=0.2))
+    seen = []
+    panel = ReviewPanel(queue, reviewer="ana", on_mark=lambda item, ok: seen.append((item.question_id, ok)))
+    assert "&lt;b&gt;Q0" in panel.card.value  # model/user text is escaped
+    panel.correct.click()
+    panel.skip.click()  # skip q1 for now
+    panel.incorrect.click()  # q2
+    assert panel.current.question_id == "q1"  # skipped items come back at the end
+    panel.correct.click()
+    assert queue.marks() == {"q0": True, "q2": False, "q1": True} and seen[0] == ("q0", True)
+    assert panel.correct.disabled and "3 of 3" in panel.status.value

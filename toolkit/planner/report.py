@@ -45,15 +45,13 @@ def plan_markdown(plan: Plan, rows: list[SensitivityRow] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_cost_curve(curves: dict[str, list[float | None]], path: str | Path) -> Path:
+def cost_figure(curves: dict[str, list[float | None]]):
     """Monthly cost per choice against traffic multiplier (log-log); gaps are where a choice is infeasible."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     xs = curves["traffic_multiplier"]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for label, ys in curves.items():
         if label == "traffic_multiplier":
             continue
@@ -67,8 +65,12 @@ def plot_cost_curve(curves: dict[str, list[float | None]], path: str | Path) -> 
     ax.set_ylabel("USD / month (free tier drawn at $0.01)")
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.3)
-    path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def plot_cost_curve(curves: dict[str, list[float | None]], path: str | Path) -> Path:
+    """The cost figure saved as PNG (no pyplot state, so it is safe in threads and notebooks)."""
+    path = Path(path)
+    cost_figure(curves).savefig(path, dpi=100)
     return path
