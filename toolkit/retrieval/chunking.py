@@ -55,6 +55,18 @@ def tail(text: str, overlap: int) -> str:
     return cut[cut.find(" ") + 1 :] if " " in cut else cut
 
 
+def attach_headings(paragraphs: list[str]) -> list[str]:
+    """Glue a lone ``### Field`` heading to the paragraph after it, so no chunk is just a heading and a value
+    never loses the field name that says what it is."""
+    out: list[str] = []
+    for paragraph in paragraphs:
+        if out and out[-1].startswith("#") and "\n" not in out[-1]:
+            out[-1] = f"{out[-1]}\n{paragraph}"
+        else:
+            out.append(paragraph)
+    return out
+
+
 def chunk_document(doc_id: str, text: str, chunk_size: int = 800, chunk_overlap: int = 100) -> list[Chunk]:
     if chunk_size < 100 or not 0 <= chunk_overlap < chunk_size // 2:
         raise ValueError(
@@ -66,16 +78,16 @@ def chunk_document(doc_id: str, text: str, chunk_size: int = 800, chunk_overlap:
     for section, body in parts:
         header = f"{title} — {section}\n" if title else f"{section}\n"
         budget = chunk_size - len(header)
-        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
+        paragraphs = attach_headings([p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()])
         pieces: list[str] = []
         current = ""
         for paragraph in paragraphs:
-            for piece in (
-                windows(paragraph, budget, chunk_overlap) if len(paragraph) > budget else [paragraph]
-            ):
+            split = windows(paragraph, budget, chunk_overlap) if len(paragraph) > budget else [paragraph]
+            for n, piece in enumerate(split):
                 if current and len(current) + 2 + len(piece) > budget:
                     pieces.append(current)
-                    carried = tail(current, chunk_overlap)
+                    # windows of one long paragraph already overlap each other; carry only across paragraphs
+                    carried = tail(current, chunk_overlap) if n == 0 else ""
                     current = (
                         f"{carried}\n{piece}"
                         if carried and len(carried) + 1 + len(piece) <= budget

@@ -99,7 +99,7 @@ def ingest(
 @cli.command()
 def query(
     text: Annotated[str, typer.Argument(help="The question to retrieve for.")],
-    k: Annotated[int, typer.Option(help="Chunks to return.")] = 5,
+    k: Annotated[int, typer.Option("--k", "-k", help="Chunks to return.")] = 5,
     dataset: Dataset = "factbook",
     chroma_url: ChromaUrl = None,
     section: Sections = None,
