@@ -94,7 +94,7 @@ def test_steps_are_complete_for_tracing():
         assert s.usage.input_tokens > 0
     assert answer.usage.calls == len(answer.steps) == 1 + 1 + 3 + 3 + 1
     assert get_method("cove_factor_revise", max_verification_questions=3).expected_calls == 9
-    assert answer.details["prompt_version"] == "cove-v1+answer-v1"
+    assert answer.details["prompt_version"] == "cove-v2+answer-v1"
 
 
 def test_joint_plans_and_answers_in_one_prompt():
@@ -141,20 +141,39 @@ def test_factored_concurrency_one_runs_serially():
 
 
 def test_factor_revise_cross_checks_each_answer_against_the_baseline():
-    # the final model keeps Gamma, but the cross-check found it inconsistent: lists drop failed entities
-    llm = scripted(**{r"Keep only the items": "Alpha, Beta, Gamma"})
-    answer = get_method("cove_factor_revise")(LIST_Q, llm)
+    # Gamma's verification answer is not a clear "no" and the final model keeps Gamma: only the cross-check
+    # (INCONSISTENT) removes it, because on lists entities that fail verification are dropped
+    changes = {r"Keep only the items": "Alpha, Beta, Gamma", r"^Does Gamma": "Gamma is far away."}
+    answer = get_method("cove_factor_revise")(LIST_Q, scripted(**changes))
     names = step_names(answer)
     assert names[:5] == ["baseline", "plan", "verify[0]", "verify[1]", "verify[2]"]
     assert names[5:] == ["cross_check[0]", "cross_check[1]", "cross_check[2]", "final"]
     for i, question in enumerate(VQ):
         prompt = step(answer, f"cross_check[{i}]").prompt.rsplit("Human: ", 1)[1]
         assert BASELINE in prompt and question in prompt and answer.details["verification_answers"][i] in prompt
+        assert all(other not in prompt for other in VQ if other != question)
     assert [c["verdict"] for c in answer.details["cross_checks"]] == ["consistent", "consistent", "inconsistent"]
     assert "Check: INCONSISTENT" in step(answer, "final").prompt
     assert answer.text == "Alpha, Beta" and answer.details["dropped_items"] == ["Gamma"]
-    # factored (no cross-check) keeps what its final answer keeps
-    assert get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "Alpha, Beta, Gamma"})).text == BASELINE
+    # without the cross-check (factored) the same script keeps Gamma
+    assert get_method("cove_factored")(LIST_Q, scripted(**changes)).text == BASELINE
+
+
+def test_lists_drop_entities_whose_yes_no_verification_says_no():
+    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "Alpha, Beta, Gamma"}))
+    assert answer.details["verdicts"] == ["consistent", "consistent", "inconsistent"]
+    assert answer.text == "Alpha, Beta"
+
+
+def test_final_answer_echoing_the_prompt_is_cut():
+    llm = ScriptedChatModel(rules=[
+        (r"^Who founded Testland\?", "Zed."),
+        (r"check the facts", "1. Who founded Testland?"),
+        (r"^Who founded", "Ada."),
+        (r"Write the corrected answer briefly", "Ada.\nQ: Who founded Testland?\nA: Zed."),
+    ])
+    answer = get_method("cove_factored")(SHORT_Q, llm)
+    assert answer.text == "Ada." and step(answer, "final").output.startswith("Ada.\nQ:")
 
 
 @pytest.mark.parametrize("variant", ["cove_joint", "cove_two_step", "cove_factored", "cove_factor_revise"])
@@ -173,11 +192,14 @@ def test_junk_plan_returns_the_baseline_with_a_flag(variant, plan_output, flag):
 
 def test_junk_final_answers_fall_back_to_the_baseline():
     answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": ""}))
-    assert answer.text == BASELINE and {"final_empty", "empty_output"} <= set(answer.flags)
-    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "Sure! Here is my reply."}))
+    assert answer.text == "Alpha, Beta"  # the baseline minus Gamma, whose verification said no
+    assert {"final_empty", "empty_output"} <= set(answer.flags)
+    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "Sure! Here is my reply.",
+                                                             r"^Does Gamma": "Yes."}))
     assert answer.text == BASELINE and "final_unrelated" in answer.flags
     answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "None"}))
     assert answer.text == "" and answer.details["dropped_items"] == ["Alpha", "Beta", "Gamma"]
+    assert answer.details["final"] == ""
 
 
 def test_short_question_flow_and_empty_baseline():

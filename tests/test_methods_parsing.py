@@ -3,6 +3,8 @@
 import pytest
 
 from toolkit.methods.parsing import (
+    answer_verdict,
+    cut_echo,
     is_abstention,
     mentions,
     parse_list,
@@ -90,6 +92,17 @@ def test_parse_verdict_and_helpers():
     assert parse_verdict("Consistent.") == "consistent"
     assert parse_verdict("It is not consistent") == "inconsistent"
     assert parse_verdict("blah") == "unknown"
+    assert parse_verdict("No, the original answer does not match the verification answer.") == "inconsistent"
+    assert parse_verdict("CONSISTENT: the answer lists Germany, but does not include Austria.") == "consistent"
+    assert parse_verdict("Yes, they agree.") == "consistent"
     assert mentions("Niger", "Chad, Niger") and not mentions("Niger", "Nigeria") and not mentions("", "x")
     assert is_abstention("I don't know.") and is_abstention("That is not stated in the chunks.")
     assert not is_abstention("Paris [c1].")
+
+
+def test_answer_verdict_and_cut_echo():
+    assert answer_verdict("No, it does not.") == "inconsistent" and answer_verdict("Yes.") == "consistent"
+    assert answer_verdict("Paris.") == "unknown" and answer_verdict("Nobody knows") == "unknown"
+    assert cut_echo("Saturn\nQ: Does Mars have rings?\nA: No.") == "Saturn"
+    assert cut_echo("Line one.\nLine two.") == "Line one.\nLine two."
+    assert cut_echo("Check: CONSISTENT") == ""

@@ -25,6 +25,8 @@ from toolkit.methods.base import Method
 from toolkit.methods.calls import chat, number_chunks, retrieve
 from toolkit.methods.closed_book import closed_book_answer
 from toolkit.methods.parsing import (
+    answer_verdict,
+    cut_echo,
     is_abstention,
     mentions,
     parse_list,
@@ -234,15 +236,23 @@ class _Run:
             self.fam, question=self.question.question, baseline=strip_citations(baseline), verifications="\n".join(lines)
         )
         [out] = self._chat([("final", prompt)])
+        out = cut_echo(out)
         if self.fam == "list":
-            return self._final_list(baseline, out, questions, verdicts)
+            # an entity fails when its cross-check (factor_revise) or its yes/no verification answer says no
+            # (an unparsable cross-check falls back to the answer's own yes/no)
+            checks = [
+                verdicts[i] if verdicts and verdicts[i] != "unknown" else answer_verdict(va)
+                for i, va in enumerate(answers)
+            ]
+            self.details["verdicts"] = checks
+            return self._final_list(baseline, out, questions, checks)
         if not out:
             self._flag("final_empty")
             return baseline
         return out
 
     def _final_list(self, baseline: str, out: str, questions: list[str], verdicts: list[str]) -> str:
-        """Baseline entities the final answer keeps, minus those a cross-check found inconsistent.
+        """Baseline entities the final answer keeps, minus those whose verification failed.
 
         CoVe on lists only removes entities (precision); the final prompt may not add new ones. Junk finals fall
         back to the baseline minus failed entities.

@@ -166,13 +166,41 @@ def parse_numbered_answers(text: str, count: int) -> list[str]:
 
 
 def parse_verdict(text: str) -> str:
-    """``"inconsistent"``, ``"consistent"`` or ``"unknown"`` from a cross-check output."""
+    """``"inconsistent"``, ``"consistent"`` or ``"unknown"`` from a cross-check output.
+
+    The explicit words the prompt asks for win; otherwise "does not match"/"contradicts" or a leading yes/no.
+    """
     lowered = (text or "").casefold()
-    if re.search(r"\b(?:inconsistent|contradicts?|contradiction|not consistent|incorrect|wrong)\b", lowered):
+    if re.search(r"\b(?:inconsistent|not consistent)\b", lowered):
         return "inconsistent"
-    if re.search(r"\b(?:consistent|supports?|correct|agrees?)\b", lowered):
+    if re.search(r"\bconsistent\b", lowered):
+        return "consistent"
+    if re.search(r"\b(?:contradicts?|contradiction|(?:does|do) not (?:match|agree|support)|mismatch)\b", lowered):
+        return "inconsistent"
+    return answer_verdict(text)
+
+
+def answer_verdict(text: str) -> str:
+    """Verdict of a yes/no verification answer: "No…" → ``"inconsistent"``, "Yes…" → ``"consistent"``."""
+    lowered = (text or "").strip().casefold()
+    if re.match(r"^(?:no|not|none|false|incorrect)\b", lowered):
+        return "inconsistent"
+    if re.match(r"^(?:yes|true|correct)\b", lowered):
         return "consistent"
     return "unknown"
+
+
+_ECHO = re.compile(r"^\s*(?:q\d*|a\d*|check|question|draft answer|verification(?: question| answer)?)\s*:", re.IGNORECASE)
+
+
+def cut_echo(text: str) -> str:
+    """The answer before the model starts echoing the prompt's scaffolding ("Q: …", "Check: …")."""
+    kept = []
+    for line in (text or "").splitlines():
+        if _ECHO.match(line):
+            break
+        kept.append(line)
+    return "\n".join(kept).strip()
 
 
 def mentions(entity: str, text: str) -> bool:
