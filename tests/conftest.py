@@ -7,19 +7,26 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def local_llm_url(tmp_path_factory) -> str:
+def local_llm_server(tmp_path_factory):
+    """``toolkit.serve.ServeHandle`` of the session's own model server (vLLM on Ray Serve, port 8010), or
+    ``None`` when ``TIERLAB_TEST_LLM_URL`` points at an already running server. Prepares the model if needed."""
+    if os.environ.get("TIERLAB_TEST_LLM_URL"):
+        yield None
+        return
+    from toolkit import local_models, serve
+
+    local_models.prepare("smollm2-135m-instruct")  # a no-op once prepared
+    handle = serve.up(profile="cpu-smollm2", port=8010, state_dir=tmp_path_factory.mktemp("serve"))
+    try:
+        yield handle
+    finally:
+        serve.down(state_dir=handle.state_dir, port=8010)
+
+
+@pytest.fixture(scope="session")
+def local_llm_url(local_llm_server) -> str:
     """Base URL (``http://127.0.0.1:PORT/v1``) of the real local model served by vLLM on Ray Serve.
 
     The served model id is ``smollm2-135m-instruct``.
     """
-    url = os.environ.get("TIERLAB_TEST_LLM_URL")
-    if url:
-        yield url
-        return
-    from toolkit import serve
-
-    handle = serve.up(profile="cpu-smollm2", port=8010, state_dir=tmp_path_factory.mktemp("serve"))
-    try:
-        yield handle.base_url
-    finally:
-        serve.down(state_dir=handle.state_dir)
+    return os.environ.get("TIERLAB_TEST_LLM_URL") or local_llm_server.base_url

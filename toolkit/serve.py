@@ -114,6 +114,9 @@ def down(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, *, timeo
     if not state:
         return False
     pid, pgid = state["pid"], state["pgid"]
+    # Ray puts its workers in their own sessions, so the process group alone would miss them: take the
+    # server's descendants now, while they are still linked to it.
+    family = _descendants(pid) if _alive(pid) else []
     if _alive(pid):
         os.kill(pid, signal.SIGTERM)  # lets serving.app shut Serve and Ray down cleanly
         deadline = time.monotonic() + timeout_s
@@ -123,6 +126,11 @@ def down(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, *, timeo
         os.killpg(pgid, signal.SIGKILL)  # whatever Ray left behind in the group
     except ProcessLookupError:
         pass
+    for child in family:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     _alive(pid)  # reap if it was our child
     (folder / STATE_FILE).unlink(missing_ok=True)
     return True
@@ -161,11 +169,11 @@ def _check_model_prepared(source: str | None) -> None:
 
 
 def _wait_ready(handle: ServeHandle, folder: Path, timeout_s: float, progress: bool) -> ServeHandle:
+    """Ready means a one-token completion succeeds: ``/v1/models`` answers long before the engine has loaded."""
     started = time.monotonic()
     while True:
-        models = _models(handle.base_url)
-        if models and handle.model_id in models:
-            _say(progress, f"ready in {time.monotonic() - started:.0f} s: {handle.base_url}", end="\n")
+        if _generates(handle.base_url, handle.model_id):
+            _say(progress, f"\rready in {time.monotonic() - started:.0f} s: {handle.base_url}{' ' * 60}")
             return handle
         if not _alive(handle.pid):
             raise ServeError(
@@ -173,13 +181,31 @@ def _wait_ready(handle: ServeHandle, folder: Path, timeout_s: float, progress: b
             )
         if time.monotonic() - started > timeout_s:
             raise ServeError(f"server not ready after {timeout_s:.0f} s; log tail:\n{logs(folder, lines=30)}")
-        last = logs(folder, lines=1).strip()[-90:]
         _say(
             progress,
-            f"\rwaiting for {handle.model_id} ({time.monotonic() - started:.0f} s) {last:<90}",
+            f"\rwaiting for {handle.model_id} ({time.monotonic() - started:.0f} s) {_last_message(folder)}",
             end="",
         )
         time.sleep(2)
+
+
+def _generates(base_url: str, model_id: str) -> bool:
+    body = json.dumps({"model": model_id, "prompt": "Hi", "max_tokens": 1}).encode()
+    request = urllib.request.Request(f"{base_url}/completions", body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=20) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _last_message(folder: Path) -> str:
+    """The last log line, shortened; Ray/vLLM JSON log records show only their message."""
+    line = logs(folder, lines=1).strip()
+    start = line.find('"message": "')
+    if start >= 0:
+        line = line[start + 12 :].split('", "', 1)[0]
+    return f"{line[:70]:<70}"
 
 
 def _crash_hint(folder: Path) -> str:
@@ -195,6 +221,23 @@ def _models(base_url: str) -> list[str] | None:
             return [m["id"] for m in json.load(resp).get("data", [])]
     except (urllib.error.URLError, OSError, ValueError, KeyError):
         return None
+
+
+def _descendants(pid: int) -> list[int]:
+    """PIDs below ``pid`` in the process tree (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _port_busy(port: int) -> bool:
