@@ -72,9 +72,25 @@ class Components:
     def chat_model(self, provider: ProviderSpec, base_url: str | None):
         from toolkit.providers import get_chat_model
 
+        params = dict(provider.params)
+        if provider.emulate:
+            params.setdefault("env_file", self._emulator_key_file(provider))
         return get_chat_model(
-            provider.id, cache=provider.cache, base_url=base_url, emulated=provider.emulate, **provider.params
+            provider.id, cache=provider.cache, base_url=base_url, emulated=provider.emulate, **params
         )
+
+    @staticmethod
+    def _emulator_key_file(provider: ProviderSpec) -> str | None:
+        """A .env with a placeholder key: the emulator wants a Bearer token, never a real key (none is needed)."""
+        from toolkit import paths
+        from toolkit.providers import load_catalog
+
+        key_env = load_catalog().entry(provider.id).key_env
+        if not key_env or os.environ.get(key_env):
+            return None
+        path = paths.subdir("emulator") / f"{key_env}.env"
+        path.write_text(f"{key_env}=emulated-placeholder-not-a-secret\n", encoding="utf-8")
+        return str(path)
 
     def judge_model(self, judge: JudgeSpec):
         from toolkit.providers import get_chat_model

@@ -337,6 +337,7 @@ def _run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer,
         import tempfile
 
         if ray_address == "local":
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray: no token to manage
             ray.init(
                 address="local",
                 num_cpus=2,

@@ -1,0 +1,86 @@
+"""Experiment specs: the examples load, and bad specs are rejected naming file, line, field and fix."""
+
+import pytest
+
+from toolkit import paths
+from toolkit.experiments.spec import SpecError, load_spec, parse_spec
+
+GOOD = """\
+name: t
+providers:
+  - local/smollm2-135m-instruct
+  - id: groq/llama-3.1-8b-instant
+    emulate: true
+methods: [closed_book, cove_joint]
+"""
+
+
+@pytest.mark.parametrize(
+    "path", sorted((paths.REPO_ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_example_specs_load_and_name_real_catalog_entries(path):
+    if path.name.startswith(("strategies", "workload")):
+        pytest.skip("owned by the strategies/planner area, with their own schema")
+    from toolkit.methods import METHODS
+    from toolkit.providers import load_catalog
+
+    spec = load_spec(path)
+    catalog = load_catalog()
+    for provider in spec.providers:
+        catalog.entry(provider.id)
+    for method in spec.methods:
+        METHODS.get(method.name)
+
+
+def test_strings_become_provider_and_method_entries():
+    spec = parse_spec(GOOD)
+    assert [p.name for p in spec.providers] == [
+        "local/smollm2-135m-instruct",
+        "groq/llama-3.1-8b-instant~emulated",
+    ]
+    assert [m.name for m in spec.methods] == ["closed_book", "cove_joint"]
+    assert len(spec.arms()) == 4
+    assert parse_spec(spec.to_yaml()) == spec
+
+
+def test_hash_ignores_how_it_runs_but_not_what_it_measures():
+    spec = parse_spec(GOOD)
+    assert parse_spec(GOOD + "concurrency: 1\n").spec_hash() == spec.spec_hash()
+    budget = GOOD.replace("emulate: true", "emulate: true\n    budget: {max_requests: 3}")
+    assert parse_spec(budget).spec_hash() == spec.spec_hash()
+    assert parse_spec(GOOD + "seed: 7\n").spec_hash() != spec.spec_hash()
+    assert parse_spec(GOOD + "sample_size: 3\n").spec_hash() != spec.spec_hash()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            GOOD.replace("    emulate: true", "    emulate: true\n    budgett: {max_requests: 3}"),
+            ["<spec>:6:", "providers.1.budgett", "unknown key 'budgett'", "Did you mean 'budget'"],
+        ),
+        (GOOD + "sample_sise: 3\n", ["<spec>:7:", "unknown key 'sample_sise'", "sample_size"]),
+        (GOOD + "sample_size: 0\n", ["<spec>:7:", "sample_size", "greater than or equal to 1"]),
+        (GOOD + "metrics: [acuracy]\n", ["<spec>:7:", "unknown metric 'acuracy'", "Did you mean 'accuracy'"]),
+        (GOOD + "judge: {provider: rules, sample: many}\n", ["<spec>:7:", "judge.sample"]),
+        (GOOD + "name: again\n", ["<spec>:7:", "duplicate key 'name'"]),
+        ("name: t\nproviders: [a\nmethods: []\n", ["<spec>:3:", "not valid YAML"]),
+        ("- just\n- a list\n", ["a spec is a YAML mapping"]),
+        (GOOD.replace("closed_book, cove_joint", "closed_book, closed_book"), ["listed twice", "label"]),
+        ("name: t\nmethods: [rag]\n", ["providers", "Field required"]),
+    ],
+)
+def test_bad_specs_are_rejected_with_line_numbers(text, expected):
+    with pytest.raises(SpecError) as error:
+        parse_spec(text)
+    for part in expected:
+        assert part in str(error.value), str(error.value)
+
+
+def test_missing_file_points_to_the_examples(tmp_path):
+    with pytest.raises(SpecError, match="experiments/quickstart.yaml"):
+        load_spec(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nprovider: [local/a]\nmethods: [rag]\n")
+    with pytest.raises(SpecError, match=r"bad.yaml:2: provider: unknown key"):
+        load_spec(bad)

@@ -1,0 +1,150 @@
+"""Metrics, the hallucination definition and the statistics, on hand-made cases with hand-computed answers."""
+
+import math
+
+import pytest
+
+from toolkit.metrics import METRICS, score
+from toolkit.metrics.accuracy import is_abstention, parse_numbers
+from toolkit.metrics.hallucination import agreement, judge_rules, parse_llm_verdict
+from toolkit.metrics.stats import bootstrap_ci, bootstrap_ratio_ci, compare, mcnemar, paired_bootstrap
+from toolkit.records import Answer, Question, RetrievedChunk
+from toolkit.registry import UnknownNameError
+
+CAPITAL = Question(id="c", question="What is the capital of France?", kind="short", answers=("Paris",))
+BORDERS = Question(
+    id="b",
+    question="Which countries border Spain?",
+    kind="list",
+    answers=("Andorra", "France", "Gibraltar", "Portugal", "Morocco"),
+)
+AREA = Question(
+    id="a",
+    question="What is the total area of France?",
+    kind="numeric",
+    answers=("643,801 sq km",),
+    tolerance=0.05,
+)
+DISH = Question(id="d", question="What is the national dish of France?", kind="unanswerable")
+
+
+def ans(text: str, *chunks: str) -> Answer:
+    retrieved = tuple(
+        RetrievedChunk(id=f"c{i}", doc_id="fr", text=t, score=0.9) for i, t in enumerate(chunks)
+    )
+    return Answer(text=text, method="test", retrieved=retrieved)
+
+
+def test_exact_match_and_token_f1_follow_squad_normalisation():
+    assert METRICS.get("exact_match")(CAPITAL, ans("paris.")) == 1.0
+    assert METRICS.get("exact_match")(CAPITAL, ans("The capital is Paris.")) == 0.0
+    assert METRICS.get("contains_match")(CAPITAL, ans("The capital is Paris.")) == 1.0
+    assert METRICS.get("contains_match")(CAPITAL, ans("Parisian food")) == 0.0  # token boundaries
+    # "Paris, France" vs "Paris": precision 1/2, recall 1 -> F1 = 2/3
+    assert METRICS.get("token_f1")(CAPITAL, ans("Paris, France")) == pytest.approx(2 / 3)
+    assert METRICS.get("token_f1")(CAPITAL, ans("Lyon")) == 0.0
+
+
+def test_numeric_match_uses_the_question_tolerance_and_scale_words():
+    assert parse_numbers("about 1.2 million people and 3,500 km") == [1_200_000.0, 3500.0]
+    match = METRICS.get("numeric_match")
+    assert match(AREA, ans("France covers 643,801 sq km.")) == 1.0
+    assert match(AREA, ans("Roughly 640,000 km2")) == 1.0  # within 5%
+    assert match(AREA, ans("About 0.55 million sq km")) == 0.0  # 14.6% off
+    assert match(AREA, ans("I don't know")) == 0.0
+    assert match(CAPITAL, ans("643801")) is None  # not a numeric question
+
+
+def test_list_metrics_are_the_cove_paper_definitions():
+    # 4 listed, 3 of them gold -> precision 3/4; 3 of 5 gold covered -> recall 3/5
+    answer = ans("1. France\n2. Portugal\n3. Italy\n4. Andorra")
+    assert METRICS.get("list_precision")(BORDERS, answer) == pytest.approx(0.75)
+    assert METRICS.get("list_recall")(BORDERS, answer) == pytest.approx(0.6)
+    assert METRICS.get("list_f1")(BORDERS, answer) == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+    assert METRICS.get("list_precision")(BORDERS, ans("I don't know")) == 0.0
+    assert METRICS.get("list_precision")(CAPITAL, answer) is None
+
+
+def test_abstention_and_accuracy_per_kind():
+    assert is_abstention("I don't know.") and is_abstention("") and not is_abstention("Paris")
+    assert METRICS.get("abstention")(DISH, ans("I do not know.")) == 1.0
+    assert METRICS.get("abstention")(DISH, ans("Croissants.")) == 0.0
+    accuracy = METRICS.get("accuracy")
+    assert accuracy(DISH, ans("I don't know")) == 1.0
+    assert accuracy(BORDERS, ans("France, Portugal, Andorra")) == 1.0  # F1 = 0.75 >= 0.5
+    assert accuracy(BORDERS, ans("France, Italy, Greece")) == 0.0  # F1 = 0.25
+    assert score(CAPITAL, ans("Paris"), ["accuracy", "list_f1"]) == {"accuracy": 1.0, "list_f1": None}
+    with pytest.raises(UnknownNameError, match="accuracy"):
+        METRICS.get("acuracy")
+
+
+def test_hallucination_definition():
+    # abstentions never hallucinate
+    assert not judge_rules(DISH, ans("I don't know")).hallucinated
+    # closed book: supported only by the gold answer
+    assert not judge_rules(CAPITAL, ans("The capital of France is Paris.")).hallucinated
+    assert judge_rules(CAPITAL, ans("The capital of France is Lyon.")).hallucinated
+    # unanswerable + a confident answer = hallucination
+    assert judge_rules(DISH, ans("The national dish is pot-au-feu.")).hallucinated
+    # a wrong answer that the retrieved context states is grounded, not hallucinated
+    verdict = judge_rules(CAPITAL, ans("Lyon", "Lyon is the capital of France."), use_embeddings=False)
+    assert not verdict.hallucinated and verdict.groundedness == 1.0
+    # a number the context does not state is unsupported
+    assert judge_rules(
+        AREA, ans("It is 700,000 sq km", "The total area is 643,801 sq km."), use_embeddings=False
+    ).hallucinated
+
+
+def test_list_hallucination_counts_unsupported_entities():
+    verdict = judge_rules(
+        BORDERS, ans("France, Portugal, Italy, Germany", "Spain borders Italy by sea."), use_embeddings=False
+    )
+    assert verdict.hallucinated
+    assert (verdict.entities, verdict.unsupported_entities) == (
+        4,
+        1,
+    )  # Italy is in the context, Germany nowhere
+    assert "Germany" in verdict.reason
+
+
+def test_llm_verdict_parsing_and_agreement():
+    assert parse_llm_verdict("Verdict: unsupported.") == "UNSUPPORTED"
+    assert parse_llm_verdict("SUPPORTED") == "SUPPORTED"
+    assert parse_llm_verdict("maybe") is None
+    same = agreement([True, False, True, False], [True, False, True, False])
+    assert same["agreement"] == 1.0 and same["kappa"] == 1.0
+    # observed 0.5, both judges 50% positive -> expected 0.5 -> kappa 0
+    half = agreement([True, True, False, False], [True, False, True, False])
+    assert half["agreement"] == 0.5 and half["kappa"] == pytest.approx(0.0)
+
+
+def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
+    values = [1, 0, 1, 1, 0, 1, None, 1, 0, 1]
+    ci = bootstrap_ci(values, seed=3)
+    assert ci.n == 9 and ci.value == pytest.approx(6 / 9)
+    assert ci.low < ci.value < ci.high and 0 <= ci.low and ci.high <= 1
+    assert bootstrap_ci(values, seed=3) == ci
+    assert bootstrap_ci([None, None]) is None
+    constant = bootstrap_ci([1.0, 1.0, 1.0])
+    assert (constant.low, constant.high) == (1.0, 1.0)
+    pooled = bootstrap_ratio_ci([1, 0, 2], [4, 2, 2])  # 3 unsupported of 8 listed
+    assert pooled.value == pytest.approx(3 / 8) and pooled.low <= 3 / 8 <= pooled.high
+
+
+def test_mcnemar_exact_p_value_by_hand():
+    # 5 questions only A gets right, 0 only B: p = 2 * 0.5**5
+    a = [1, 1, 1, 1, 1, 1, 0]
+    b = [0, 0, 0, 0, 0, 1, 0]
+    p, discordant = mcnemar(a, b)
+    assert discordant == (5, 0) and p == pytest.approx(2 * 0.5**5)
+    assert mcnemar([1, 0], [1, 0]) == (1.0, (0, 0))
+
+
+def test_paired_tests_align_on_common_questions():
+    a = [1.0] * 20
+    b = [0.0] * 18 + [1.0, None]
+    diff, low, high, p, n = paired_bootstrap(a, b)
+    assert n == 19 and diff == pytest.approx(18 / 19) and p < 0.01 and low > 0.5
+    equal = compare("accuracy", "x", [1, 0, 1], "y", [1, 0, 1], binary=True)
+    assert equal.diff == 0 and equal.p_bootstrap == 1.0 and equal.p_mcnemar == 1.0
+    assert not math.isnan(compare("token_f1", "x", [0.5, 0.7], "y", [0.1, 0.2]).p_bootstrap)
