@@ -325,11 +325,11 @@ def log_to_run(
 # --- Added by the notebook area (helper G): per-question tables back for the Compare panel's paired tests. --------
 def load_question_table(run_id: str, *, tracking_uri: str | None = None):
     """The per-question table (``questions.json``) an arm's run logged, as a DataFrame (empty if it has none)."""
-    import mlflow
     import pandas as pd
 
     client = _client(tracking_uri)
     names = {f.path for f in client.list_artifacts(run_id)}
     if "questions.json" not in names:
         return pd.DataFrame()
-    return mlflow.load_table("questions.json", run_ids=[run_id])
+    experiment_id = client.get_run(run_id).info.experiment_id
+    return client.load_table(experiment_id, "questions.json", run_ids=[run_id])

@@ -1,0 +1,358 @@
+"""Notebook panels without a browser: set widget values, click buttons, assert on the spec and the results.
+
+The experiment really runs (runner, store, provider client, methods, metrics) against a small deterministic
+OpenAI-compatible server on 127.0.0.1 that answers the Factbook dev questions with their gold answers, so every
+model call is observable; the real local model is exercised in test_ui_real.py (slow).
+"""
+
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from toolkit.datasets import load_dataset
+from toolkit.experiments.spec import ExperimentSpec, SpecError, load_spec
+
+GOLD = {q.question: q for q in load_dataset("factbook", "dev").questions}
+
+
+class GoldServer:
+    """/v1/models and /v1/chat/completions; replies with the gold answer of the dev question in the prompt.
+
+    ``gate``: when set, requests wait on it (lets a test cancel while answers are in flight).
+    """
+
+    def __init__(self):
+        self.calls = Counter()
+        self.gate: threading.Event | None = None
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._json({"object": "list", "data": [{"id": "smollm2-135m-instruct", "object": "model"}]})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = " ".join(str(m["content"]) for m in body["messages"])
+                outer.calls[prompt] += 1
+                if outer.gate is not None:
+                    outer.gate.wait(30)
+                question = next((q for text, q in GOLD.items() if text in prompt), None)
+                reply = ", ".join(question.answers[:3]) if question and question.answers else "I don't know"
+                self._json({
+                    "id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24},
+                })
+
+            def _json(self, data):
+                raw = json.dumps(data).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        if self.gate is not None:
+            self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERLAB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def server():
+    gold = GoldServer()
+    yield gold
+    gold.close()
+
+
+def small_spec(url: str, **changes) -> ExperimentSpec:
+    data = {
+        "name": "ui-test",
+        "dataset": "factbook",
+        "split": "dev",
+        "sample_size": 3,
+        "seed": 0,
+        "providers": [{"id": "local/smollm2-135m-instruct", "base_url": url, "params": {"temperature": 0, "max_tokens": 32}}],
+        "methods": ["closed_book", {"name": "cove_joint", "options": {"max_verification_questions": 2}}],
+        "judge": {"provider": "rules", "use_embeddings": False},
+        "concurrency": 2,
+        "bootstrap_resamples": 200,
+    }
+    data.update(changes)
+    return ExperimentSpec.model_validate(data)
+
+
+def panel_for(spec, **overrides):
+    from toolkit.ui.experiment import ExperimentPanel
+
+    return ExperimentPanel(spec, run_kwargs={"track": False}, **overrides)
+
+
+def wait_until_finished(panel, timeout=120):
+    panel.background.join(timeout)
+    assert not panel.running, "the background run did not finish"
+    return panel.state
+
+
+# --- the form and the spec ---------------------------------------------------------------------------------------
+def test_widgets_change_the_spec_and_its_yaml(home, server):
+    panel = panel_for(small_spec(server.url))
+    panel.sample_size.value = 5
+    panel.seed.value = 7
+    panel.split.value = "test"
+    panel.methods.value = ("closed_book", "rag")
+    panel.metrics.value = ("accuracy", "list_precision")
+    panel.judge.value = "groq/llama-3.1-8b-instant"
+    spec = panel.spec
+    assert (spec.sample_size, spec.seed, spec.split) == (5, 7, "test")
+    assert [m.name for m in spec.methods] == ["closed_book", "rag"]
+    assert spec.metrics == ("accuracy", "list_precision")
+    assert spec.judge.provider == "groq/llama-3.1-8b-instant"
+    assert spec.judge.use_embeddings is False  # untouched settings survive the form
+    assert spec.providers[0].base_url == server.url
+    assert "sample_size: 5" in panel.spec_yaml.value and "seed: 7" in panel.spec_yaml.value
+
+
+def test_method_options_from_the_spec_are_kept(home, server):
+    panel = panel_for(small_spec(server.url))
+    panel.methods.value = ("cove_joint",)
+    assert panel.spec.methods[0].options == {"max_verification_questions": 2}
+
+
+def test_providers_show_key_quota_and_emulated_status(home, server, monkeypatch):
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    panel = panel_for(small_spec(server.url))
+    labels = dict((value, label) for label, value in panel.providers.options)
+    assert "key missing (GROQ_API_KEY)" in labels["groq/llama-3.1-8b-instant"]
+    assert "14,400 req left today" in labels["groq/llama-3.1-8b-instant"]  # nothing used in a fresh home
+    assert labels["groq/llama-3.1-8b-instant~emulated"].endswith("emulated")
+    assert "self-hosted" in labels["local/smollm2-135m-instruct"]
+    panel.providers.value = ("local/smollm2-135m-instruct", "groq/llama-3.1-8b-instant~emulated")
+    emulated = panel.spec.providers[1]
+    assert (emulated.id, emulated.emulate) == ("groq/llama-3.1-8b-instant", True)
+
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-test-not-a-real-key")
+    labels = dict((v, label) for label, v in panel_for(small_spec(server.url)).providers.options)
+    assert "key set (GROQ_API_KEY)" in labels["groq/llama-3.1-8b-instant"]
+    assert "gsk-test" not in json.dumps(labels)
+
+
+def test_bad_settings_disable_run_and_say_why(home, server):
+    panel = panel_for(small_spec(server.url))
+    panel.providers.value = ()
+    assert panel.run_button.disabled
+    assert "providers" in panel.spec_yaml.value and "at least 1" in panel.spec_yaml.value
+    with pytest.raises(SpecError, match="providers"):
+        panel.spec
+    panel.providers.value = ("local/smollm2-135m-instruct",)
+    assert not panel.run_button.disabled
+
+
+def test_unknown_panel_setting_is_a_clear_error(home, server):
+    with pytest.raises(TypeError, match="unknown panel setting 'samples'.*sample_size"):
+        panel_for(small_spec(server.url), samples=3)
+
+
+def test_example_spec_by_name_and_overrides(home):
+    from toolkit.ui.experiment import ExperimentPanel, resolve_spec
+
+    panel = ExperimentPanel("quickstart", sample_size=2, methods=["closed_book"],
+                            providers=[{"id": "local/smollm2-135m-instruct", "base_url": "http://127.0.0.1:9/v1"}])
+    assert panel.spec.name == "quickstart" and panel.spec.sample_size == 2
+    assert [p.base_url for p in panel.spec.providers] == ["http://127.0.0.1:9/v1"]
+    with pytest.raises(SpecError, match="quickstart"):
+        resolve_spec("no-such-example")
+
+
+def test_save_writes_a_spec_that_loads_back(home, server, tmp_path):
+    panel = panel_for(small_spec(server.url))
+    panel.sample_size.value = 2
+    panel.save_path.value = str(tmp_path / "specs" / "mine.yaml")
+    panel.save_button.click()
+    saved = load_spec(tmp_path / "specs" / "mine.yaml")
+    assert saved == panel.spec
+    assert "saved spec" in panel.status.value
+
+
+# --- running -----------------------------------------------------------------------------------------------------
+def test_run_in_background_fills_progress_live_table_and_results(home, server):
+    panel = panel_for(small_spec(server.url))
+    panel.run_button.click()
+    assert panel.background is not None  # click returned: the kernel thread is free while the run goes on
+    state = wait_until_finished(panel)
+    assert state.status == "done", state.error
+    arms, rows, _ = state.snapshot()
+    assert {a.arm: (a.done, a.total) for a in arms} == {
+        "local/smollm2-135m-instruct | closed_book": (3, 3),
+        "local/smollm2-135m-instruct | cove_joint": (3, 3),
+    }
+    assert len(rows) == 6
+    bars = [box.children[0] for box in panel.progress.children]
+    assert [(b.value, b.max) for b in bars] == [(3, 3), (3, 3)]
+    assert "Finished: 6 answers in 2 arms" in panel.status.value
+    assert "cove_joint" in panel.live.value
+    assert not panel.run_button.disabled and panel.cancel_button.disabled
+
+    result = state.result
+    assert result.arms[0].metrics["accuracy"].value > 0  # the server answers with the gold answers
+    view = panel.results.children[0]
+    assert "Results: ui-test" in view.children[0].value
+    summary = view.children[1].children[0].children[0].value
+    assert "local/smollm2-135m-instruct | closed_book" in summary and "3/3" in summary
+
+
+def test_rerun_continues_without_repeating_calls(home, server):
+    panel = panel_for(small_spec(server.url))
+    first = panel.run(wait=True)
+    calls = sum(server.calls.values())
+    second = panel.run(wait=True)
+    assert sum(server.calls.values()) == calls
+    assert second.network_calls == 0
+    assert [a.metrics["accuracy"] for a in second.arms] == [a.metrics["accuracy"] for a in first.arms]
+    assert "0 new" in panel.status.value
+
+
+def test_cancel_stops_cleanly_and_keeps_answers(home, server):
+    server.gate = threading.Event()
+    panel = panel_for(small_spec(server.url, sample_size=6, concurrency=1))
+    panel.run()
+    deadline = time.monotonic() + 30
+    while not server.calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert panel.running and not panel.cancel_button.disabled
+    panel.cancel_button.click()
+    assert "cancelling" in panel.status.value
+    server.gate.set()  # let the answer in flight finish
+    state = wait_until_finished(panel)
+    assert state.status == "cancelled"
+    result = state.result
+    answered = len(result.records)
+    assert 1 <= answered < 12
+    assert any(a.stopped == "cancelled" for a in result.arms)
+    assert f"Cancelled: {answered} answers" in panel.status.value
+
+    server.gate = None  # a rerun answers only what is missing
+    before = sum(server.calls.values())
+    rest = panel.run(wait=True)
+    assert len(rest.records) == 12
+    assert {r.question.id for r in rest.records if r.arm.endswith("closed_book")} == {
+        r.question.id for r in rest.records if r.arm.endswith("cove_joint")
+    }
+    assert sum(server.calls.values()) > before
+    assert all(count == 1 for count in server.calls.values())  # no prompt was sent twice
+
+
+def test_failures_are_shown_not_swallowed(home):
+    panel = panel_for(small_spec("http://127.0.0.1:9/v1", sample_size=1))  # nothing listens on port 9
+    panel.run(wait=True)
+    result = panel.state.result
+    assert panel.state.status == "done" and result.errors
+    arms, _, _ = panel.state.snapshot()
+    assert all(a.done == 0 for a in arms)
+    view = panel.results.children[0]
+    assert "failed" in view.children[1].children[0].children[1].value
+
+
+# --- results view ------------------------------------------------------------------------------------------------
+def test_results_view_drilldown_shows_cove_steps(home, server):
+    from toolkit.ui.results import ResultsView, comparison_rows, drilldown, summary_rows
+
+    panel = panel_for(small_spec(server.url))
+    result = panel.run(wait=True)
+    rows = summary_rows(result)
+    assert [r[0] for r in rows] == [a.arm for a in result.arms]
+    assert rows[0][2].count("[") == 1  # accuracy with its CI
+    tests = comparison_rows(result.comparisons, "accuracy")
+    assert tests and tests[0][0] == "accuracy" and tests[0][5].replace(".", "").isdigit()
+
+    view = ResultsView(result, plots=True)
+    assert len(view.plots.children) == 2 and view.plots.children[0].value[:4] == b"\x89PNG"
+    record = next(r for r in result.records if r.arm.endswith("cove_joint"))
+    detail = drilldown(record)
+    assert detail["baseline"] is not None and detail["final"] == record.answer.text
+    html = view.select(record.arm, record.question.id)
+    assert "Baseline:" in html and record.question.question[:20] in html
+    view.metric.value = "hallucination"
+    assert "hallucination" in view.comparisons.value
+
+
+def test_results_view_of_a_stored_run(home, server):
+    from toolkit import ui
+
+    result = panel_for(small_spec(server.url)).run(wait=True)
+    view = ui.results_view(result.run_key)
+    assert len(view.result.records) == len(result.records)
+
+
+# --- compare (real MLflow, SQLite store under the temp home) ---------------------------------------------------
+def test_compare_panel_shows_arms_side_by_side_with_paired_tests(home, server):
+    from toolkit.experiments.runner import run_experiment
+    from toolkit.ui.compare import ComparePanel
+
+    first = run_experiment(small_spec(server.url), progress=False)
+    second = run_experiment(small_spec(server.url, methods=["closed_book"], description="again"), progress=False)
+    panel = ComparePanel("ui-test")
+    assert {v for _, v in panel.runs_select.options} == {first.mlflow_run_id, second.mlflow_run_id}
+    panel.runs_select.value = (first.mlflow_run_id, second.mlflow_run_id)
+    panel.compare_button.click()
+    assert len(panel.arms) == 3
+    assert "3 arms from 2 run(s)" in panel.message.value
+    assert "cove_joint" in panel.arms_html.value and "[" in panel.arms_html.value
+    assert "p (McNemar)" in panel.paired_html.value
+    assert panel.paired_html.value.count("<tr>") == 1 + 3  # header + every pair of the 3 arms
+    panel.metric.value = "list_precision"
+    assert "list_precision" in panel.paired_html.value or "no pair" in panel.paired_html.value
+
+
+def test_compare_panel_without_runs_says_what_to_do(home):
+    from toolkit.ui.compare import ComparePanel
+
+    panel = ComparePanel("nothing-here")
+    assert panel.runs_select.options == ()
+    assert "no experiment runs" in panel.message.value
+    panel.compare_button.click()
+    assert "select one or more runs" in panel.message.value
+
+
+# --- serving -----------------------------------------------------------------------------------------------------
+def test_serving_panel_status_and_throughput(home, server):
+    from toolkit.ui.serving import ServingPanel
+
+    panel = ServingPanel(server.url)
+    assert panel.state.up and panel.state.models == ["smollm2-135m-instruct"]
+    assert "up · smollm2-135m-instruct" in panel.status.value
+    assert panel.start_button.disabled and not panel.stop_button.disabled
+    panel.measure_button.click()
+    assert panel.state.tokens_per_s is not None and panel.state.tokens_per_s > 0
+    assert "tok/s" in panel.status.value
+
+
+def test_serving_panel_down_and_stop_touches_only_its_own_state_dir(home, tmp_path):
+    from toolkit.ui.serving import ServingPanel
+
+    panel = ServingPanel("http://127.0.0.1:9/v1", state_dir=tmp_path / "serve")
+    assert not panel.state.up and "down" in panel.status.value
+    assert not panel.start_button.disabled and panel.measure_button.disabled
+    panel._in_background("stopping", panel._stop)
+    panel.thread.join(30)
+    assert "nothing stopped" in panel.message.value
