@@ -171,3 +171,13 @@ def test_groq_and_cerebras_headers_parse():
         assert abs(signal.requests_reset_s - 179.56) < 0.01
     assert dialects.parse_duration("2m59.56s") == pytest.approx(179.56)
     assert dialects.parse_duration("120ms") == pytest.approx(0.12)
+
+
+def test_client_paces_a_busy_minute_but_the_emulator_side_does_not(tmp_path):
+    clock = FakeClock(utc(2026, 11, 25, 12, 0))
+    client = limiter(tmp_path, clock, rpm=30)
+    waits = [client.acquire() for _ in range(30)]
+    assert waits[:4] == [0, 0, 0, 0] and waits[4] > 0  # 30/10 + 1 per 6 s, not all 30 at one instant
+    assert clock.t - utc(2026, 11, 25, 12, 0).timestamp() < 60  # yet the whole minute's quota fits in the minute
+    server = QuotaLimiter("test/model", Limits(rpm=30), persist=False, clock=clock)
+    assert all(server.admit() is None for _ in range(30)) and server.admit()[0] == "rpm"

@@ -132,9 +132,9 @@ def parse(dialect: str, status: int, headers, body: str = "") -> QuotaSignal:
 
 def render_headers(dialect: str, windows: dict[str, Window]) -> dict[str, str]:
     """Rate-limit headers a provider attaches to every answer, from the emulator's window state."""
-    req_day = windows.get("rpd") or windows.get("rpm")
-    req_min = windows.get("rpm") or windows.get("rps") or windows.get("rpd")
-    tok_min = windows.get("tpm") or windows.get("tpd")
+    req_day = windows.get("rpd")  # Groq's and Cerebras' request headers count per day
+    req_min = windows.get("rpm") or windows.get("rps")
+    tok_min = windows.get("tpm")
     out: dict[str, str] = {}
     if dialect in ("groq", "openai") and (req := req_day if dialect == "groq" else req_min):
         out |= {

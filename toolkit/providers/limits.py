@@ -33,7 +33,12 @@ DAY_MS = 86_400_000
 WINDOW_MS = {
     "rps": 1_000, "rpm": 60_000, "rph": 3_600_000, "rpd": DAY_MS, "rpmonth": 30 * DAY_MS,
     "tpm": 60_000, "tph": 3_600_000, "tpd": DAY_MS, "tpmonth": 30 * DAY_MS, "neurons_per_day": DAY_MS,
+    "pace": 6_000,
 }
+PACE_MIN_RPM = 20
+"""From this RPM on, the client also caps each tenth of a minute at rpm/10 + 1 requests ("pace"): otherwise a
+window boundary releases the whole minute's quota at once, and arrival jitter at the server turns part of that
+burst into 429s. Over a minute the full RPM is still reached."""
 BUCKETS = {
     "requests": ("rps", "rpm", "rph", "rpd", "rpmonth"),
     "tokens": ("tpm", "tph", "tpd", "tpmonth"),
@@ -100,12 +105,12 @@ class ResetAwareWindows(SlidingWindowLog):
         return super().retry_after(rate, now, blocking_timestamp)
 
 
-def _rates(limits: Limits, names: tuple[str, ...], unit: int) -> list[tuple[str, Rate]]:
+def _rates(limits: Limits, names: tuple[str, ...], unit: int, pace: bool = False) -> list[tuple[str, Rate]]:
     """The windows of one bucket, minus redundant ones (pyrate-limiter wants strictly tighter-then-looser rates)."""
-    rates = sorted(
-        ((n, Rate(max(1, getattr(limits, n) // unit), WINDOW_MS[n])) for n in names if getattr(limits, n)),
-        key=lambda pair: pair[1].interval,
-    )
+    rates = [(n, Rate(max(1, getattr(limits, n) // unit), WINDOW_MS[n])) for n in names if getattr(limits, n)]
+    if pace and "rpm" in names and (limits.rpm or 0) >= PACE_MIN_RPM:
+        rates.append(("pace", Rate(limits.rpm // 10 + 1, WINDOW_MS["pace"])))
+    rates.sort(key=lambda pair: pair[1].interval)
     kept: list[tuple[str, Rate]] = []
     for name, rate in rates:
         while kept and rate.limit <= kept[-1][1].limit:  # a longer window with a lower limit makes the short one moot
@@ -121,7 +126,11 @@ def _safe(entry_id: str) -> str:
 
 
 class QuotaLimiter:
-    """All windows of one provider model. ``persist=False`` keeps counts in memory (the emulator's server side)."""
+    """All windows of one provider model.
+
+    ``persist=False`` keeps counts in memory and enforces exactly the documented windows (the emulator's server
+    side); the client default also paces each minute (see ``PACE_MIN_RPM``).
+    """
 
     def __init__(
         self,
@@ -149,7 +158,7 @@ class QuotaLimiter:
         self.windows: dict[str, tuple[str, Rate]] = {}  # window name -> (bucket name, rate)
         self.buckets: dict[str, SQLiteBucket] = {}
         for bucket, names in BUCKETS.items():
-            rates = _rates(limits, names, UNIT[bucket])
+            rates = _rates(limits, names, UNIT[bucket], pace=persist)
             if not rates:
                 continue
             self.buckets[bucket] = SQLiteBucket.init_from_file(
@@ -223,7 +232,7 @@ class QuotaLimiter:
                     bucket.put(RateItem(bucket_name, self.now_ms(), min(units, bucket.rates[0].limit)))
 
     def limits_of(self, name: str) -> str:
-        return f"{getattr(self.limits, name)} {name}"
+        return f"{getattr(self.limits, name, None) or self.windows[name][1].limit} {name}"
 
     def _sleep(self, seconds: float, waited: float, why: str) -> float:
         if waited + seconds > self.max_wait_s:
@@ -300,6 +309,8 @@ class QuotaLimiter:
         now = self.now_ms()
         out = {}
         for name, (bucket_name, rate) in self.windows.items():
+            if name == "pace":
+                continue
             bucket = self.buckets[bucket_name]
             start = self.algorithm.window_start(rate, now)
             with self._lock:
