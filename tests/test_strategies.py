@@ -240,3 +240,12 @@ def test_review_panel_marks_through_clicks(tmp_path):
     panel.correct.click()
     assert queue.marks() == {"q0": True, "q2": False, "q1": True} and seen[0] == ("q0", True)
     assert panel.correct.disabled and "3 of 3" in panel.status.value
+
+
+def test_cache_serves_repeats_within_one_pass(tmp_path):
+    llm = _batcher("")
+    settings = Caching()
+    arm = StrategyArm(get_method("closed_book"), Strategies(caching=settings), "p",
+                      cache=AnswerCache(settings, tmp_path / "c.sqlite", embed=toy_embed))
+    answers = arm.answer_many([q("France"), q("Japan"), q("France")], llm)
+    assert [a.flags for a in answers] == [(), (), ("cache_exact",)] and len(llm.prompts) == 2

@@ -75,30 +75,40 @@ class StrategyArm:
 
     def answer_many(self, questions: Sequence[Question], llm: BaseChatModel,
                     retriever: BaseRetriever | None = None) -> list[Answer]:
-        """Answers in question order: cache hits first, the rest batched or one by one, then cached and reviewed."""
+        """Answers in question order, as traffic would arrive: each question first tries the cache (which holds
+        every answer given so far), misses are answered (k at a time when batching) and stored; then review."""
         retriever = self._retriever(retriever)
         single = self._single(llm, retriever)
-        answers: dict[str, Answer] = {}
-        misses = []
-        for q in questions:
+        k = self.strategies.batching.k if self.strategies.batching else 1
+        answers: list[Answer | None] = [None] * len(questions)  # by position: a repeated question may reuse an id
+        waiting: list[tuple[int, Question]] = []
+
+        def flush() -> None:
+            asked = [q for _, q in waiting]
+            if self.strategies.batching:
+                fresh = answer_batched(asked, llm, single, self.method_name, k)
+                fresh = [self._escalate_batched(q, a, llm, retriever) for q, a in zip(asked, fresh, strict=True)]
+            else:
+                fresh = [single(q) for q in asked]
+            for (i, q), a in zip(waiting, fresh, strict=True):
+                if self.cache:
+                    self.cache.store(q, self.provider, self.method_name, a)
+                answers[i] = a
+            waiting.clear()
+
+        for i, q in enumerate(questions):
             hit = self.cache.lookup(q, self.provider, self.method_name) if self.cache else None
             if hit is not None:
-                answers[q.id] = hit
-            else:
-                misses.append(q)
-        if self.strategies.batching:
-            fresh = answer_batched(misses, llm, single, self.method_name, self.strategies.batching.k)
-            fresh = [self._escalate_batched(q, a, llm, retriever) for q, a in zip(misses, fresh, strict=True)]
-        else:
-            fresh = [single(q) for q in misses]
-        for q, a in zip(misses, fresh, strict=True):
-            if self.cache:
-                self.cache.store(q, self.provider, self.method_name, a)
-            answers[q.id] = a
-        ordered = [answers[q.id] for q in questions]
-        for q, a in zip(questions, ordered, strict=True):
+                answers[i] = hit
+                continue
+            waiting.append((i, q))
+            if len(waiting) >= k:
+                flush()
+        if waiting:
+            flush()
+        for q, a in zip(questions, answers, strict=True):
             self._review(q, a)
-        return ordered
+        return answers
 
     def _review(self, question: Question, answer: Answer) -> None:
         if self.strategies.review:
