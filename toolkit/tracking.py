@@ -274,13 +274,13 @@ def load_runs(
 
 
 def search_traces(run_id: str, *, tracking_uri: str | None = None):
-    """The traces logged for one arm's run (a DataFrame), after flushing async export."""
+    """The traces (``mlflow.entities.Trace``) logged for one arm's run, after flushing the async export."""
     import mlflow
 
     client = _client(tracking_uri)
     mlflow.flush_trace_async_logging()
     run = client.get_run(run_id)
-    return mlflow.search_traces(locations=[run.info.experiment_id], run_id=run_id)
+    return mlflow.search_traces(locations=[run.info.experiment_id], run_id=run_id, return_type="list")
 
 
 def run_url(run_id: str, *, tracking_uri: str | None = None) -> str:
