@@ -31,6 +31,8 @@ from toolkit.methods.parsing import (
         ("I don't know.", []),
         ("", []),
         ("None", []),
+        ("The countries bordering Peru are Chile, Bolivia, and Ecuador.", ["Chile", "Bolivia", "Ecuador"]),
+        ("### Spain\n### Portugal", ["Spain", "Portugal"]),
     ],
 )
 def test_parse_list(text, expected):

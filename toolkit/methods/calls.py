@@ -122,13 +122,24 @@ def retrieve(retriever: BaseRetriever, queries: Sequence[tuple[str, str]]) -> li
     return results
 
 
-def number_chunks(chunks: Sequence[RetrievedChunk], max_chars: int) -> tuple[str, dict[str, str]]:
-    """Chunks as ``[c1] text`` lines (each cut to ``max_chars``) and the label → chunk id map for citations."""
-    labels: dict[str, str] = {}
+def _plain(text: str) -> str:
+    """Chunk text for a prompt: markdown headings become "Heading:" lines, blank lines go (tokens are scarce)."""
     lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            line = line.lstrip("#").strip() + ":"
+        if line and line != ":":
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def number_chunks(chunks: Sequence[RetrievedChunk], max_chars: int) -> tuple[str, dict[str, str]]:
+    """Chunks as ``[c1] text`` blocks (each cut to ``max_chars``) and the label → chunk id map for citations."""
+    labels: dict[str, str] = {}
+    blocks = []
     for i, chunk in enumerate(chunks, start=1):
         label = f"c{i}"
         labels[label] = chunk.id
-        text = " ".join(chunk.text.split())
-        lines.append(f"[{label}] {text[:max_chars]}")
-    return "\n".join(lines), labels
+        blocks.append(f"[{label}] {_plain(chunk.text)[:max_chars]}")
+    return "\n".join(blocks), labels

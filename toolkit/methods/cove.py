@@ -56,7 +56,7 @@ class CoVe(Method):
     concurrency: int = Field(default=4, ge=1, description="Parallel verification calls (threads).")
     max_chunks: int = Field(default=3, ge=1, description="Chunks shown for a RAG baseline.")
     verify_chunks: int = Field(default=2, ge=1, description="Chunks shown per verification question (retrieval).")
-    max_chunk_chars: int = Field(default=600, ge=50, description="Each chunk is cut to this many characters.")
+    max_chunk_chars: int = Field(default=800, ge=50, description="Each chunk is cut to this many characters.")
 
     @model_validator(mode="after")
     def _retrieval_needs_factoring(self) -> "CoVe":

@@ -9,7 +9,7 @@ import json
 import re
 
 _CITATION = re.compile(r"\s*\[(?:c\d+(?:\s*,\s*c?\d+)*)\]", re.IGNORECASE)
-_MARKER = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,3}[.):]|\(?[a-z][.)](?=\s)|q\d*[.:)]|question\s*\d*[.:)])\s*", re.IGNORECASE)
+_MARKER = re.compile(r"^\s*(?:[-*•·#]+|\(?\d{1,3}[.):]|\(?[a-z][.)](?=\s)|q\d*[.:)]|question\s*\d*[.:)])\s*", re.IGNORECASE)
 _ANSWER_LEAD = re.compile(r"^\s*(?:final\s+)?(?:answer|response|a)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
 _ABSTAIN = re.compile(
     r"\b(?:i\s+(?:do\s+not|don't|dont)\s+know|not\s+(?:stated|mentioned|given|provided|contained|found)"
@@ -48,8 +48,14 @@ def _json_array(text: str) -> list | None:
     return value if isinstance(value, list) else None
 
 
+_LEAD_IN = re.compile(r"^.*\b(?:are|is|include|includes|including)\s+(?=\S)", re.IGNORECASE)
+
+
 def _clean_item(item: str) -> str:
     item = _MARKER.sub("", strip_citations(item)).strip()
+    if len(item.split()) > _MAX_ITEM_WORDS:
+        return ""  # a sentence, not a name
+    item = _LEAD_IN.sub("", item)  # "the countries bordering Peru are Chile" -> "Chile"
     item = re.sub(r"^(?:and|or)\s+", "", item, flags=re.IGNORECASE)
     item = item.strip(" \t\"'`*_.;:!")
     return re.sub(r"\s+", " ", item)

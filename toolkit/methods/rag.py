@@ -66,7 +66,7 @@ def rag_flags(text: str, chunks: list, citations: list) -> tuple[str, ...]:
 class Rag(Method):
     name: str = "rag"
     max_chunks: int = Field(default=3, ge=1, description="Chunks shown to the model (small models have ~1k tokens).")
-    max_chunk_chars: int = Field(default=600, ge=50, description="Each chunk is cut to this many characters.")
+    max_chunk_chars: int = Field(default=800, ge=50, description="Each chunk is cut to this many characters.")
 
     @property
     def needs_retriever(self) -> bool:
