@@ -26,3 +26,5 @@ from toolkit.planner.cli import plan as planner_plan  # noqa: E402
 app.command(name="plan")(planner_plan)
 from toolkit import k8s  # noqa: E402
 app.add_typer(k8s.cli, name="k8s")
+from toolkit.strategies import cli as strategies_cli  # noqa: E402
+app.add_typer(strategies_cli.cli, name="strategies")

@@ -240,3 +240,21 @@ def sync_review(result: StrategyResult, *, review_root: Path | None = None, trac
 
             tracking.log_to_run(result.arm_runs[name], metrics=summary, tracking_uri=tracking_uri)
     return out
+
+
+def with_overrides(exp: StrategyExperiment, *, base_url: str | None = None,
+                   sample_size: int | None = None) -> StrategyExperiment:
+    """The same experiment pointed at another server (provider and strong) or with another sample size.
+
+    Notebooks and tests use it to aim the packaged YAML at a test server without editing the file.
+    """
+    spec = exp.experiment
+    update: dict = {}
+    if base_url:
+        update["providers"] = tuple(p.model_copy(update={"base_url": base_url}) for p in spec.providers)
+    if sample_size:
+        update["sample_size"] = sample_size
+    strong = exp.strong
+    if base_url and strong is not None and strong.id.startswith("local/"):
+        strong = strong.model_copy(update={"base_url": base_url})
+    return exp.model_copy(update={"experiment": spec.model_copy(update=update), "strong": strong})
