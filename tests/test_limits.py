@@ -181,3 +181,12 @@ def test_client_paces_a_busy_minute_but_the_emulator_side_does_not(tmp_path):
     assert clock.t - utc(2026, 11, 25, 12, 0).timestamp() < 60  # yet the whole minute's quota fits in the minute
     server = QuotaLimiter("test/model", Limits(rpm=30), persist=False, clock=clock)
     assert all(server.admit() is None for _ in range(30)) and server.admit()[0] == "rpm"
+
+
+def test_zero_daily_requests_in_headers_is_exhaustion_not_a_long_sleep(tmp_path):
+    clock = FakeClock(utc(2026, 11, 25, 12, 0))
+    quota = limiter(tmp_path, clock)
+    quota.observe(dialects.QuotaSignal(requests_remaining=0, requests_reset_s=5 * 3600, requests_daily=True))
+    with pytest.raises(QuotaExhausted) as err:
+        quota.acquire()
+    assert err.value.resets_at == utc(2026, 11, 25, 17, 0) and clock.sleeps == []

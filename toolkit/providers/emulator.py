@@ -118,7 +118,7 @@ def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict
         body = await request.json()
         if faults.get("daily-exhausted", 0) and rng.random() < faults["daily-exhausted"]:
             window = next((w for w in DAILY_WINDOWS if getattr(limits, w)), "rpd")
-            return too_many(window, limiter._next_reset_s(time.time()) - time.time())
+            return too_many(window, limiter.next_reset_s(time.time()) - time.time())
         estimate = sum(len(str(m.get("content") or "")) // 4 + 4 for m in body.get("messages") or [])
         if denied := limiter.admit(tokens=estimate):
             return too_many(*denied)

@@ -281,13 +281,16 @@ class QuotaLimiter:
         changes: dict = {}
         if signal.retry_after_s:
             changes["blocked_until"] = now + signal.retry_after_s
-        for remaining, reset in ((signal.requests_remaining, signal.requests_reset_s),
-                                 (signal.tokens_remaining, signal.tokens_reset_s)):
-            if remaining == 0 and reset:
-                changes["blocked_until"] = max(changes.get("blocked_until", 0), now + reset)
+        if signal.requests_daily and signal.requests_remaining == 0 and signal.requests_reset_s:
+            changes |= {"exhausted_until": now + signal.requests_reset_s,
+                        "exhausted_what": "the daily request quota (server headers: 0 remaining)"}
+        elif signal.requests_remaining == 0 and signal.requests_reset_s:
+            changes["blocked_until"] = now + signal.requests_reset_s
+        if signal.tokens_remaining == 0 and signal.tokens_reset_s:
+            changes["blocked_until"] = max(changes.get("blocked_until", 0), now + signal.tokens_reset_s)
         if signal.daily_exhausted:
             reset = signal.requests_reset_s if signal.requests_daily else None
-            until = now + reset if reset else self._next_reset_s(now)
+            until = now + reset if reset else self.next_reset_s(now)
             changes |= {"exhausted_until": until, "exhausted_what": "the daily quota (server said: "
                         f"{signal.message[:160] or 'quota exhausted'})", "blocked_until": 0}
         if signal.requests_remaining is not None:
@@ -298,7 +301,8 @@ class QuotaLimiter:
             with self._lock:
                 self._write_view(self._read_view() | changes | {"seen_at": now})
 
-    def _next_reset_s(self, now: float) -> float:
+    def next_reset_s(self, now: float) -> float:
+        """When the daily windows next restart (epoch seconds), per the reset rule."""
         if self.algorithm.tz is None:
             return now + DAY_MS / 1000 / self.scale
         return self.algorithm.next_midnight(int(now * 1000 * self.scale)) / 1000 / self.scale
