@@ -363,6 +363,30 @@ def _capacity_problems(doc: dict[str, Any], serving_args: Any) -> list[str]:
     ]
 
 
+def _unknown_keys(model: Any, data: Any, path: str) -> Iterator[str]:
+    """Keys in ``data`` that the pydantic ``model`` parsed from it does not know, recursively.
+
+    Ray Serve's schemas accept unknown fields for forward compatibility, so a typo would deploy unnoticed.
+    """
+    from pydantic import BaseModel
+
+    if not isinstance(model, BaseModel) or not isinstance(data, dict):
+        return
+    fields = type(model).model_fields
+    names = {alias for name, f in fields.items() for alias in (name, f.alias) if alias}
+    for key, value in data.items():
+        if key not in names:
+            yield f"{path}{key}"
+            continue
+        name = next(n for n, f in fields.items() if key in (n, f.alias))
+        child = getattr(model, name)
+        if isinstance(child, list) and isinstance(value, list):
+            for i, (c, v) in enumerate(zip(child, value, strict=False)):
+                yield from _unknown_keys(c, v, f"{path}{key}.{i}.")
+        else:
+            yield from _unknown_keys(child, value, f"{path}{key}.")
+
+
 def validate_serve_configs(docs: list[dict[str, Any]]) -> list[str]:
     """Each RayService's serveConfigV2 through Serve's own schema and the LLM app builder's own schema."""
     from pydantic import ValidationError
@@ -379,10 +403,14 @@ def validate_serve_configs(docs: list[dict[str, Any]]) -> list[str]:
             continue
         try:
             config = yaml.safe_load(text)
-            ServeDeploySchema.model_validate(config)
+            parsed = ServeDeploySchema.model_validate(config)
         except (yaml.YAMLError, ValidationError) as exc:
             problems.append(f"{_ident(doc)}: serveConfigV2 is not a valid Serve config: {exc}")
             continue
+        problems += [
+            f"{_ident(doc)}: serveConfigV2: unknown field {where} (Ray Serve would silently ignore it)"
+            for where in _unknown_keys(parsed, config, "")
+        ]
         for app in config["applications"]:
             if app.get("import_path") != BUILDER:
                 problems.append(
