@@ -165,6 +165,14 @@ def test_lists_drop_entities_whose_yes_no_verification_says_no():
     assert answer.text == "Alpha, Beta"
 
 
+def test_a_failed_check_drops_only_the_item_it_is_about():
+    plan = "1. Does Alpha border Beta?\n2. Does Gamma border Alpha?"
+    llm = scripted(**{r"one verification question for each item": plan, r"Keep only the items": BASELINE})
+    llm.rules[:0] = [(r"^Does Alpha border Beta", "No."), (r"^Does Gamma border Alpha", "Yes.")]
+    answer = get_method("cove_factored")(LIST_Q, llm)
+    assert answer.text == "Beta, Gamma" and answer.details["dropped_items"] == ["Alpha"]
+
+
 def test_final_answer_echoing_the_prompt_is_cut():
     llm = ScriptedChatModel(rules=[
         (r"^Who founded Testland\?", "Zed."),

@@ -44,6 +44,12 @@ _NONE_LEFT = re.compile(r"^\W*(?:none|no\s+(?:items?|names?|countries|entities)|
 _NO_QUESTIONS = re.compile(r"^\W*(?:none|no(?:\s+verification)?\s+questions?|n/?a|nothing)\b", re.IGNORECASE)
 
 
+def _subject(question: str, items: list[str]) -> str | None:
+    """The list item a verification question is about: the one it names first ("Does A border B?" → A)."""
+    positions = [(question.casefold().find(item.casefold()), item) for item in items if mentions(item, question)]
+    return min(positions)[1] if positions else None
+
+
 class CoVe(Method):
     variant: Literal["joint", "two_step", "factored", "factor_revise"] = Field(
         description="How verification questions are planned and answered (paper section 3.3)."
@@ -261,10 +267,7 @@ class _Run:
         if not items:
             self._flag("baseline_unparsable")
             return out or baseline
-        failed = [
-            item for item in items
-            if any(v == "inconsistent" and mentions(item, vq) for vq, v in zip(questions, verdicts, strict=False))
-        ]
+        failed = {_subject(vq, items) for vq, v in zip(questions, verdicts, strict=False) if v == "inconsistent"}
         kept_by_final = [item for item in items if mentions(item, out)]
         if not out:
             self._flag("final_empty")
