@@ -36,9 +36,13 @@ def measured_from_runs(runs) -> list[Measured]:
         calls = (_num(row, "metrics.calls") or answered) / answered
         out_tokens = (_num(row, "metrics.output_tokens") or 0.0) / answered
         p50 = _num(row, "metrics.latency_p50_s")
+        method = str(row.get("params.method") or "")
+        strategy = row.get("params.strategy")
+        if isinstance(strategy, str) and strategy not in ("", "baseline"):
+            method = f"{method}+{strategy}"  # strategy arms are planned as options of their own
         out.append(Measured(
             provider=provider,
-            method=str(row.get("params.method") or ""),
+            method=method,
             accuracy=accuracy,
             hallucination_rate=_num(row, "metrics.hallucination_rate"),
             calls_per_request=max(calls, 1e-9),
