@@ -5,6 +5,7 @@ quickstart experiment (local model + the emulated free tier) and log it to the l
 idempotent, so a second `make demo` reuses the model, the server, the index and the answers already stored.
 """
 
+import os
 import time
 
 import typer
@@ -22,25 +23,22 @@ def demo(
     from toolkit import local_models, serve
 
     started = time.monotonic()
-    typer.secho("1/4 preparing the packaged local model", bold=True)
+    typer.secho("1/3 preparing the packaged local model", bold=True)
     local_models.prepare("smollm2-135m-instruct")
-    typer.secho("2/4 serving it with vLLM on Ray Serve", bold=True)
+    typer.secho("2/3 serving it with vLLM on Ray Serve", bold=True)
     handle = serve.up(profile="cpu-smollm2", port=port)
     typer.echo(f"    endpoint: {handle.base_url}")
-    typer.secho("3/4 ingesting the dev corpus into embedded chromadb", bold=True)
-    from toolkit.experiments.spec import load_spec
-    from toolkit.retrieval import index
-
-    loaded = load_spec(spec)
-    index.ingest_for_dataset(loaded.dataset, loaded.split)
-    typer.secho("4/4 running the experiment", bold=True)
+    os.environ["TIERLAB_LOCAL_URL"] = handle.base_url  # the catalog's local/* entries and the emulator's backend
+    typer.secho("3/3 running the experiment (ingests the corpus it needs into embedded chromadb first)", bold=True)
     from toolkit.experiments.report import print_summary
     from toolkit.experiments.runner import run_experiment
 
-    result = run_experiment(loaded)
+    result = run_experiment(spec)
     print_summary(result)
     minutes = (time.monotonic() - started) / 60
     typer.secho(f"\nDone in {minutes:.1f} min. Next:", bold=True)
+    if result.mlflow_run_id:
+        typer.echo(f"  MLflow run:  {result.mlflow_run_id}")
     typer.echo(f"  MLflow UI:   .venv/bin/mlflow ui --backend-store-uri {paths.mlflow_uri()} --host 127.0.0.1 --port 5000")
     typer.echo("  Notebooks:   .venv/bin/jupyter lab --ip=127.0.0.1 notebooks/01_quickstart.ipynb")
     typer.echo("  Stop server: .venv/bin/tierlab serve down")
