@@ -4,5 +4,5 @@
 #   docker build -f k8s/images/ray-gpu.Dockerfile -t ghcr.io/tierlab/ray-gpu:2.60.0-py311-cu128 .
 FROM rayproject/ray-llm:2.60.0-py311-cu128
 COPY --chown=1000:100 serving /home/ray/tierlab/serving
-ENV PYTHONPATH=/home/ray/tierlab
+ENV PYTHONPATH=/home/ray/tierlab${PYTHONPATH:+:$PYTHONPATH}
 USER 1000
