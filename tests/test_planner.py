@@ -80,6 +80,33 @@ def test_token_limits_and_calls_per_request():
     assert v.max_traffic_multiplier == pytest.approx(1e6 / 2.88e6)
 
 
+def test_hourly_and_monthly_windows():
+    # 20 calls/min uniform: a sliding hour passes 900 (Cerebras-style RPH) in minute 45 (46 x 20 = 920).
+    w = Workload(daily_active_users=20 * 1440, requests_per_user=1)
+    rph = check_quota(QuotaLimits(rph=900), w).first_break
+    assert rph.limit == "rph" and (rph.breaks_at.hour, rph.breaks_at.minute) == (0, 45)
+    # Cohere-style 1,000 calls/month at 100/day: days 0-9 use it up, the first call of day 10 breaks it.
+    month = check_quota(QuotaLimits(rpmonth=1000), Workload(daily_active_users=100, requests_per_user=1)).first_break
+    assert month.breaks_at == datetime(2026, 1, 25, 0, 0, tzinfo=UTC)
+    assert month.peak_demand == pytest.approx(3000) and "Jan 25" in check_quota(
+        QuotaLimits(rpmonth=1000), Workload(daily_active_users=100, requests_per_user=1)).summary()
+
+
+def test_catalog_entries_become_offers():
+    from toolkit.planner.inputs import offer_from_entry
+    from toolkit.providers.catalog import load_catalog
+
+    catalog = load_catalog()
+    groq = offer_from_entry(catalog.entry("groq/llama-3.1-8b-instant"))
+    assert groq.free.rpd == 14400 and groq.free.reset == "utc-midnight" and groq.price_in_per_m == 0.05
+    gemini = offer_from_entry(catalog.entry("gemini/gemini-2.5-flash"))
+    assert gemini.free.reset == "pacific-midnight" and gemini.third_party
+    local = offer_from_entry(catalog.entry("local/smollm2-135m-instruct"),
+                             Workload(daily_active_users=1, requests_per_user=1,
+                                      selfhosted_tokens_per_s={"local/smollm2-135m-instruct": 20}))
+    assert not local.third_party and local.gpu_hour_usd == 0.0832 and local.gpu_tokens_per_s == 20
+
+
 def test_quota_holds_reports_headroom():
     w = Workload(daily_active_users=100, requests_per_user=2)
     v = check_quota(QuotaLimits(rpm=30, rpd=1000), w)

@@ -64,9 +64,13 @@ def offer_from_entry(entry, workload: Workload | None = None, measured: Measured
         per_minute = [v for v in (limits.rpm, limits.rps * 60 if limits.rps else None) if v]
         free = QuotaLimits(
             rpm=min(per_minute) if per_minute else None,
+            rph=limits.rph,
             rpd=limits.rpd,
+            rpmonth=limits.rpmonth,
             tpm=limits.tpm,
+            tph=limits.tph,
             tpd=limits.tpd,
+            tpmonth=limits.tpmonth,
             # A rolling 24-hour window caps a steady day the same way; its clock is approximated by UTC.
             reset=limits.reset if limits.reset != "rolling" else "utc-midnight",
         )

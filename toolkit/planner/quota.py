@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from toolkit.planner.workload import Workload
 
-LimitName = Literal["rpm", "rpd", "tpm", "tpd"]
+LimitName = Literal["rpm", "rph", "rpd", "rpmonth", "tpm", "tph", "tpd", "tpmonth"]
+WINDOW = {"rpm": "minute", "tpm": "minute", "rph": "hour", "tph": "hour", "rpd": "day", "tpd": "day",
+          "rpmonth": "month", "tpmonth": "month"}
 RESET_ZONES = {"utc-midnight": "UTC", "pacific-midnight": "America/Los_Angeles"}
 
 
@@ -33,9 +35,13 @@ class QuotaLimits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rpm: float | None = Field(default=None, gt=0)
+    rph: float | None = Field(default=None, gt=0, description="Per any 60 minutes (sliding).")
     rpd: float | None = Field(default=None, gt=0)
+    rpmonth: float | None = Field(default=None, gt=0, description="Per month, counted from the reference date.")
     tpm: float | None = Field(default=None, gt=0)
+    tph: float | None = Field(default=None, gt=0)
     tpd: float | None = Field(default=None, gt=0)
+    tpmonth: float | None = Field(default=None, gt=0)
     reset: str = Field(default="utc-midnight", description="When daily limits reset.")
 
 
@@ -67,7 +73,9 @@ class QuotaVerdict(BaseModel):
             return f"holds (up to {self.max_traffic_multiplier:.2f}x this traffic)"
         b = self.first_break
         assert b is not None and b.breaks_at is not None
-        return f"{b.limit.upper()} {b.value:g} breaks at {b.breaks_at:%H:%M} local ({b.breaks_at_provider:%H:%M %Z} provider)"
+        when = "%b %d %H:%M" if b.limit.endswith("month") else "%H:%M"
+        return (f"{b.limit.upper()} {b.value:g} breaks at {b.breaks_at.strftime(when)} local "
+                f"({b.breaks_at_provider.strftime(when + ' %Z')} provider)")
 
 
 def provider_day(workload: Workload, zone: ZoneInfo) -> tuple[datetime, int]:
@@ -104,24 +112,16 @@ def check_quota(
     user_zone = ZoneInfo(workload.timezone)
     start, minutes = provider_day(workload, zone)
     calls = calls_per_minute(workload, start, minutes, calls_per_request)
-    series: dict[LimitName, tuple[float | None, list[float], bool]] = {
-        "rpm": (limits.rpm, calls, False),
-        "tpm": (limits.tpm, [c * tokens_per_call for c in calls], False),
-        "rpd": (limits.rpd, calls, True),
-        "tpd": (limits.tpd, [c * tokens_per_call for c in calls], True),
-    }
+    tokens = [c * tokens_per_call for c in calls]
+    start_utc = start.astimezone(ZoneInfo("UTC"))
     checks = []
-    for name, (value, per_minute, cumulative) in series.items():
+    for name in WINDOW:
+        value = getattr(limits, name)
         if value is None:
             continue
-        running, breaks = 0.0, None
-        for i, amount in enumerate(per_minute):
-            running = running + amount if cumulative else amount
-            if running > value * (1 + 1e-9):
-                breaks = i
-                break
-        demand = sum(per_minute) if cumulative else max(per_minute)
-        at = None if breaks is None else (start.astimezone(ZoneInfo("UTC")) + timedelta(minutes=breaks))
+        demand, offset = _first_break(tokens if name.startswith("t") else calls, value, WINDOW[name],
+                                      workload.days_per_month)
+        at = None if offset is None else start_utc + offset
         checks.append(
             LimitCheck(
                 limit=name,
@@ -141,3 +141,37 @@ def check_quota(
         first_break=first,
         max_traffic_multiplier=min(finite) if finite else None,
     )
+
+
+def _first_break(per_minute: list[float], value: float, window: str, days_per_month: float
+                 ) -> tuple[float, timedelta | None]:
+    """(peak demand in the window, time from the day's start to the first minute that exceeds ``value``).
+
+    minute: each minute's own rate; hour: any 60 consecutive minutes; day: running total since the reset;
+    month: the same day repeated from the reference date, so the break falls on day ``value // daily``.
+    """
+    limit = value * (1 + 1e-9)
+    if window == "minute":
+        peak = max(per_minute)
+        return peak, next((timedelta(minutes=i) for i, x in enumerate(per_minute) if x > limit), None)
+    if window == "hour":
+        running, peak, found = 0.0, 0.0, None
+        for i, x in enumerate(per_minute):
+            running += x - (per_minute[i - 60] if i >= 60 else 0.0)
+            peak = max(peak, running)
+            if found is None and running > limit:
+                found = timedelta(minutes=i)
+        return peak, found
+    daily = sum(per_minute)
+    days, budget = 0, value
+    if window == "month":
+        if daily * days_per_month <= limit:
+            return daily * days_per_month, None
+        days = int(value / daily + 1e-9) if daily else 0
+        budget = value - days * daily
+    running = 0.0
+    for i, x in enumerate(per_minute):
+        running += x
+        if running > budget * (1 + 1e-9):
+            return (daily * days_per_month if window == "month" else daily), timedelta(days=days, minutes=i)
+    return (daily * days_per_month if window == "month" else daily), None
