@@ -290,8 +290,9 @@ CALLER = textwrap.dedent("""
 """)
 
 
-def _callers(entry_id: str, url: str, per_process: int, processes: int) -> list[subprocess.CompletedProcess]:
-    procs = [subprocess.Popen([sys.executable, "-c", CALLER, entry_id, url, str(per_process), f"p{p}"],
+def _callers(entry_id: str, url: str, per_process: int, processes: int, homes=None) -> list[subprocess.CompletedProcess]:
+    envs = [dict(os.environ, TIERLAB_HOME=str(home)) for home in homes] if homes else [None] * processes
+    procs = [subprocess.Popen([sys.executable, "-c", CALLER, entry_id, url, str(per_process), f"p{p}"], env=envs[p],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in range(processes)]
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=120), *p.communicate()) for p in procs]
 
@@ -306,14 +307,21 @@ def test_restart_remembers_daily_usage(open_emulator):
     assert stats(open_emulator)["requests"] == before
 
 
-def test_limits_hold_under_concurrent_load_from_several_processes(catalog_file):
-    """3 processes x 4 calls against 6 per (scaled, 2 s) minute: every call succeeds and the server never says 429."""
+def test_limits_hold_under_concurrent_load_from_several_processes(catalog_file, tmp_path):
+    """3 processes x 4 calls against 6 per (scaled, 2 s) minute, sharing one limiter: every call succeeds and the
+    server (almost) never has to say 429; the same load with a private limiter per process gets many 429s."""
     with running_emulator("emu/tight", "echo", catalog_path=catalog_file) as url:
         results = _callers("emu/tight", url, 4, 3)
-        counters = stats(url)
+        shared = stats(url)
     assert all(r.returncode == 0 for r in results), [r.stderr[-500:] for r in results]
     assert sum(len(r.stdout.splitlines()) for r in results) == 12
-    assert counters["admitted"] == 12 and counters.get("rate_limited", 0) == 0
+    # Arrival jitter on a loaded 2-core machine can cost a rare 429 at a window edge; it is then retried.
+    assert shared["admitted"] == 12 and shared.get("rate_limited", 0) <= 1, shared
+    with running_emulator("emu/tight", "echo", catalog_path=catalog_file) as url:
+        results = _callers("emu/tight", url, 4, 3, homes=[tmp_path / f"private{p}" for p in range(3)])
+        private = stats(url)
+    assert all(r.returncode == 0 for r in results)
+    assert private.get("rate_limited", 0) >= 4, private
 
 
 def test_no_key_in_any_file_written(open_emulator, isolated, catalog_file):
