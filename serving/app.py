@@ -8,10 +8,13 @@ a detached process. The app comes from ``serve_config`` (the same args KubeRay d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from serving.config import serve_config
 
@@ -49,13 +52,7 @@ def run(
     from ray import serve
 
     serve_config(list(profiles))  # validate before starting Ray: bad profiles fail fast
-    ray.init(
-        address="local",
-        _temp_dir=temp_dir,
-        num_cpus=num_cpus,
-        include_dashboard=False,
-        object_store_memory=object_store_mb * 1024 * 1024,
-    )
+    _init_ray(temp_dir, num_cpus, object_store_mb)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -69,6 +66,50 @@ def run(
         print("shutting down", flush=True)
         serve.shutdown()
         ray.shutdown()
+
+
+def _init_ray(temp_dir: str, num_cpus: int, object_store_mb: int, attempts: int = 3) -> None:
+    """A private Ray head. Ray gives its raylet a fixed 30 s to register, which a busy 2-core machine can
+    miss while the dashboard agent is still importing; a retry then finds warm caches and succeeds."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(
+                address="local",
+                _temp_dir=temp_dir,
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                object_store_memory=object_store_mb * 1024 * 1024,
+            )
+            return
+        except Exception as exc:  # ray raises a bare Exception for this
+            if "timed out during startup" not in str(exc) or attempt == attempts:
+                raise
+            print(f"Ray start attempt {attempt} timed out (machine busy); retrying", flush=True)
+            ray.shutdown()
+            for pid in descendants(os.getpid()):  # the half-started node of this attempt
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(2)
+
+
+def descendants(pid: int) -> list[int]:
+    """PIDs below ``pid`` in the process tree (Linux /proc). Ray puts workers in their own sessions, so a
+    process group does not reach them; their parentage does."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> None:

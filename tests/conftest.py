@@ -7,20 +7,26 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def local_llm_server(tmp_path_factory):
+def local_llm_server():
     """``toolkit.serve.ServeHandle`` of the session's own model server (vLLM on Ray Serve, port 8010), or
     ``None`` when ``TIERLAB_TEST_LLM_URL`` points at an already running server. Prepares the model if needed."""
     if os.environ.get("TIERLAB_TEST_LLM_URL"):
         yield None
         return
+    import shutil
+    import tempfile
+
     from toolkit import local_models, serve
 
     local_models.prepare("smollm2-135m-instruct")  # a no-op once prepared
-    handle = serve.up(profile="cpu-smollm2", port=8010, state_dir=tmp_path_factory.mktemp("serve"))
+    # Not under pytest's basetemp: concurrent pytest runs prune old basetemps, Ray's live session dir included.
+    state_dir = tempfile.mkdtemp(prefix="tierlab-test-serve-")
     try:
+        handle = serve.up(profile="cpu-smollm2", port=8010, state_dir=state_dir)
         yield handle
     finally:
-        serve.down(state_dir=handle.state_dir, port=8010)
+        serve.down(state_dir=state_dir, port=8010)
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from pathlib import Path
 import typer
 from pydantic import BaseModel, ConfigDict
 
-from serving.app import SERVER_ENV
+from serving.app import SERVER_ENV, descendants
 from toolkit import paths
 
 STATE_FILE = "server.json"
@@ -116,7 +116,7 @@ def down(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, *, timeo
     pid, pgid = state["pid"], state["pgid"]
     # Ray puts its workers in their own sessions, so the process group alone would miss them: take the
     # server's descendants now, while they are still linked to it.
-    family = _descendants(pid) if _alive(pid) else []
+    family = descendants(pid) if _alive(pid) else []
     if _alive(pid):
         os.kill(pid, signal.SIGTERM)  # lets serving.app shut Serve and Ray down cleanly
         deadline = time.monotonic() + timeout_s
@@ -221,23 +221,6 @@ def _models(base_url: str) -> list[str] | None:
             return [m["id"] for m in json.load(resp).get("data", [])]
     except (urllib.error.URLError, OSError, ValueError, KeyError):
         return None
-
-
-def _descendants(pid: int) -> list[int]:
-    """PIDs below ``pid`` in the process tree (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _port_busy(port: int) -> bool:
