@@ -22,7 +22,7 @@ export ANONYMIZED_TELEMETRY := False
 demo: $(STAMP)
 	$(VENV)/bin/tierlab demo
 
-test: $(STAMP) browser
+test: $(STAMP) browser .venv-checkov/.installed
 	$(VENV)/bin/tierlab models prepare smollm2-135m-instruct
 	$(PY) -m pytest -ra --durations=15
 
@@ -38,6 +38,12 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
+
+# checkov (offline k8s policy scan) has many pins of its own: it lives in its own venv so .venv stays `pip check`-clean.
+.venv-checkov/.installed:
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q checkov==3.3.30
+	touch $@
 
 # Debian's Chromium for the one browser test (Playwright drives it by path; it never downloads a browser).
 browser:
