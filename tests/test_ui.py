@@ -163,7 +163,7 @@ def test_bad_settings_disable_run_and_say_why(home, server):
     assert panel.run_button.disabled
     assert "providers" in panel.spec_yaml.value and "at least 1" in panel.spec_yaml.value
     with pytest.raises(SpecError, match="providers"):
-        panel.spec
+        _ = panel.spec
     panel.providers.value = ("local/smollm2-135m-instruct",)
     assert not panel.run_button.disabled
 
@@ -249,7 +249,7 @@ def test_cancel_stops_cleanly_and_keeps_answers(home, server):
     answered = len(result.records)
     assert 1 <= answered < 12
     assert any(a.stopped == "cancelled" for a in result.arms)
-    assert f"Cancelled: {answered} answers" in panel.status.value
+    assert f"Cancelled: {answered} answer" in panel.status.value
 
     server.gate = None  # a rerun answers only what is missing
     before = sum(server.calls.values())
@@ -356,3 +356,14 @@ def test_serving_panel_down_and_stop_touches_only_its_own_state_dir(home, tmp_pa
     panel._in_background("stopping", panel._stop)
     panel.thread.join(30)
     assert "nothing stopped" in panel.message.value
+
+
+@pytest.mark.slow
+def test_serving_panel_on_the_real_local_model(local_llm_url):
+    from toolkit.ui.serving import ServingPanel
+
+    panel = ServingPanel(local_llm_url)
+    assert panel.state.up and "smollm2-135m-instruct" in panel.state.models
+    panel.measure_button.click()
+    assert panel.state.message == "" and panel.state.tokens_per_s > 0
+    assert "tok/s" in panel.status.value

@@ -22,6 +22,10 @@ LIVE_ROWS = 15
 LIVE_HEADERS = ("arm", "question", "answer", "accuracy", "hallucination", "latency s")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def resolve_spec(spec: Any = None):
     """A spec from an ``ExperimentSpec``, a YAML path, or an example name in ``experiments/`` (default quickstart)."""
     from toolkit import paths
@@ -248,6 +252,7 @@ class ExperimentPanel:
             result = self.state.result
             total = len(result.records) if result is not None else answered
             word = "Finished" if status == "done" else "Cancelled"
-            return (f"{word}: {total} answers in {len(result.arms) if result else 0} arms "
+            arms = len(result.arms) if result else 0
+            return (f"{word}: {_plural(total, 'answer')} in {_plural(arms, 'arm')} "
                     f"({answered} new, {result.network_calls if result else 0} network calls)")
         return status

@@ -1,0 +1,206 @@
+"""Writes the TierLab notebooks from the cell sources below (``python notebooks/build_notebooks.py``).
+
+Why a generator: notebooks stay thin, reviewable as plain Python in one place, and committed without outputs;
+``tests/test_notebooks.py`` checks the committed files match this script and executes every notebook.
+Each notebook has one cell tagged ``parameters`` (papermill convention) with small defaults that tests override.
+"""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = """\
+import os
+
+if llm_url:  # the catalog's local entry and the free-tier emulators read this
+    os.environ["TIERLAB_LOCAL_URL"] = llm_url
+from toolkit import ui"""
+
+
+def params(text: str):
+    cell = new_code_cell(text)
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+NOTEBOOKS = {
+    "01_quickstart.ipynb": [
+        new_markdown_cell(
+            "# TierLab quickstart\n\n"
+            "Runs the default experiment (`experiments/quickstart.yaml`): the local SmolLM2-135M served by vLLM on Ray "
+            "Serve, and the same model behind an *emulated* Groq free tier (its limits, headers and 429s), with "
+            "closed-book, RAG and Chain-of-Verification answers on a small Factbook sample. Everything runs offline.\n\n"
+            "Start the local model first if it is not up (`tierlab serve up`, about a minute); the Serving panel "
+            "below shows its state. Change the settings in the Experiment panel and press **Run**, or leave "
+            "`run_now = True` to run from code. Results are logged to MLflow (`mlflow ui --backend-store-uri "
+            "sqlite:///$HOME/.tierlab/mlflow.db`)."
+        ),
+        params(
+            'spec = "quickstart"  # an example name in experiments/ or a path to your spec YAML\n'
+            "sample_size = 4\n"
+            "methods = None  # e.g. [\"closed_book\", \"cove_joint\"]; None = as in the spec\n"
+            "providers = None  # e.g. [\"local/smollm2-135m-instruct\"]; None = as in the spec\n"
+            "llm_url = None  # the local model's /v1 URL; None = $TIERLAB_LOCAL_URL or http://127.0.0.1:8000/v1\n"
+            "run_now = True  # False: press Run in the panel instead"
+        ),
+        new_code_cell(SETUP + '\n\nui.serving_panel(os.environ.get("TIERLAB_LOCAL_URL", "http://127.0.0.1:8000/v1"))'),
+        new_code_cell(
+            "settings = {\"sample_size\": sample_size, \"methods\": methods, \"providers\": providers}\n"
+            "panel = ui.experiment_panel(spec, **{k: v for k, v in settings.items() if v is not None})\n"
+            "panel"
+        ),
+        new_markdown_cell(
+            "Run from code (the panel shows progress, the live table and the results view either way). "
+            "A rerun of the same spec continues where it stopped and repeats no model call."
+        ),
+        new_code_cell(
+            "if run_now:\n"
+            "    result = panel.run(wait=True)\n"
+            "    columns = [\"arm\", \"answered\", \"accuracy\", \"accuracy_low\", \"accuracy_high\", \"hallucination_rate\",\n"
+            "               \"latency_p50_s\", \"shadow_cost_per_correct_usd\"]\n"
+            "    display(result.summary_frame()[columns])"
+        ),
+    ],
+    "02_rag_vs_cove.ipynb": [
+        new_markdown_cell(
+            "# RAG vs Chain-of-Verification on list questions\n\n"
+            "List questions (\"Which countries border X?\") are where the CoVe paper measured hallucination: a model "
+            "lists plausible but wrong entities. This notebook compares closed-book, RAG, CoVe and RAG+CoVe on the "
+            "Factbook list questions: hallucination rate (answers, and listed entities, not supported by the gold "
+            "answer or the retrieved context), list precision, with bootstrap CIs and paired tests."
+        ),
+        params(
+            "sample_size = 6\n"
+            "methods = [\"closed_book\", \"rag\", \"cove_factored\", \"rag_cove\"]\n"
+            "provider = \"local/smollm2-135m-instruct\"\n"
+            "max_tokens = 96\n"
+            "max_verification_questions = 3\n"
+            "# List questions ask for borders and official languages: index only those sections, since embedding is\n"
+            "# the slow part on a CPU (None = every section; a new setting means a new collection, ingested once).\n"
+            "retriever_sections = [\"Geography\", \"People and Society\"]\n"
+            "llm_url = None  # None = $TIERLAB_LOCAL_URL or http://127.0.0.1:8000/v1"
+        ),
+        new_code_cell(
+            SETUP + "\nfrom toolkit.experiments.spec import ExperimentSpec\n\n"
+            "cove = {\"max_verification_questions\": max_verification_questions}\n"
+            "spec = ExperimentSpec(\n"
+            "    name=\"rag_vs_cove\",\n"
+            "    description=\"Hallucination by method on Factbook list questions.\",\n"
+            "    kinds=(\"list\",),\n"
+            "    sample_size=sample_size,\n"
+            "    providers=[{\"id\": provider, \"params\": {\"temperature\": 0, \"max_tokens\": max_tokens}}],\n"
+            "    methods=[{\"name\": m, \"options\": cove if \"cove\" in m else {}} for m in methods],\n"
+            "    metrics=[\"accuracy\", \"list_precision\", \"list_recall\", \"list_f1\"],\n"
+            "    retriever={\"k\": 4, \"sections\": retriever_sections},\n"
+            ")\n"
+            "panel = ui.experiment_panel(spec)\n"
+            "panel"
+        ),
+        new_code_cell("result = panel.run(wait=True)"),
+        new_code_cell(
+            "from toolkit.experiments.report import hallucination_figure\n\n"
+            "frame = result.summary_frame()\n"
+            "display(frame[[\"method\", \"answered\", \"hallucination_rate\", \"hallucination_rate_low\", \"hallucination_rate_high\",\n"
+            "               \"entity_hallucination_rate\", \"list_precision\", \"list_precision_low\", \"list_precision_high\"]])\n"
+            "hallucination_figure(result)"
+        ),
+        new_markdown_cell("Paired tests on the same questions (arm A − arm B):"),
+        new_code_cell(
+            "import pandas as pd\n\n"
+            "pd.DataFrame([t.model_dump() for t in result.comparisons if t.metric in (\"hallucination\", \"list_precision\")])"
+        ),
+    ],
+    "03_free_tier_vs_self_hosted.ipynb": [
+        new_markdown_cell(
+            "# Free tiers vs self-hosted\n\n"
+            "The same questions through the self-hosted model (vLLM on Ray Serve) and through free tiers — emulated "
+            "here (the provider's real limits, headers and 429s, text from the local model), real where an API key "
+            "is set. Compared on accuracy, hallucination, p50/p95 latency, 429s and **cost per correct answer** "
+            "(actual $, paid-tier shadow $, self-hosted $)."
+        ),
+        params(
+            "sample_size = 6\n"
+            "methods = [\"closed_book\", \"rag\"]\n"
+            "providers = [\"local/smollm2-135m-instruct\", \"groq/llama-3.1-8b-instant~emulated\",\n"
+            "             \"cerebras/llama3.1-8b~emulated\"]\n"
+            "llm_url = None  # None = $TIERLAB_LOCAL_URL or http://127.0.0.1:8000/v1"
+        ),
+        new_code_cell(
+            SETUP + "\n\n"
+            "panel = ui.experiment_panel(\"free_tier_vs_self_hosted\", sample_size=sample_size, methods=methods,\n"
+            "                            providers=providers)\n"
+            "panel"
+        ),
+        new_code_cell("result = panel.run(wait=True)"),
+        new_code_cell(
+            "frame = result.summary_frame()\n"
+            "display(frame[[\"provider\", \"method\", \"answered\", \"accuracy\", \"hallucination_rate\", \"latency_p50_s\",\n"
+            "               \"latency_p95_s\", \"rate_limited\", \"cost_usd\", \"shadow_cost_per_correct_usd\",\n"
+            "               \"selfhosted_cost_per_correct_usd\"]])"
+        ),
+        new_code_cell("from toolkit.experiments.report import pareto_figure\n\npareto_figure(result)"),
+    ],
+    "04_review_runs.ipynb": [
+        new_markdown_cell(
+            "# Review runs in MLflow\n\n"
+            "Browse the experiment runs logged to MLflow, compare their arms side by side with confidence intervals "
+            "and paired-test p-values, and drill into single answers. Set `MLFLOW_TRACKING_URI` (or `tracking_uri` "
+            "below) to review runs on a shared tracking server."
+        ),
+        params(
+            "experiment = None  # an experiment name, e.g. \"quickstart\"; None = all\n"
+            "tracking_uri = None  # None = $MLFLOW_TRACKING_URI or the local SQLite store\n"
+            "compare_latest = 2  # compare the newest N runs right away"
+        ),
+        new_code_cell(
+            "from toolkit import tracking, ui\n\n"
+            "runs = tracking.load_runs(experiment, tracking_uri=tracking_uri, kind=\"experiment\")\n"
+            "print(f\"{len(runs)} experiment run(s)\" + (\"\" if len(runs) else \": run notebooks/01_quickstart.ipynb first\"))\n"
+            "runs[[c for c in (\"run_id\", \"start_time\", \"tags.mlflow.runName\", \"params.methods\", \"metrics.answers\")\n"
+            "      if c in runs]].head(10)"
+        ),
+        new_code_cell(
+            "compare = ui.compare_panel(experiment, tracking_uri=tracking_uri)\n"
+            "latest = [value for _, value in compare.runs_select.options[:compare_latest]]\n"
+            "if latest:\n"
+            "    compare.compare(latest)\n"
+            "compare"
+        ),
+        new_markdown_cell("The newest run in full (answers come from the local run store, no model calls):"),
+        new_code_cell(
+            "if len(runs) and \"tags.tierlab.run_key\" in runs:\n"
+            "    newest = runs.sort_values(\"start_time\").iloc[-1]\n"
+            "    display(ui.results_view(newest[\"tags.tierlab.run_key\"]))"
+        ),
+    ],
+}
+
+
+def build() -> dict[str, nbformat.NotebookNode]:
+    notebooks = {}
+    for name, cells in NOTEBOOKS.items():
+        nb = new_notebook(cells=cells)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        nb.metadata["language_info"] = {"name": "python"}
+        for i, cell in enumerate(nb.cells):
+            cell["id"] = f"{Path(name).stem[:2]}-{i:02d}"  # stable ids keep the files byte-identical on rebuild
+        notebooks[name] = nb
+    return notebooks
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def main() -> None:
+    for name, nb in build().items():
+        nbformat.validate(nb)
+        (HERE / name).write_text(render(nb), encoding="utf-8")
+        print(f"wrote notebooks/{name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""The notebooks: committed exactly as the generator writes them (no outputs), and executed headless with nbclient
+against the real local model with small injected parameters (slow)."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from toolkit import paths
+
+NOTEBOOKS = paths.REPO_ROOT / "notebooks"
+ORDER = ["01_quickstart.ipynb", "02_rag_vs_cove.ipynb", "03_free_tier_vs_self_hosted.ipynb", "04_review_runs.ipynb"]
+
+
+def _generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_notebooks", NOTEBOOKS / "build_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_notebooks_match_the_generator_and_have_no_outputs():
+    generator = _generator()
+    built = generator.build()
+    assert sorted(built) == ORDER
+    for name, nb in built.items():
+        committed = (NOTEBOOKS / name).read_text(encoding="utf-8")
+        assert committed == generator.render(nb), f"{name} is stale: run python notebooks/build_notebooks.py"
+        loaded = nbformat.reads(committed, as_version=4)
+        nbformat.validate(loaded)
+        code = [c for c in loaded.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{name} has outputs"
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters'"
+        assert "widgets" not in loaded.metadata
+
+
+def inject(nb, parameters: dict):
+    """Papermill-style: a cell after the ``parameters`` cell that overrides its values."""
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(index + 1, cell)
+    return nb
+
+
+def execute(name: str, parameters: dict, output_dir: Path):
+    from nbclient import NotebookClient
+
+    nb = inject(nbformat.read(NOTEBOOKS / name, as_version=4), parameters)
+    client = NotebookClient(nb, kernel_name="python3", store_widget_state=True, timeout=900,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()
+    nbformat.write(nb, output_dir / name)  # kept for inspection next to the screenshot
+    return nb
+
+
+def text_outputs(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            data = output.get("data", {})
+            parts.append(data.get("text/plain", "") + data.get("text/html", ""))
+    return "\n".join(parts)
+
+
+def widget_text(nb) -> str:
+    """Every saved widget model state (HTML values, progress values …) as one JSON string."""
+    return json.dumps(nb.metadata.get("widgets", {}), ensure_ascii=False)
+
+
+@pytest.fixture(scope="module")
+def notebook_env(local_llm_url, tmp_path_factory):
+    """One TierLab home for the four notebooks (04 reviews what 01-03 logged); the kernel inherits this env."""
+    home = tmp_path_factory.mktemp("nb-home")
+    out = paths.REPO_ROOT / "test-artifacts" / "notebooks"
+    out.mkdir(parents=True, exist_ok=True)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TIERLAB_HOME", str(home))
+    mp.setenv("TIERLAB_LOCAL_URL", local_llm_url)
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    mp.setenv("TRANSFORMERS_OFFLINE", "1")
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield {"url": local_llm_url, "home": home, "out": out}
+    mp.undo()
+
+
+LOCAL = {"id": "local/smollm2-135m-instruct", "params": {"temperature": 0, "max_tokens": 48}}
+
+
+@pytest.mark.slow
+def test_01_quickstart(notebook_env):
+    nb = execute("01_quickstart.ipynb", {
+        "sample_size": 2, "methods": ["closed_book", "cove_joint"], "providers": [LOCAL],
+        "llm_url": notebook_env["url"], "run_now": True,
+    }, notebook_env["out"])
+    widgets = widget_text(nb)
+    assert "Finished: 4 answers in 2 arms" in widgets
+    assert "up · smollm2-135m-instruct" in widgets  # the serving panel saw the model
+    assert "Results: quickstart" in widgets
+    assert "local/smollm2-135m-instruct | cove_joint" in text_outputs(nb)
+
+
+@pytest.mark.slow
+def test_02_rag_vs_cove(notebook_env):
+    nb = execute("02_rag_vs_cove.ipynb", {
+        "sample_size": 2, "methods": ["rag", "rag_cove"], "max_tokens": 48, "max_verification_questions": 2,
+        "llm_url": notebook_env["url"],
+    }, notebook_env["out"])
+    outputs = text_outputs(nb)
+    assert "hallucination_rate" in outputs and "entity_hallucination_rate" in outputs
+    assert "image/png" in json.dumps([c.get("outputs") for c in nb.cells])  # the hallucination plot
+    assert "Finished: 4 answers in 2 arms" in widget_text(nb)
+
+
+@pytest.mark.slow
+def test_03_free_tier_vs_self_hosted(notebook_env):
+    nb = execute("03_free_tier_vs_self_hosted.ipynb", {
+        "sample_size": 2, "methods": ["closed_book"],
+        "providers": ["local/smollm2-135m-instruct", "groq/llama-3.1-8b-instant~emulated"],
+        "llm_url": notebook_env["url"],
+    }, notebook_env["out"])
+    outputs = text_outputs(nb)
+    assert "groq/llama-3.1-8b-instant~emulated" in outputs and "shadow_cost_per_correct_usd" in outputs
+    assert "Finished: 4 answers in 2 arms" in widget_text(nb)
+
+
+@pytest.mark.slow
+def test_04_review_runs(notebook_env):
+    nb = execute("04_review_runs.ipynb", {"experiment": None, "compare_latest": 2}, notebook_env["out"])
+    outputs = text_outputs(nb)
+    assert "3 experiment run(s)" in outputs  # logged by 01-03 in the same home
+    widgets = widget_text(nb)
+    assert "arms from 2 run(s)" in widgets and "p (paired bootstrap)" in widgets
+    assert "Results: " in widgets
