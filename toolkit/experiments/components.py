@@ -100,9 +100,17 @@ class Components:
         )
 
     def retriever(self, spec: ExperimentSpec):
-        from toolkit.retrieval import RetrieverSettings, get_retriever
+        """A retriever over the split's gold documents (as `tierlab corpus ingest --split`), ingested if needed.
 
-        return get_retriever(RetrieverSettings(**{"dataset": spec.dataset, **spec.retriever}))
+        Ingest skips unchanged documents, so after the first run this costs a hash check, not embeddings.
+        """
+        from toolkit.datasets import load_dataset
+        from toolkit.retrieval import RetrieverSettings, get_retriever, ingest
+
+        settings = RetrieverSettings(**{"dataset": spec.dataset, **spec.retriever})
+        data = load_dataset(spec.dataset, spec.split)
+        ingest(settings, {doc: data.documents[doc] for doc in sorted(data.gold_doc_ids())}, progress=False)
+        return get_retriever(settings)
 
     @contextlib.contextmanager
     def emulator(self, provider: ProviderSpec) -> Iterator[str]:
