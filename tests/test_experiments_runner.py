@@ -85,6 +85,8 @@ class CountingServer:
 
     @staticmethod
     def reply(prompt: str) -> str:
+        if "You check answers for hallucination" in prompt:  # the LLM judge's prompt
+            return "UNSUPPORTED" if "Answer: I don't know" not in prompt else "ABSTAINED"
         for i, (text, question) in enumerate(sorted(QUESTIONS.items())):
             if text in prompt:
                 return ", ".join(question.answers[:3]) if i % 2 == 0 and question.answers else "I don't know"
@@ -395,3 +397,22 @@ def test_cli_run_and_report(server, tmp_path):
     path.write_text("name: x\nprovidres: [local/a]\nmethods: [rag]\n")
     rejected = runner.invoke(app, ["run", str(path)])
     assert rejected.exit_code == 2 and "spec.yaml:2" in rejected.output
+
+
+def test_llm_judge_verdicts_cost_and_agreement(server):
+    from toolkit.experiments.runner import run_experiment
+    from toolkit.experiments.spec import parse_spec
+
+    text = spec_text(server.url, methods="[closed_book]") + (
+        f"judge: {{provider: local/smollm2-135m-instruct, base_url: {server.url}, sample: 3}}\n"
+    )
+    result = run_experiment(parse_spec(text), progress=False, track=False)
+    judged = [r for r in result.records if r.llm_verdict is not None]
+    assert len(judged) == 3 and all(r.llm_verdict.judge == "llm-judge-v1" for r in judged)
+    arm = result.arms[0]
+    assert arm.cost["judge_calls"] == 3 and arm.cost["network_calls"] == 4  # judge calls are not the arm's
+    assert arm.cost["judge_n"] == 3 and 0.0 <= arm.cost["judge_agreement"] <= 1.0
+    # this scripted judge calls every non-abstaining answer unsupported; the rules accept the correct ones
+    expected = sum(r.verdict.hallucinated == r.llm_verdict.hallucinated for r in judged) / 3
+    assert arm.cost["judge_agreement"] == pytest.approx(expected)
+    assert "llm_hallucination_rate" in arm.metrics

@@ -138,6 +138,11 @@ def test_mcnemar_exact_p_value_by_hand():
     p, discordant = mcnemar(a, b)
     assert discordant == (5, 0) and p == pytest.approx(2 * 0.5**5)
     assert mcnemar([1, 0], [1, 0]) == (1.0, (0, 0))
+    from scipy.stats import binomtest  # the exact two-sided binomial test it must equal
+
+    for only_a, only_b in [(10, 2), (3, 4), (20, 9)]:
+        p, _ = mcnemar([1] * only_a + [0] * only_b, [0] * only_a + [1] * only_b)
+        assert p == pytest.approx(binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
 def test_paired_tests_align_on_common_questions():

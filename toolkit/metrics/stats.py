@@ -4,6 +4,7 @@ Percentile bootstrap over questions (numpy, seeded, so a replay reproduces the s
 paired bootstrap and McNemar's exact test compare two arms on the questions both answered.
 """
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -128,17 +129,21 @@ def paired_bootstrap(
 
 
 def mcnemar(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[float, tuple[int, int]] | None:
-    """McNemar's exact test on paired binary outcomes: (p-value, (a right & b wrong, a wrong & b right))."""
-    from scipy.stats import binomtest
+    """McNemar's exact test on paired binary outcomes: (p-value, (a right & b wrong, a wrong & b right)).
 
+    Under the null the discordant pairs split 50/50, so the two-sided p-value is the symmetric binomial tail
+    ``2 * P(X <= min(b, c))`` with X ~ Bin(b + c, 1/2), capped at 1 (computed exactly; no scipy import).
+    """
     pairs = [(bool(x), bool(y)) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
     if not pairs:
         return None
     only_a = sum(x and not y for x, y in pairs)
     only_b = sum(y and not x for x, y in pairs)
-    if only_a + only_b == 0:
+    n = only_a + only_b
+    if n == 0:
         return 1.0, (0, 0)
-    return float(binomtest(only_a, only_a + only_b, 0.5).pvalue), (only_a, only_b)
+    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2**n
+    return min(1.0, 2 * tail), (only_a, only_b)
 
 
 def compare(
