@@ -105,7 +105,7 @@ NOTEBOOKS = {
             "frame = result.summary_frame()\n"
             "display(frame[[\"method\", \"answered\", \"hallucination_rate\", \"hallucination_rate_low\", \"hallucination_rate_high\",\n"
             "               \"entity_hallucination_rate\", \"list_precision\", \"list_precision_low\", \"list_precision_high\"]])\n"
-            "hallucination_figure(result)"
+            "ui.figure(hallucination_figure(result))"
         ),
         new_markdown_cell("Paired tests on the same questions (arm A − arm B):"),
         new_code_cell(
@@ -141,7 +141,7 @@ NOTEBOOKS = {
             "               \"latency_p95_s\", \"rate_limited\", \"cost_usd\", \"shadow_cost_per_correct_usd\",\n"
             "               \"selfhosted_cost_per_correct_usd\"]])"
         ),
-        new_code_cell("from toolkit.experiments.report import pareto_figure\n\npareto_figure(result)"),
+        new_code_cell("from toolkit.experiments.report import pareto_figure\n\nui.figure(pareto_figure(result))"),
     ],
     "04_review_runs.ipynb": [
         new_markdown_cell(

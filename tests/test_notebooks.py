@@ -2,7 +2,6 @@
 against the real local model with small injected parameters (slow)."""
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -48,14 +47,18 @@ def inject(nb, parameters: dict):
     return nb
 
 
-def execute(name: str, parameters: dict, output_dir: Path):
+def execute(name: str, parameters: dict, env: dict):
     from nbclient import NotebookClient
 
     nb = inject(nbformat.read(NOTEBOOKS / name, as_version=4), parameters)
+    # Run from a scratch folder: the notebooks use no relative paths, and MLflow's SQLite store puts artifacts
+    # under ./mlruns of the working directory, which must not be the repo.
+    workdir = env["home"] / "cwd"
+    workdir.mkdir(exist_ok=True)
     client = NotebookClient(nb, kernel_name="python3", store_widget_state=True, timeout=900,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+                            resources={"metadata": {"path": str(workdir)}})
     client.execute()
-    nbformat.write(nb, output_dir / name)  # kept for inspection next to the screenshot
+    nbformat.write(nb, env["out"] / name)  # kept for inspection next to the screenshot
     return nb
 
 
@@ -98,7 +101,7 @@ def test_01_quickstart(notebook_env):
     nb = execute("01_quickstart.ipynb", {
         "sample_size": 2, "methods": ["closed_book", "cove_joint"], "providers": [LOCAL],
         "llm_url": notebook_env["url"], "run_now": True,
-    }, notebook_env["out"])
+    }, notebook_env)
     widgets = widget_text(nb)
     assert "Finished: 4 answers in 2 arms" in widgets
     assert "up · smollm2-135m-instruct" in widgets  # the serving panel saw the model
@@ -111,7 +114,7 @@ def test_02_rag_vs_cove(notebook_env):
     nb = execute("02_rag_vs_cove.ipynb", {
         "sample_size": 2, "methods": ["rag", "rag_cove"], "max_tokens": 48, "max_verification_questions": 2,
         "llm_url": notebook_env["url"],
-    }, notebook_env["out"])
+    }, notebook_env)
     outputs = text_outputs(nb)
     assert "hallucination_rate" in outputs and "entity_hallucination_rate" in outputs
     assert "image/png" in json.dumps([c.get("outputs") for c in nb.cells])  # the hallucination plot
@@ -124,7 +127,7 @@ def test_03_free_tier_vs_self_hosted(notebook_env):
         "sample_size": 2, "methods": ["closed_book"],
         "providers": ["local/smollm2-135m-instruct", "groq/llama-3.1-8b-instant~emulated"],
         "llm_url": notebook_env["url"],
-    }, notebook_env["out"])
+    }, notebook_env)
     outputs = text_outputs(nb)
     assert "groq/llama-3.1-8b-instant~emulated" in outputs and "shadow_cost_per_correct_usd" in outputs
     assert "Finished: 4 answers in 2 arms" in widget_text(nb)
@@ -132,7 +135,7 @@ def test_03_free_tier_vs_self_hosted(notebook_env):
 
 @pytest.mark.slow
 def test_04_review_runs(notebook_env):
-    nb = execute("04_review_runs.ipynb", {"experiment": None, "compare_latest": 2}, notebook_env["out"])
+    nb = execute("04_review_runs.ipynb", {"experiment": None, "compare_latest": 2}, notebook_env)
     outputs = text_outputs(nb)
     assert "3 experiment run(s)" in outputs  # logged by 01-03 in the same home
     widgets = widget_text(nb)

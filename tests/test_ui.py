@@ -131,6 +131,8 @@ def test_widgets_change_the_spec_and_its_yaml(home, server):
     assert spec.judge.use_embeddings is False  # untouched settings survive the form
     assert spec.providers[0].base_url == server.url
     assert "sample_size: 5" in panel.spec_yaml.value and "seed: 7" in panel.spec_yaml.value
+    panel.sample_size.value = 0  # the whole split
+    assert panel.spec.sample_size is None
 
 
 def test_method_options_from_the_spec_are_kept(home, server):

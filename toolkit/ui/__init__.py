@@ -43,4 +43,17 @@ def serving_panel(base_url: str = "http://127.0.0.1:8000/v1", **options: Any):
     return ServingPanel(base_url, **options)
 
 
-__all__ = ["compare_panel", "experiment_panel", "results_view", "serving_panel"]
+def figure(fig: Any):
+    """A matplotlib figure as a PNG for notebook display, closed afterwards.
+
+    Why: the report plots select the Agg backend (they also run in CLI and MLflow logging), after which a bare
+    Figure no longer renders inline in Jupyter.
+    """
+    from IPython.display import Image
+
+    from toolkit.ui.results import figure_png
+
+    return Image(figure_png(fig))
+
+
+__all__ = ["compare_panel", "experiment_panel", "figure", "results_view", "serving_panel"]

@@ -84,7 +84,8 @@ class ExperimentPanel:
         self.name = w.Text(value=form.name, description="name")
         self.dataset = w.Text(value=form.dataset, description="dataset")
         self.split = w.Text(value=form.split, description="split")
-        self.sample_size = w.BoundedIntText(value=form.sample_size or 1, min=1, max=1_000_000, description="sample size")
+        self.sample_size = w.BoundedIntText(value=form.sample_size or 0, min=0, max=1_000_000, description="sample size",
+                                            tooltip="questions sampled per arm; 0 = the whole split")
         self.seed = w.IntText(value=form.seed, description="seed")
         self.providers = w.SelectMultiple(
             options=[(statuses[n].label, n) for n in chosen_first], value=tuple(form.providers),
@@ -133,7 +134,7 @@ class ExperimentPanel:
     def _on_change(self, _change=None) -> None:
         form = self.form
         form.name, form.dataset, form.split = self.name.value, self.dataset.value, self.split.value
-        form.sample_size, form.seed = self.sample_size.value, self.seed.value
+        form.sample_size, form.seed = self.sample_size.value or None, self.seed.value
         form.providers, form.methods = list(self.providers.value), list(self.methods.value)
         form.metrics, form.judge = list(self.metrics.value), self.judge.value
         self._refresh_spec()
