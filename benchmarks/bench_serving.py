@@ -6,12 +6,16 @@ fixed output length (``ignore_eos``), measuring output tokens/s and time to firs
 side by side: throughput Ray/bare and TTFT bare/Ray, so 1.0 means "no overhead" and the goal is >= 0.90.
 
     .venv/bin/python benchmarks/bench_serving.py            # ~10-15 min on 2 cores
+    .venv/bin/python benchmarks/bench_serving.py --ray-url http://127.0.0.1:8000/v1
+        # reuse the running dev server (same profile); then the two are interleaved per level, since the
+        # dev server stays loaded anyway, which cancels load drift on a shared machine
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -63,12 +67,17 @@ async def _level(url: str, concurrency: int, requests: int, max_tokens: int) -> 
         started = time.perf_counter()
         results = await asyncio.gather(*(bounded() for _ in range(requests)))
         wall = time.perf_counter() - started
-    ttfts = sorted(r[0] for r in results)
+    return {"wall": wall, "tokens": sum(r[1] for r in results), "ttfts": [r[0] for r in results]}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Pool several runs of one level: tokens over wall time, TTFT percentiles over all requests."""
+    ttfts = sorted(t for run in runs for t in run["ttfts"])
     return {
-        "tok_s": sum(r[1] for r in results) / wall,
+        "tok_s": sum(r["tokens"] for r in runs) / sum(r["wall"] for r in runs),
         "ttft_p50": statistics.median(ttfts),
         "ttft_p95": ttfts[min(len(ttfts) - 1, round(0.95 * (len(ttfts) - 1)))],
-        "tokens": sum(r[1] for r in results),
+        "requests": len(ttfts),
     }
 
 
@@ -76,9 +85,25 @@ def measure(url: str, levels: dict[int, int], max_tokens: int) -> dict[int, dict
     asyncio.run(_level(url, 1, 1, 4))  # warm-up, not measured
     out = {}
     for concurrency, requests in levels.items():
-        out[concurrency] = asyncio.run(_level(url, concurrency, requests, max_tokens))
+        out[concurrency] = summarise([asyncio.run(_level(url, concurrency, requests, max_tokens))])
         print(f"  c={concurrency:<3} {out[concurrency]}", flush=True)
     return out
+
+
+def interleaved(ray_url: str, bare_url: str, levels: dict[int, int], max_tokens: int, rounds: int):
+    """Alternate the two servers per level (ray-bare, bare-ray, ...) so load drift on a shared machine
+    hits both alike. Used when the Ray server is an already running one (``--ray-url``)."""
+    for url in (ray_url, bare_url):
+        asyncio.run(_level(url, 1, 1, 4))  # warm-up
+    ray, bare = {}, {}
+    for concurrency, requests in levels.items():
+        runs = {ray_url: [], bare_url: []}
+        for r in range(rounds):
+            for url in (ray_url, bare_url) if r % 2 == 0 else (bare_url, ray_url):
+                runs[url].append(asyncio.run(_level(url, concurrency, requests, max_tokens)))
+        ray[concurrency], bare[concurrency] = summarise(runs[ray_url]), summarise(runs[bare_url])
+        print(f"  c={concurrency:<3} ray {ray[concurrency]}\n        bare {bare[concurrency]}", flush=True)
+    return ray, bare
 
 
 def run_ray(port: int, levels: dict[int, int], max_tokens: int) -> dict[int, dict]:
@@ -90,8 +115,9 @@ def run_ray(port: int, levels: dict[int, int], max_tokens: int) -> dict[int, dic
             serve.down(state, port)
 
 
-def run_bare(port: int, levels: dict[int, int], max_tokens: int) -> dict[int, dict]:
-    """``python -m vllm.entrypoints.openai.api_server`` with the profile's own engine flags."""
+@contextlib.contextmanager
+def bare_server(port: int):
+    """``python -m vllm.entrypoints.openai.api_server`` with the profile's own engine flags; yields its URL."""
     cfg = load_profile(PROFILE)
     engine = cfg.engine_kwargs
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
@@ -111,7 +137,7 @@ def run_bare(port: int, levels: dict[int, int], max_tokens: int) -> dict[int, di
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"bare vLLM did not start; see {log}:\n{log.read_text()[-2000:]}")
             time.sleep(2)
-        return measure(url, levels, max_tokens)
+        yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -122,17 +148,32 @@ def run_bare(port: int, levels: dict[int, int], max_tokens: int) -> dict[int, di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--port", type=int, default=8020)
+    parser.add_argument(
+        "--ray-url", help="measure an already running `tierlab serve` (same profile) instead of starting one"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="with --ray-url: alternations per level")
     parser.add_argument("--levels", default="1:4,4:8,16:16", help="concurrency:requests,...")
     args = parser.parse_args()
     levels = {int(c): int(n) for c, n in (part.split(":") for part in args.levels.split(","))}
     local_models.prepare(MODEL)
-    print("Ray Serve + vLLM (ray.serve.llm, CostedIngress)", flush=True)
-    ray = run_ray(args.port, levels, args.max_tokens)
-    print("bare vLLM OpenAI server", flush=True)
-    bare = run_bare(args.port + 1, levels, args.max_tokens)
+    if args.ray_url:
+        print(
+            f"Ray Serve + vLLM at {args.ray_url} interleaved with bare vLLM ({args.rounds} rounds)",
+            flush=True,
+        )
+        with bare_server(args.port + 1) as bare_url:
+            ray, bare = interleaved(args.ray_url, bare_url, levels, args.max_tokens, args.rounds)
+    else:
+        print("Ray Serve + vLLM (ray.serve.llm, CostedIngress)", flush=True)
+        ray = run_ray(args.port, levels, args.max_tokens)
+        print("bare vLLM OpenAI server", flush=True)
+        with bare_server(args.port + 1) as bare_url:
+            bare = measure(bare_url, levels, args.max_tokens)
     print(f"\n{'conc':>4} | {'tok/s ray':>9} {'tok/s bare':>10} {'ratio':>6} | {'TTFT p50 ray/bare (s)':>22} {'ratio':>6}"
           f" | {'TTFT p95 ray/bare (s)':>22} {'ratio':>6}")  # fmt: skip
     for c in levels:

@@ -24,8 +24,10 @@ SERVER_ENV = {
     "VLLM_CPU_KVCACHE_SPACE": "1",
     "RAY_AUTH_MODE": "disabled",
     "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_agent_register_timeout_ms": "120000",
 }
-"""Environment every local server process needs: no hub downloads, a 1 GiB KV cache, no Ray auth token."""
+"""Environment every local server process needs: no hub downloads, a 1 GiB KV cache, no Ray auth token, and
+patience for Ray's dashboard agent, which a busy 2-core machine can take well over the default to start."""
 
 
 def build_app(profiles: Sequence[str]):
@@ -77,6 +79,7 @@ def _init_ray(temp_dir: str, num_cpus: int, object_store_mb: int, attempts: int 
         try:
             ray.init(
                 address="local",
+                _node_ip_address="127.0.0.1",
                 _temp_dir=temp_dir,
                 num_cpus=num_cpus,
                 include_dashboard=False,
