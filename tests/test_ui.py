@@ -75,6 +75,7 @@ class GoldServer:
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERLAB_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # MLflow's SQLite store writes artifacts under ./mlruns
     return tmp_path / "home"
 
 
