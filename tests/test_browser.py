@@ -134,6 +134,11 @@ def test_quickstart_panel_runs_in_jupyterlab(jupyterlab):
             page.locator("text=Results: quickstart").scroll_into_view_if_needed()
             page.screenshot(path=str(shot))
             text = page.inner_text(".jp-Notebook")
+            page.click(".lm-TabBar-tab:has-text('Drill-down')")  # the per-question drill-down renders too
+            page.wait_for_selector("text=Final answer:", timeout=30_000)
+            page.locator("text=Final answer:").scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts() / "browser-quickstart-drilldown.png"))
+            drilldown = page.inner_text(".jp-Notebook")
         except Exception:
             page.screenshot(path=str(shot))
             raise
@@ -143,4 +148,6 @@ def test_quickstart_panel_runs_in_jupyterlab(jupyterlab):
     assert "local/smollm2-135m-instruct | closed_book" in text
     assert "up · smollm2-135m-instruct" in text  # the serving panel rendered the model's status
     assert "Summary" in text and "Drill-down" in text  # the results view's tabs
+    assert "Which countries" in drilldown or "What" in drilldown or "?" in drilldown  # the question is shown
+    assert "supported" in drilldown or "hallucinated" in drilldown
     assert shot.stat().st_size > 10_000

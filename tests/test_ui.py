@@ -5,6 +5,7 @@ OpenAI-compatible server on 127.0.0.1 that answers the Factbook dev questions wi
 model call is observable; the real local model is exercised in test_ui_real.py (slow).
 """
 
+import html
 import json
 import threading
 import time
@@ -289,12 +290,14 @@ def test_results_view_drilldown_shows_cove_steps(home, server):
     assert tests and tests[0][0] == "accuracy" and tests[0][5].replace(".", "").isdigit()
 
     view = ResultsView(result, plots=True)
+    first = next(r for r in result.records if r.arm == view.arm.value)
+    assert view.question.value == 0 and html.escape(first.question.question) in view.detail.value  # no click needed
     assert len(view.plots.children) == 2 and view.plots.children[0].value[:4] == b"\x89PNG"
     record = next(r for r in result.records if r.arm.endswith("cove_joint"))
     detail = drilldown(record)
     assert detail["baseline"] is not None and detail["final"] == record.answer.text
-    html = view.select(record.arm, record.question.id)
-    assert "Baseline:" in html and record.question.question[:20] in html
+    shown = view.select(record.arm, record.question.id)
+    assert "Baseline:" in shown and html.escape(record.question.question) in shown
     view.metric.value = "hallucination"
     assert "hallucination" in view.comparisons.value
 

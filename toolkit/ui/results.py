@@ -219,7 +219,9 @@ class ResultsView:
         return [r for r in self.result.records if r.arm == self.arm.value]
 
     def _arm_changed(self) -> None:
-        self.question.options = [(f"{r.question.id}: {r.question.question[:80]}", i) for i, r in enumerate(self._records())]
+        records = self._records()
+        self.question.options = [(f"{r.question.id}: {r.question.question[:80]}", i) for i, r in enumerate(records)]
+        self.question.value = 0 if records else None  # new options leave a Dropdown unselected
         self._show_detail()
 
     def _show_detail(self) -> None:
