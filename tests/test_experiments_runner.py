@@ -341,36 +341,20 @@ def test_optional_provider_without_key_is_skipped(server, monkeypatch):
     assert [a.provider for a in result.arms] == ["local/smollm2-135m-instruct"]
 
 
-def test_arms_as_ray_tasks(server, monkeypatch):
+def test_arms_as_ray_tasks(server):
     ray = pytest.importorskip("ray")
-    import shutil
-    import tempfile
-
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import parse_spec
 
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    temp = tempfile.mkdtemp(prefix="tlray")  # short: Ray's unix socket paths must stay under 108 bytes
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        _temp_dir=temp,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"TIERLAB_HOME": os.environ["TIERLAB_HOME"], "RAY_AUTH_MODE": "disabled"}},
+    seen = []
+    result = run_experiment(
+        parse_spec(spec_text(server.url, sample=3)),
+        progress=False,
+        track=False,
+        ray_address="local",
+        on_answer=seen.append,
     )
-    try:
-        seen = []
-        result = run_experiment(
-            parse_spec(spec_text(server.url, sample=3)),
-            progress=False,
-            track=False,
-            ray_address="local",
-            on_answer=seen.append,
-        )
-    finally:
-        ray.shutdown()
-        shutil.rmtree(temp, ignore_errors=True)
+    assert not ray.is_initialized(), "the private local Ray is shut down after the run"
     assert not result.errors, result.errors
     assert len(result.records) == len(seen) == 6
     assert server.total() == result.network_calls

@@ -325,32 +325,71 @@ def _ray_arm(
         cancel=threading.Event(),
         budget_share=share,
     )
-    new = [r.model_dump_json() for k, r in store.records().items() if k not in before]
+    new = [r.model_dump_json() for k, r in store.records().items() if k not in before and k[0] == arm]
     return new, stopped, errors, calls
 
 
-def _run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, bars):
+def _start_local_ray(attempts: int = 3) -> str:
+    """A private local Ray (localhost only, own temp dir); returns the temp dir to remove after shutdown.
+
+    A busy 2-core machine can miss Ray's fixed startup deadline while the dashboard agent is still importing;
+    a retry finds warm caches and succeeds (the same remedy serving/ uses).
+    """
+    import os
+    import shutil
+    import tempfile
+
     import ray
 
-    if not ray.is_initialized():
-        import os
-        import tempfile
-
-        if ray_address == "local":
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray: no token to manage
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray: no token to manage
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+    env = {k: v for k, v in os.environ.items() if k.startswith(("TIERLAB_", "HF_", "MLFLOW_", "RAY_AUTH"))}
+    temp_dir = tempfile.mkdtemp(prefix="tlray")  # short: Ray's socket paths must stay under 108 bytes
+    for attempt in range(1, attempts + 1):
+        try:
             ray.init(
                 address="local",
+                _node_ip_address="127.0.0.1",
                 num_cpus=2,
                 include_dashboard=False,
-                _temp_dir=tempfile.mkdtemp(prefix="tlray"),
-                runtime_env={
-                    "env_vars": {
-                        k: v for k, v in os.environ.items() if k.startswith(("TIERLAB_", "HF_", "MLFLOW_"))
-                    }
-                },
+                _temp_dir=temp_dir,
+                log_to_driver=False,
+                runtime_env={"env_vars": env},
             )
+            return temp_dir
+        except Exception as error:  # ray raises a bare Exception for a startup timeout
+            if "timed out during startup" not in str(error) or attempt == attempts:
+                ray.shutdown()
+                shutil.rmtree(temp_dir, ignore_errors=True)
+                raise
+            ray.shutdown()
+            time.sleep(2)
+    return temp_dir
+
+
+def _run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, bars):
+    """Each arm with pending questions as one Ray task; a local Ray started here is shut down afterwards."""
+    import shutil
+
+    import ray
+
+    started = None
+    if not ray.is_initialized():
+        if ray_address == "local":
+            started = _start_local_ray()
         else:
             ray.init(address=ray_address)
+    try:
+        return _ray_arms(spec, pending, store, base_urls, cancel, on_answer, bars)
+    finally:
+        if started:
+            ray.shutdown()
+            shutil.rmtree(started, ignore_errors=True)
+
+
+def _ray_arms(spec, pending, store, base_urls, cancel, on_answer, bars):
+    import ray
+
     task = ray.remote(num_cpus=0.5, max_retries=0)(_ray_arm)
     arms_per_provider = defaultdict(int)
     for provider, _ in spec.arms():
