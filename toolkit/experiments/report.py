@@ -22,7 +22,9 @@ def _ci(interval: Interval | None) -> str:
 
 
 def _money(value: float | None) -> str:
-    return "–" if value is None else f"${value:.4f}"
+    if value is None:
+        return "–"
+    return f"${value:.2e}" if 0 < value < 0.01 else f"${value:.4f}"
 
 
 def summary_markdown(result: ExperimentResult) -> str:
@@ -32,15 +34,14 @@ def summary_markdown(result: ExperimentResult) -> str:
     lines = [
         f"# {spec.name}",
         "",
-        spec.description,
-        "",
+        *([spec.description, ""] if spec.description else []),
         f"Dataset `{spec.dataset}` / `{spec.split}`, {result.arms[0].planned if result.arms else 0} questions "
         f"(seed {spec.seed}), judge `{spec.judge.provider}`, run `{result.run_key}`. Intervals: {pct}% bootstrap.",
         "",
-        "| arm | answered | "
+        "| provider | method | answered | "
         + " | ".join(HEADLINE)
-        + " | p50 / p95 s | shadow $ per correct | 429s | stopped |",
-        "|---" * (len(HEADLINE) + 6) + "|",
+        + " | p50 / p95 s | $ per correct (shadow / self-hosted) | 429s | stopped |",
+        "|---" * (len(HEADLINE) + 7) + "|",
     ]
     for arm in result.arms:
         cost = arm.cost
@@ -49,12 +50,14 @@ def summary_markdown(result: ExperimentResult) -> str:
             if cost.get("latency_p50_s") is None
             else f"{cost['latency_p50_s']:.2f} / {cost['latency_p95_s']:.2f}"
         )
+        per_correct = f"{_money(cost.get('shadow_cost_per_correct_usd'))} / {_money(cost.get('selfhosted_cost_per_correct_usd'))}"
         lines.append(
-            f"| {arm.arm} | {arm.answered}/{arm.planned} | "
+            f"| {arm.provider} | {arm.method} | {arm.answered}/{arm.planned} | "
             + " | ".join(_ci(arm.metrics.get(m)) for m in HEADLINE)
-            + f" | {latency} | {_money(cost.get('shadow_cost_per_correct_usd'))} | {cost.get('rate_limited', 0):.0f}"
-            + f" | {arm.stopped or ''} |"
+            + f" | {latency} | {per_correct} | {cost.get('rate_limited', 0):.0f} | {arm.stopped or ''} |"
         )
+    if result.skipped:
+        lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())]
     significant = [
         t
         for t in result.comparisons
