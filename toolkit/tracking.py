@@ -11,6 +11,7 @@ import json
 import re
 import time
 from datetime import datetime
+from pathlib import Path
 
 from toolkit import paths
 from toolkit.experiments.report import hallucination_figure, pareto_figure, summary_markdown
@@ -28,6 +29,16 @@ def _client(tracking_uri: str | None):
     uri = tracking_uri or paths.mlflow_uri()
     mlflow.set_tracking_uri(uri)  # traces are exported through the global tracer, which reads this
     return MlflowClient(tracking_uri=uri)
+
+
+def _create_experiment(client, name: str) -> str:
+    """With a local SQLite store, keep artifacts beside the database; MLflow's default is ``./mlruns`` of whatever
+    folder the process happens to run in (a notebook's folder, the repo root)."""
+    location = None
+    if client.tracking_uri.startswith("sqlite:///"):
+        database = Path(client.tracking_uri.removeprefix("sqlite:///"))
+        location = (database.parent / "mlartifacts" / name).resolve().as_uri()
+    return client.create_experiment(name, artifact_location=location)
 
 
 def _safe(params: dict) -> dict:
@@ -126,7 +137,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
     client = _client(tracking_uri)
     spec = result.spec
     experiment = client.get_experiment_by_name(spec.name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(spec.name)
+    experiment_id = experiment.experiment_id if experiment else _create_experiment(client, spec.name)
     digest = result.digest()
     existing = client.search_runs(
         [experiment_id], filter_string=f"tags.`{DIGEST_TAG}` = '{digest}'", max_results=1
