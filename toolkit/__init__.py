@@ -3,12 +3,12 @@
 The public API is re-exported lazily so `import toolkit` stays cheap (no torch, vllm or mlflow on import).
 """
 
-from importlib import import_module
+from toolkit.registry import lazy_exports
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    # name -> "module:attr"; filled in as areas land.
+    # name -> "module:attr": the public API a notebook or script needs.
     "Question": "toolkit.records:Question",
     "Usage": "toolkit.records:Usage",
     "Step": "toolkit.records:Step",
@@ -16,16 +16,14 @@ _EXPORTS = {
     "run_experiment": "toolkit.experiments.runner:run_experiment",
     "load_spec": "toolkit.experiments.spec:load_spec",
     "ExperimentSpec": "toolkit.experiments.spec:ExperimentSpec",
+    "load_result": "toolkit.experiments.runner:load_result",
+    "get_chat_model": "toolkit.providers:get_chat_model",
+    "load_catalog": "toolkit.providers.catalog:load_catalog",
+    "load_dataset": "toolkit.datasets:load_dataset",
+    "get_retriever": "toolkit.retrieval:get_retriever",
+    "RetrieverSettings": "toolkit.retrieval:RetrieverSettings",
+    "get_method": "toolkit.methods:get_method",
 }
 
 
-def __getattr__(name: str):
-    target = _EXPORTS.get(name)
-    if target is None:
-        raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
-    module, attr = target.split(":")
-    return getattr(import_module(module), attr)
-
-
-def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

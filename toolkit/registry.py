@@ -54,3 +54,20 @@ class Registry:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def lazy_exports(namespace: dict[str, Any], exports: dict[str, str]):
+    """``__getattr__`` and ``__dir__`` for the package whose ``globals()`` is ``namespace`` and which re-exports ``name -> "module:attr"`` on first use, so
+    importing the package stays cheap (torch, vllm, mlflow load only when their names are touched)."""
+
+    def __getattr__(name: str):
+        target = exports.get(name)
+        if target is None:
+            raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+        module, attr = target.split(":")
+        return getattr(import_module(module), attr)
+
+    def __dir__():
+        return sorted({*namespace, *exports})
+
+    return __getattr__, __dir__

@@ -11,7 +11,8 @@ Imports are lazy so ``import toolkit.providers`` stays cheap.
 """
 
 from collections.abc import Sequence
-from importlib import import_module
+
+from toolkit.registry import lazy_exports
 
 _EXPORTS = {
     "load_catalog": "toolkit.providers.catalog:load_catalog",
@@ -58,13 +59,4 @@ def get_chat_model(
                              base_urls=base_url or {}, **options)
 
 
-def __getattr__(name: str):
-    target = _EXPORTS.get(name)
-    if target is None:
-        raise AttributeError(f"module 'toolkit.providers' has no attribute {name!r}")
-    module, attr = target.split(":")
-    return getattr(import_module(module), attr)
-
-
-def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
