@@ -15,12 +15,13 @@ methods: [closed_book, cove_joint]
 """
 
 
+EXAMPLES = sorted((paths.REPO_ROOT / "experiments").glob("*.yaml"))
+
+
 @pytest.mark.parametrize(
-    "path", sorted((paths.REPO_ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name
+    "path", [p for p in EXAMPLES if not p.name.startswith(("strategies", "workload"))], ids=lambda p: p.name
 )
 def test_example_specs_load_and_name_real_catalog_entries(path):
-    if path.name.startswith(("strategies", "workload")):
-        pytest.skip("owned by the strategies/planner area, with their own schema")
     from toolkit.methods import METHODS
     from toolkit.providers import load_catalog
 
@@ -30,6 +31,19 @@ def test_example_specs_load_and_name_real_catalog_entries(path):
         catalog.entry(provider.id)
     for method in spec.methods:
         METHODS.get(method.name)
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLES if p.name.startswith("strategies")], ids=lambda p: p.name)
+def test_example_strategy_files_load(path):
+    from toolkit.strategies.experiment import load_strategy_experiment
+
+    assert load_strategy_experiment(path).all_arms()
+
+
+def test_example_workload_loads():
+    from toolkit.planner.workload import load_workload
+
+    load_workload(paths.REPO_ROOT / "experiments" / "workload.yaml")
 
 
 def test_strings_become_provider_and_method_entries():
