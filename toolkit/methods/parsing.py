@@ -12,8 +12,10 @@ _CITATION = re.compile(r"\s*\[(?:c\d+(?:\s*,\s*c?\d+)*)\]", re.IGNORECASE)
 _MARKER = re.compile(r"^\s*(?:[-*•·#]+|\(?\d{1,3}[.):]|\(?[a-z][.)](?=\s)|q\d*[.:)]|question\s*\d*[.:)])\s*", re.IGNORECASE)
 _ANSWER_LEAD = re.compile(r"^\s*(?:final\s+)?(?:answer|response|a)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
 _ABSTAIN = re.compile(
-    r"\b(?:i\s+(?:do\s+not|don't|dont)\s+know|not\s+(?:stated|mentioned|given|provided|contained|found)"
-    r"\s+in\s+the\s+(?:chunks?|context|text)|cannot\s+be\s+(?:determined|answered)|unknown)\b",
+    r"\b(?:i\s+(?:do\s+not|don'?t|dont|cannot|can'?t)\s+know|unknown|not\s+(?:enough|sufficient)\s+information"
+    r"|(?:cannot|can'?t|unable\s+to)\s+(?:answer|determine|find|tell)|cannot\s+be\s+(?:determined|answered)"
+    r"|no\s+information|not\s+(?:stated|mentioned|given|provided|contained|found)|i'?m\s+not\s+sure"
+    r"|does\s+not\s+(?:say|mention|contain))\b",
     re.IGNORECASE,
 )
 _COMPOUND_NAMES = (
@@ -33,8 +35,9 @@ def strip_citations(text: str) -> str:
 
 
 def is_abstention(text: str) -> bool:
-    """True when the answer says it does not know (the RAG prompt asks for "I don't know")."""
-    return bool(_ABSTAIN.search(text or ""))
+    """True when the answer declines ("I don't know" — what the RAG prompt asks for —, "not enough information",
+    an empty reply). The one definition: methods fall back on it, metrics never count it as a hallucination."""
+    return not (text or "").strip() or bool(_ABSTAIN.search(text))
 
 
 def _json_array(text: str) -> list | None:

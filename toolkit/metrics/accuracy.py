@@ -9,6 +9,7 @@ import re
 import string
 from collections import Counter
 
+from toolkit.methods.parsing import is_abstention
 from toolkit.records import Answer, Question
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -16,12 +17,6 @@ _PUNCT = str.maketrans({c: " " for c in string.punctuation})
 _SCALES = {"thousand": 1e3, "million": 1e6, "mln": 1e6, "billion": 1e9, "bn": 1e9, "trillion": 1e12}
 _NUMBER = re.compile(
     r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:\s*(thousand|million|mln|billion|bn|trillion)\b)?", re.I
-)
-_ABSTAIN = re.compile(
-    r"\b(i\s+(do\s+not|don'?t|cannot|can'?t)\s+know|unknown|not\s+(enough|sufficient)\s+information|"
-    r"(cannot|can'?t|unable\s+to)\s+(answer|determine|find|tell)|no\s+information|not\s+(mentioned|stated|provided)|"
-    r"i'?m\s+not\s+sure|does\s+not\s+(say|mention|contain))\b",
-    re.I,
 )
 ANSWERED_KINDS = ("short", "multihop", "long")
 
@@ -33,11 +28,6 @@ def normalize(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     return normalize(text).split()
-
-
-def is_abstention(text: str) -> bool:
-    """An answer that declines to answer ("I don't know", "not enough information", an empty reply)."""
-    return not text.strip() or bool(_ABSTAIN.search(text))
 
 
 def parse_numbers(text: str) -> list[float]:

@@ -26,10 +26,10 @@ judge's own usage, never the arm's. ``agreement`` compares its verdicts with the
 
 import re
 
+from toolkit.methods.parsing import is_abstention
 from toolkit.metrics.accuracy import (
     accuracy,
     entity_matches,
-    is_abstention,
     numbers_close,
     parse_numbers,
     split_list,

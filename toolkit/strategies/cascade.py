@@ -8,15 +8,10 @@ from collections.abc import Callable
 
 from langchain_core.language_models import BaseChatModel
 
+from toolkit.methods.parsing import is_abstention
 from toolkit.records import Answer, Question
 from toolkit.strategies.caching import normalize
 from toolkit.strategies.spec import Cascade
-
-
-def is_abstention(text: str) -> bool:
-    from toolkit.methods.parsing import is_abstention as abstains
-
-    return abstains(text)
 
 
 def verification_disagrees(answer: Answer) -> bool | None:
@@ -67,7 +62,7 @@ def signals(answer: Answer, settings: Cascade, resample: Callable[[], list[Answe
     fired: dict[str, bool | None] = {}
     for name in settings.signals:
         if name == "abstention":
-            fired[name] = is_abstention(answer.text) or not answer.text.strip()
+            fired[name] = is_abstention(answer.text)
         elif name == "verification":
             fired[name] = verification_disagrees(answer)
         elif name == "retrieval_score":

@@ -99,7 +99,7 @@ def answer_confidence(answer: Answer) -> tuple[float, tuple[str, ...]]:
         reasons += [f"signal:{name}" for name, fired in cascade["signals"].items() if fired]
         score = cascade["confidence"]
     else:
-        checks = {"abstention": is_abstention(answer.text) or not answer.text.strip()}
+        checks = {"abstention": is_abstention(answer.text)}
         disagree = verification_disagrees(answer)
         if disagree is not None:
             checks["verification"] = disagree
