@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from toolkit.metrics import DEFAULT_METRICS
 from toolkit.records import QuestionKind
 
 
@@ -147,16 +148,7 @@ class ExperimentSpec(_Spec):
         min_length=1, description="Method names (strings) or mappings with options."
     )
     metrics: tuple[str, ...] = Field(
-        default=(
-            "accuracy",
-            "exact_match",
-            "token_f1",
-            "numeric_match",
-            "list_precision",
-            "list_recall",
-            "list_f1",
-            "abstention",
-        ),
+        default=DEFAULT_METRICS,
         description="Registered metrics; hallucination and cost are always reported.",
     )
     judge: JudgeSpec = Field(default_factory=JudgeSpec, description="Who decides hallucination.")
