@@ -1,9 +1,21 @@
 """Shared fixtures. Servers are real and bound to 127.0.0.1; each is started once per test session and stopped
 by PID. Set ``TIERLAB_TEST_LLM_URL`` to reuse an already running OpenAI-compatible model server (dev loop)."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
+
+from toolkit import paths
+
+# Every test session gets an empty TierLab home, so state a user (or an earlier run) left in ~/.tierlab — cached
+# answers, today's quota, stored runs, indexes — can neither help nor break a test. Prepared models are the one
+# thing shared, because converting them is slow and they are verified by checksum.
+os.environ.setdefault("TIERLAB_MODELS", str(paths.models_dir()))
+os.environ["TIERLAB_HOME"] = tempfile.mkdtemp(prefix="tierlab-test-home-")
+atexit.register(shutil.rmtree, os.environ["TIERLAB_HOME"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
