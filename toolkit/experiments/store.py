@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from toolkit import paths
-from toolkit.metrics.hallucination import Verdict
+from toolkit.judges.base import Verdict
 from toolkit.records import Answer, Question, Record
 
 

@@ -5,7 +5,15 @@ what an experiment's judge sees (gold answers, and the chunks the model was show
 any judge on a labelled file; ``judge_card(name)`` gives the figures committed in ``rag_corpus/judge/metaeval.json``.
 """
 
-from toolkit.judges.base import DEFAULT_JUDGE, JUDGES, JudgeInput, Verdict, get_judge, judge_input, shown_context
+from toolkit.judges.base import (
+    DEFAULT_JUDGE,
+    JUDGES,
+    JudgeInput,
+    Verdict,
+    get_judge,
+    judge_input,
+    shown_context,
+)
 from toolkit.judges.metaeval import cohen_kappa, judge_card
 
 __all__ = [

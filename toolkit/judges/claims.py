@@ -54,7 +54,8 @@ def _new_content(claim: str, question: str) -> set[str]:
 
     The choices of an either/or question are not "in the question": naming one is the claim."""
     asked_words = T.content(question) - {w for o in options(question) for w in T.content(o)}
-    added = T.content(claim) - asked_words - T.GENERIC
+    added = {w for w in T.content(claim) - asked_words - T.GENERIC  # "Japanese" restates "Japan"
+             if not any(len(q) >= 4 and w.startswith(q) for q in asked_words)}
     asked = {q.value for q in T.quantities(question)}
     return added | {f"#{q.value:g}" for q in T.quantities(claim) if q.value not in asked}
 
@@ -117,6 +118,7 @@ def _context_support(claim: str, item: JudgeInput, use_embeddings: bool) -> bool
     key = T.content(item.question) - {w.lower() for w in re.findall(r"\b[A-Z][a-z]+", item.question)} - T.GENERIC
     negated = T.is_negated(claim)
     units = _units(item.context)
+    key &= T.content(item.context)  # question words the context never uses cannot anchor anything
     near: list[str] = []
     for i, unit in enumerate(units):
         present = T.content(unit)
@@ -161,7 +163,7 @@ def _claim_ok(claim: str, item: JudgeInput, aliases: list[str], use_embeddings: 
     in_context = bool(item.context) and _context_support(claim, item, use_embeddings)
     if in_context or gold == "supported":
         return True, in_context
-    if gold == "silent" and aliases and not item.context and T.is_negated(claim):
+    if gold == "silent" and aliases and T.is_negated(claim) and not T.quantities(claim):
         return True, False  # "not Sydney" next to a gold answer asserts nothing wrong
     return False, False
 

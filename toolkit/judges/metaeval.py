@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import rag_corpus
 from toolkit.judges.base import LABELS, Judge, JudgeInput, Verdict
-from toolkit.paths import REPO_ROOT
 
-JUDGE_SET_DIR = REPO_ROOT / "rag_corpus" / "judge"
+JUDGE_SET_DIR = rag_corpus.ROOT / "judge"
 METAEVAL_FILE = JUDGE_SET_DIR / "metaeval.json"
 FIGURES = ("n", "balanced_accuracy", "detected", "false_alarm", "abstention_accuracy", "unknown")
 
@@ -31,7 +31,7 @@ class LabelledSetError(ValueError):
 
 def _require(condition: bool, path: Path, line: int, message: str) -> None:
     if not condition:
-        raise LabelledSetError(f"{path}:{line}: {message}")
+        raise LabelledSetError(f"{path}, line {line}: {message}")
 
 
 def load_labelled(path: str | Path) -> list[tuple[JudgeInput, str, dict]]:
@@ -43,7 +43,7 @@ def load_labelled(path: str | Path) -> list[tuple[JudgeInput, str, dict]]:
         raise LabelledSetError(f"{path}: no such file") from None
     except UnicodeDecodeError as error:
         line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise LabelledSetError(f"{path}:{line}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
+        raise LabelledSetError(f"{path}, line {line}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
     items = []
     for number, text in enumerate(raw.splitlines(), start=1):
         if not text.strip():
@@ -51,7 +51,7 @@ def load_labelled(path: str | Path) -> list[tuple[JudgeInput, str, dict]]:
         try:
             row = json.loads(text)
         except ValueError as error:
-            raise LabelledSetError(f"{path}:{number}: not a JSON object ({error.msg})") from None
+            raise LabelledSetError(f"{path}, line {number}: not a JSON object ({error.msg})") from None
         _require(isinstance(row, dict), path, number, "not a JSON object")
         for field in ("question", "answer", "label"):
             _require(field in row, path, number, f'missing field "{field}"')

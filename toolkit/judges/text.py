@@ -15,7 +15,7 @@ _ABBREV = r"(?<!\bSt)(?<!\bMt)(?<!\bNo)(?<!\bDr)(?<!\bU\.S)(?<!\be\.g)(?<!\bi\.e
 _SENTENCE = re.compile(_ABBREV + r"(?<=[.!?])\s+|\n+")
 _CLAUSE = re.compile(
     r",?\s+\b(?:but|however|although|though|whereas|while)\b\s*,?\s*|,\s*(?:and\s+)?(?:which|who|where)\s+"
-    r"|,\s+and\s+(?=(?:it|its|the|this|that|they|there|he|she)\b)|\s+-{1,2}\s+|\s+\u2014\s*",
+    r"|,\s+and\s+(?=(?:it|its|the|this|that|they|there|he|she)\b)|,\s+(?=(?:a|an|home\s+to|at|with)\s)|\s+-{1,2}\s+|\s+\u2014\s*",
     re.IGNORECASE,
 )
 NEGATION = re.compile(
@@ -27,14 +27,15 @@ _ABSTAIN = re.compile(
     r"\b(?:i\s+(?:do\s+not|don't|dont|cannot|can't|am\s+unable\s+to|have\s+no)\s+(?:know|say|tell|idea|answer|find"
     r"|determine|confirm|verify|provide|access|information)"
     r"|i'?m\s+(?:not\s+(?:sure|certain|aware)|unsure|unable|afraid)|i\s+am\s+not\s+(?:sure|certain|aware)"
-    r"|no\s+idea|unknown|unanswerable|unclear|n/a|not\s+(?:enough|sufficient)\s+(?:information|data|context|detail)"
+    r"|no\s+idea|unsure|not\s+sure|can't\s+say|cannot\s+say|unknown|unanswerable|unclear|n/a|not\s+(?:enough|sufficient)\s+(?:information|data|context|detail)"
     r"|insufficient\s+(?:information|data|context)|(?:cannot|can't|unable\s+to|could\s+not|couldn't)\s+(?:be\s+)?"
     r"(?:answer|determine|find|tell|say|identify|provide|confirm|verify|locate|answered|determined|found)"
     r"|(?:is|are|was|were|isn't|aren't)\s+(?:not\s+)?(?:stated|mentioned|given|provided|specified|available"
     r"|included|covered|listed|found|known|addressed|discussed|recorded|present)\b(?!\s+(?:as|in\s+the\s+\w+\s+as))"
     r"|(?:does|do|did)\s*(?:not|n't)\s+(?:say|mention|contain|specify|include|provide|state|cover|tell|give"
-    r"|list|discuss|address|indicate|record|have)|doesn't\s+(?:say|mention|contain|specify|include|provide|state"
-    r"|cover|tell|give|list|discuss|address|indicate|record|have)"
+    r"|list|discuss|address|indicate|record|have|name|give|show|reveal|report)|doesn't\s+(?:say|mention|contain|specify|include|provide|state"
+    r"|cover|tell|give|list|discuss|address|indicate|record|have|name|show|reveal|report)"
+    r"|(?:gives|has|contains|provides|offers|includes|lists|mentions|says|states|shows)\s+no(?:thing)?\b"
     r"|no\s+(?:information|data|mention|details?|record|answer|reference|indication)|nothing\s+(?:about|on|in)"
     r"|there\s+is\s+nothing|beyond\s+(?:the|my)|outside\s+(?:the|my)|can't\s+help|cannot\s+help)",
     re.IGNORECASE,
@@ -44,7 +45,8 @@ _STOP_WORDS = (
     "which who whom what when where how why does do did has have had as than then there their they them i you he "
     "she we my our your his her me us also about approximately around roughly nearly almost some any all each "
     "would could should may might must can will shall just only very so such into onto over under up down out "
-    "if whether because since yes yeah ok okay well here s per both either one whose whom thing".split()
+    "if whether because since yes yeah ok okay well here s per both either one whose whom thing after before many much "
+    "honestly really actually basically".split()
 )
 STOP = frozenset(_STOP_WORDS)
 _GENERIC_WORDS = (
@@ -55,7 +57,8 @@ _GENERIC_WORDS = (
     "sure certainly believe guess highest point long form conventional larger largest bigger more than less "
     "bordering border borders neighbours neighbors neighbouring neighboring share shares used use uses known "
     "language languages spoken roughly exactly precisely measures covers cover has have lives live number "
-    "figure value recent latest current currently today sure certain".split()
+    "figure value recent latest current currently today sure certain metres meters metre meter m ft feet foot "
+    "mile hectares hectare percent tall high elevation".split()
 )
 """Words an answer may add around its gold answer without asserting anything new (tuned on the dev split)."""
 

@@ -1,7 +1,7 @@
 """Metrics: plain callables ``metric(question, answer) -> float | None`` in one registry.
 
 ``None`` means the metric does not apply to that question (e.g. list F1 on a numeric question). Adding a metric is
-one function plus one ``METRICS.register`` line. The hallucination definition lives in ``hallucination.py``;
+one function plus one ``METRICS.register`` line. The hallucination definition lives in ``toolkit/judges/``;
 confidence intervals and paired tests in ``stats.py``.
 """
 
@@ -25,8 +25,8 @@ DEFAULT_METRICS = (
 
 for _name in (*DEFAULT_METRICS, "contains_match"):
     METRICS.register(_name, f"toolkit.metrics.accuracy:{_name}")
-METRICS.register("hallucination", "toolkit.metrics.hallucination:hallucination")
-METRICS.register("groundedness", "toolkit.metrics.hallucination:groundedness")
+METRICS.register("hallucination", "toolkit.judges.answers:hallucination")
+METRICS.register("groundedness", "toolkit.judges.answers:groundedness")
 
 
 def get_metric(name: str):
