@@ -14,14 +14,13 @@ from pydantic import Field
 
 from toolkit.experiments.spec import ExperimentSpec
 from toolkit.experiments.store import AnswerRecord
-from toolkit.metrics import score
+from toolkit.metrics import binary_metrics, score
 from toolkit.metrics.hallucination import agreement
 from toolkit.metrics.stats import Interval, PairedTest, bootstrap_ci, bootstrap_ratio_ci, compare
 from toolkit.records import Record, Usage
 
-BINARY_METRICS = frozenset(
-    {"accuracy", "exact_match", "contains_match", "numeric_match", "abstention", "hallucination"}
-)
+BINARY_METRICS = binary_metrics()
+"""Per-question 0/1 metrics (exact McNemar); from the metric registry, like every other metric list."""
 
 
 class ArmEstimate(Record):

@@ -11,9 +11,10 @@ from typing import Any
 
 import ipywidgets as w
 
+from toolkit.metrics import headline_metrics
 from toolkit.ui.html import esc, fmt, interval, money, table
 
-SUMMARY_METRICS = ("accuracy", "hallucination_rate", "entity_hallucination_rate", "list_precision", "abstention")
+SUMMARY_METRICS = headline_metrics()
 SUMMARY_HEADERS = (
     "arm",
     "answered",
