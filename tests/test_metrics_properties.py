@@ -33,6 +33,12 @@ ENTITIES = sorted({canonical(name) for name in gazetteer()} - {None})
 precision, recall, accuracy = METRICS.get("list_precision"), METRICS.get("list_recall"), METRICS.get("accuracy")
 
 
+def _frame(metric: str, values: dict[int, float]):
+    import pandas as pd
+
+    return pd.DataFrame({"question_id": [str(q) for q in values], metric: list(values.values())})
+
+
 def ans(text: str) -> Answer:
     return Answer(text=text, method="test")
 
@@ -105,7 +111,15 @@ def test_every_surface_reads_the_same_headline_and_binary_lists():
     expected = ("accuracy", "hallucination_rate", "entity_hallucination_rate", "list_precision", "abstention", "groundedness")
     assert headline_metrics() == expected
     assert report.HEADLINE == ui_results.SUMMARY_METRICS == compare.ARM_METRICS == expected
-    assert results.BINARY_METRICS == binary_metrics()
+    # the registry, not the data, decides the paired test: a continuous metric that happens to be 0/1 is permuted
+    tables = {"a": [1.0, 0.0] * 6, "b": [0.0, 1.0] * 3 + [0.0] * 6}
+    assert not hasattr(results, "BINARY_METRICS")
+    for name, test in (("accuracy", "McNemar"), ("list_precision", "permutation")):
+        records = {arm: dict(enumerate(values)) for arm, values in tables.items()}
+        [paired] = compare.paired_tests(
+            {arm: _frame(name, values) for arm, values in records.items()}, name
+        )
+        assert paired.test.startswith(test), (name, paired.test)
     assert {"accuracy", "hallucination", "abstention", "numeric_match"} <= binary_metrics()
     assert not {"list_precision", "token_f1", "groundedness"} & binary_metrics()
     assert set(compare.PAIRED_METRICS) == set(paired_metrics()) and "entity_hallucination_rate" not in paired_metrics()
