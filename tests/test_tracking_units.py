@@ -87,16 +87,16 @@ def test_combined_cost_counts_a_paid_call_once_and_adds_self_hosting():
     assert hosted["cost/selfhosted_usd_per_question"] == pytest.approx(0.03)
 
 
-def _test(p_mcnemar, diff=0.5, metric="accuracy"):
-    return PairedTest(metric=metric, arm_a="A", arm_b="B", n=20, diff=diff, low=0.1, high=0.9, p_bootstrap=0.0001,
-                      p_mcnemar=p_mcnemar)
+def _test(p_adjusted, diff=0.5, metric="accuracy"):
+    return PairedTest(metric=metric, arm_a="A", arm_b="B", n=20, diff=diff, low=0.1, high=0.9, test="mcnemar",
+                      p_value=None if p_adjusted is None else p_adjusted / 2, p_adjusted=p_adjusted)
 
 
 def test_significance_uses_only_testable_pairs_and_says_which_arm_is_higher():
     metrics, tags = significance([_test(0.004), _test(None, metric="token_f1")], alpha=0.05)
     assert metrics["A"]["significance/accuracy/higher_than"] == 1 and metrics["B"]["significance/accuracy/lower_than"] == 1
     assert tags["A"]["tierlab.significant.accuracy"] == "higher than B (p=0.004)"
-    assert not any("token_f1" in k for k in metrics["A"])  # a bootstrap p alone (too few to test) is not shown
+    assert not any("token_f1" in k for k in metrics["A"])  # too few pairs to test: nothing is shown
     none, _ = significance([_test(0.3)], alpha=0.05)
     assert none["A"]["significance/accuracy/higher_than"] == 0 and none["A"]["significance/accuracy/min_p"] == 0.3
 

@@ -104,15 +104,8 @@ def slug(name: str) -> str:
 
 
 def p_values(test) -> tuple[float | None, float | None, str]:
-    """(p, Holm-adjusted p, test name) of a paired test; (None, None, …) when it had too few pairs to test.
-
-    Reads the statistics area's ``PairedTest`` (``p_value``/``p_adjusted``/``test``). Older results without those
-    fields fall back to the exact McNemar p (valid at any n), unadjusted; a bootstrap p alone is not used.
-    """
-    if hasattr(test, "p_value"):
-        return test.p_value, getattr(test, "p_adjusted", None), str(getattr(test, "test", "") or "")
-    p = getattr(test, "p_mcnemar", None)
-    return p, None, "mcnemar" if p is not None else ""
+    """(p, Holm-adjusted p, test name) of a ``PairedTest``; p is None when it had too few pairs to test."""
+    return test.p_value, test.p_adjusted, test.test
 
 
 def significance(comparisons, alpha: float) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, str]]]:
@@ -146,9 +139,5 @@ def significance(comparisons, alpha: float) -> tuple[dict[str, dict[str, float]]
 
 
 def test_rows(comparisons) -> list[dict]:
-    """The paired tests as table rows, with the p used for decisions spelled out (None = too few to test)."""
-    rows = []
-    for test in comparisons:
-        p, adjusted, name = p_values(test)
-        rows.append({**test.model_dump(mode="json"), "p": p, "p_holm": adjusted, "test_used": name or "too few to test"})
-    return rows
+    """The paired tests as table rows, with the p-value as reports show it ("too few to test" below the minimum n)."""
+    return [{**t.model_dump(mode="json"), "p_shown": t.p_text(adjusted=t.p_adjusted is not None)} for t in comparisons]
