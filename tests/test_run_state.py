@@ -43,7 +43,7 @@ def _tierlab_run(spec: Path) -> subprocess.Popen:
 
 
 def test_a_second_run_of_the_same_spec_stops_and_nothing_is_paid_twice(server, tmp_path):
-    server.delay_s = 1.0  # the first run lasts ~8 s, longer than the second one takes to start
+    server.delay_s = 5.0  # slow answers keep the first run busy (~40 s) until the second one has given up
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(spec_text(server.url, methods="[closed_book]", sample=8, concurrency=1))
     answers = tmp_path / "home" / "runs" / parse_spec(spec_path.read_text()).run_key() / "answers.jsonl"
@@ -55,6 +55,7 @@ def test_a_second_run_of_the_same_spec_stops_and_nothing_is_paid_twice(server, t
             time.sleep(0.05)
         second = _tierlab_run(spec_path)
         out, err = second.communicate(timeout=120)
+        server.delay_s = 0.0
         assert first.poll() is None, "the first run should still be running when the second one gives up"
         assert second.returncode == 2, err
         assert "in use by another TierLab run (pid" in err and "Traceback" not in err, err
@@ -86,7 +87,7 @@ def test_editing_a_dataset_file_starts_a_new_run_instead_of_mixing_answers(serve
 
 
 def _line(arm: str, qid: str) -> str:
-    from toolkit.metrics.hallucination import Verdict
+    from toolkit.judges.base import Verdict
     from toolkit.records import Answer, Question
 
     record = AnswerRecord(
