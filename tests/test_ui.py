@@ -240,9 +240,10 @@ def test_results_view_drilldown_shows_cove_steps(home, server):
     result = panel.run(wait=True)
     rows = summary_rows(result)
     assert [r[0] for r in rows] == [a.arm for a in result.arms]
-    assert rows[0][2].count("[") == 1  # accuracy with its CI
+    assert rows[0][2].count("[") == 1 and rows[0][2].endswith(" n=3")  # accuracy with its CI and n
     tests = comparison_rows(result.comparisons, "accuracy")
-    assert tests and tests[0][0] == "accuracy" and tests[0][5].replace(".", "").isdigit()
+    assert tests and tests[0][0] == "accuracy" and tests[0][5] == "McNemar (exact)"
+    assert tests[0][6] == tests[0][7] == "too few to test (n < 10)"  # 3 paired questions: no p-value
 
     view = ResultsView(result, plots=True)
     first = next(r for r in result.records if r.arm == view.arm.value)
@@ -279,7 +280,7 @@ def test_compare_panel_shows_arms_side_by_side_with_paired_tests(home, server):
     assert len(panel.arms) == 3
     assert "3 arms from 2 run(s)" in panel.message.value
     assert "cove_joint" in panel.arms_html.value and "[" in panel.arms_html.value
-    assert "p (McNemar)" in panel.paired_html.value
+    assert "p (Holm)" in panel.paired_html.value and "too few to test" in panel.paired_html.value
     assert panel.paired_html.value.count("<tr>") == 1 + 3  # header + every pair of the 3 arms
     panel.metric.value = "list_precision"
     assert "list_precision" in panel.paired_html.value or "no pair" in panel.paired_html.value

@@ -21,20 +21,18 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, model_validator
 
+from toolkit.extraction import is_abstention, list_items, strip_citations
 from toolkit.methods.base import Method
 from toolkit.methods.calls import chat, number_chunks, retrieve
 from toolkit.methods.closed_book import closed_book_answer
 from toolkit.methods.parsing import (
     answer_verdict,
     cut_echo,
-    is_abstention,
     mentions,
-    parse_list,
     parse_numbered_answers,
     parse_qa_pairs,
     parse_questions,
     parse_verdict,
-    strip_citations,
 )
 from toolkit.methods.prompts import Family, family, load_prompts
 from toolkit.methods.rag import rag_answer, rag_flags
@@ -263,7 +261,7 @@ class _Run:
         CoVe on lists only removes entities (precision); the final prompt may not add new ones. Junk finals fall
         back to the baseline minus failed entities.
         """
-        items = parse_list(baseline, keep=self.question.answers)
+        items = list_items(baseline)
         if not items:
             self._flag("baseline_unparsable")
             return out or baseline

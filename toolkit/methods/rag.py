@@ -6,9 +6,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field
 
+from toolkit.extraction import is_abstention
 from toolkit.methods.base import Method
 from toolkit.methods.calls import chat, number_chunks, retrieve
-from toolkit.methods.parsing import is_abstention
 from toolkit.methods.prompts import Family, family, load_prompts
 from toolkit.records import Answer, Question, RetrievedChunk, Step
 

@@ -26,15 +26,9 @@ judge's own usage, never the arm's. ``agreement`` compares its verdicts with the
 
 import re
 
-from toolkit.methods.parsing import is_abstention
-from toolkit.metrics.accuracy import (
-    accuracy,
-    entity_matches,
-    numbers_close,
-    parse_numbers,
-    split_list,
-    tokens,
-)
+from toolkit.datasets.aliases import same_entity as entity_matches
+from toolkit.extraction import is_abstention, list_items, numbers_close, quantities
+from toolkit.metrics.accuracy import accuracy, tokens
 from toolkit.records import Answer, Question, Record, Usage
 
 RULES_VERSION = "rules-v1"
@@ -88,8 +82,8 @@ def supported_by_context(claim: str, question: str, context: str, *, use_embeddi
     """Whether ``context`` supports what ``claim`` adds to ``question`` (see the module docstring)."""
     if not context.strip():
         return False
-    context_numbers = parse_numbers(context)
-    if any(not any(numbers_close(n, c, 0.01) for c in context_numbers) for n in parse_numbers(claim)):
+    context_numbers = [q.value for q in quantities(context)]
+    if any(not any(numbers_close(n, c, 0.01) for c in context_numbers) for n in (q.value for q in quantities(claim))):
         return False
     words = claim_words(claim, question)
     if not words:
@@ -129,7 +123,7 @@ def judge_rules(question: Question, answer: Answer, *, use_embeddings: bool = Tr
         return Verdict(judge=RULES_VERSION, hallucinated=False, abstained=True, reason="abstained")
     context = _context(answer)
     if question.kind == "list":
-        items = split_list(answer.text, question.answers)
+        items = list_items(answer.text)
         unsupported = [
             item
             for item in items

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from langchain_core.language_models import BaseChatModel
 
-from toolkit.methods.parsing import is_abstention
+from toolkit.extraction import is_abstention
 from toolkit.records import Answer, Question
 from toolkit.strategies.caching import normalize
 from toolkit.strategies.spec import Cascade
