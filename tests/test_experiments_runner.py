@@ -309,7 +309,7 @@ def test_llm_judge_verdicts_cost_and_agreement(server):
     )
     result = run_experiment(parse_spec(text), progress=False, track=False)
     judged = [r for r in result.records if r.llm_verdict is not None]
-    assert len(judged) == 3 and all(r.llm_verdict.judge == "llm-judge-v1" for r in judged)
+    assert len(judged) == 3 and all((r.llm_verdict.judge, r.llm_verdict.version) == ("llm", "llm-judge-v2") for r in judged)
     arm = result.arms[0]
     assert arm.cost["judge_calls"] == 3 and arm.cost["network_calls"] == 4  # judge calls are not the arm's
     assert arm.cost["judge_n"] == 3 and 0.0 <= arm.cost["judge_agreement"] <= 1.0
