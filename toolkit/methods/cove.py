@@ -178,7 +178,7 @@ class _Run:
                 q, self.fam, self.llm, self.retriever, self.cfg.max_chunks, self.cfg.max_chunk_chars
             )
             self.steps += [step.model_copy(update={"name": f"baseline_{step.name}"}) for step in steps]
-            self.retrieved += chunks
+            self.retrieved += chunks[: info["chunks_shown"]]  # judged against what the prompt showed
             self.details["baseline_rag"] = info
             for flag in rag_flags(text, chunks, info["citations"]):
                 self._flag(flag)

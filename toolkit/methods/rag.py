@@ -46,7 +46,8 @@ def rag_answer(
     [(chunks, retrieve_step)] = retrieve(retriever, [("retrieve", question)])
     shown = chunks[:max_chunks]
     text, step, labels = answer_from_chunks(question, fam, llm, shown, max_chars)
-    info = {"chunk_labels": labels, "citations": cited_chunk_ids(text, labels), "chunks_shown": len(shown)}
+    info = {"chunk_labels": labels, "citations": cited_chunk_ids(text, labels), "chunks_shown": len(shown),
+            "max_chunk_chars": max_chars}  # the judge reads what the prompt showed
     return text, [retrieve_step, step], chunks, info
 
 
