@@ -173,6 +173,15 @@ def test_fault_injection_arms_bypass_the_cache_unless_asked():
         assert answers_for_two_identical_calls(emulator, True) == 1  # no faults: the cache is used
 
 
+def test_a_spec_asks_for_the_cache_on_a_fault_arm_with_always():
+    from toolkit.experiments.spec import ProviderSpec, SpecError, parse_spec
+
+    assert ProviderSpec.model_validate({"id": GROQ, "emulate": True, "cache": "always"}).cache == "always"
+    assert ProviderSpec.model_validate({"id": GROQ, "cache": False}).cache is False
+    with pytest.raises(SpecError, match="cache"):
+        parse_spec(f"name: x\nmethods: [closed_book]\nproviders: [{{id: {GROQ}, cache: sometimes}}]\n")
+
+
 def test_emulated_answers_replay_across_emulator_restarts_only_with_the_same_options():
     calls = []
     for latency in ("0.01", "0.01", "0.02"):
