@@ -76,6 +76,78 @@ def test_abstention_and_accuracy_per_kind():
         METRICS.get("acuracy")
 
 
+AUSTRALIA = Question(id="cap-as", question="What is the capital of Australia?", kind="short", answers=("Canberra",))
+MELBOURNE = Question(id="m", question="Which city hosted the 1956 Olympics?", kind="short", answers=("Melbourne",))
+LARGER = Question(id="l", question="Which is larger by area, Mexico or the United States?", kind="multihop",
+                  answers=("United States",))
+POPULATION = Question(id="p", question="What is the population of X?", kind="numeric", answers=("390,000",),
+                      tolerance=0.1)
+
+
+@pytest.mark.parametrize("text", ["The USA.", "USA", "the U.S.", "United States of America", "It is the United States."])
+def test_an_alias_of_the_gold_answer_is_correct(text):
+    assert METRICS.get("accuracy")(LARGER, ans(text)) == 1.0
+    assert METRICS.get("exact_match")(LARGER, ans(text)) == 1.0
+
+
+@pytest.mark.parametrize(
+    "question, text, correct",
+    [
+        (MELBOURNE, "Not Sydney or Canberra; it is Melbourne", 1.0),
+        (AUSTRALIA, "Not Sydney or Canberra; it is Melbourne", 0.0),  # Canberra is named, but negated
+        (AUSTRALIA, "Sydney or Canberra", 0.0),  # a hedge is correct for neither
+        (AUSTRALIA, "Either Sydney or Canberra.", 0.0),
+        (AUSTRALIA, "Canberra, not Sydney.", 1.0),
+        (AUSTRALIA, "The capital is Canberra.", 1.0),
+        (LARGER, "Mexico or the United States", 0.0),
+        (LARGER, "Mexico and the United States", 0.0),  # two entities claimed
+        (LARGER, "The United States is larger than Mexico.", 1.0),
+        (LARGER, "Mexico is larger than the United States.", 0.0),
+    ],
+)
+def test_hedges_and_negated_alternatives_never_score(question, text, correct):
+    assert METRICS.get("accuracy")(question, ans(text)) == correct
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("Between 100,000 and 400,000", 0.0),  # a range claims no number, although 390,000 is inside it
+        ("about 100,000 or 400,000", 0.0),
+        ("390,000 or 100,000", 0.0),  # two conflicting numbers
+        ("roughly 400,000 people", 1.0),  # one number, within 10%
+        ("about 0.39 million", 1.0),
+        ("390,000 (2024 est.)", 1.0),
+    ],
+)
+def test_numeric_match_needs_the_one_claimed_number(text, match):
+    assert METRICS.get("numeric_match")(POPULATION, ans(text)) == match
+
+
+def test_numeric_match_respects_units():
+    assert METRICS.get("numeric_match")(AREA, ans("248,573 sq mi")) == 1.0  # converted
+    assert METRICS.get("numeric_match")(AREA, ans("643,801 km")) == 0.0  # a length is not an area
+
+
+CZ = Question(id="cz", question="Which countries border Austria?", kind="list",
+              answers=("Czech Republic", "Germany", "Hungary"))
+CONGOS = Question(id="cg", question="Which countries border Angola?", kind="list",
+                  answers=("Congo (Brazzaville)", "DRC", "Namibia", "Zambia"))
+GUINEA = Question(id="gv", question="Which countries border Mali?", kind="list", answers=("Guinea", "Senegal"))
+
+
+def test_list_entities_align_one_to_one_by_alias_not_by_containment():
+    precision, recall = METRICS.get("list_precision"), METRICS.get("list_recall")
+    assert precision(CZ, ans("Republic")) == 0.0  # a part of a name is not the entity
+    assert precision(CZ, ans("Czechia, Germany")) == 1.0 and recall(CZ, ans("Czechia, Germany")) == pytest.approx(2 / 3)
+    assert recall(CONGOS, ans("Congo")) == pytest.approx(1 / 4)  # one listed name covers at most one gold
+    assert precision(CONGOS, ans("Congo, Congo")) == 1.0  # a repeated name is one item
+    assert precision(CONGOS, ans("Republic of the Congo, Democratic Republic of the Congo")) == 1.0
+    assert precision(GUINEA, ans("Equatorial Guinea")) == 0.0 and precision(GUINEA, ans("Guinea-Bissau")) == 0.0
+    assert precision(GUINEA, ans("Guinea, Senegal")) == 1.0
+    assert precision(BORDERS, ans("France, Portugal, the rest is unknown")) == 1.0  # the tail is no item
+
+
 def test_hallucination_definition():
     # abstentions never hallucinate
     assert not judge_rules(DISH, ans("I don't know")).hallucinated

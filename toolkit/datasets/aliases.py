@@ -14,7 +14,7 @@ Used by the scorers (``toolkit.metrics.accuracy``), the judges and, for splittin
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from toolkit.extraction.text import normalize
@@ -30,6 +30,8 @@ _FIELDS = {  # Country name field -> priority (lower wins when two entities shar
     "former": 5,
 }
 _TITLE, _EXTRA_PRIORITY = 0, 3
+_OWN_NAMES = frozenset({_TITLE, _FIELDS["conventional short form"], _FIELDS["abbreviation"], _EXTRA_PRIORITY})
+"""Priorities of names that denote the entity as such; long, local and former forms are forms of its name."""
 _EXTRA: dict[str, tuple[str, ...]] = {
     "United States": ("USA", "U.S.", "U.S.A.", "United States of America"),
     "United Kingdom": ("Great Britain", "Britain", "U.K."),
@@ -59,6 +61,7 @@ _NOT_ENTITIES = frozenset({"World"})
 _MAX_NAME_WORDS = 10
 
 
+@lru_cache(maxsize=65536)
 def entity_key(name: str) -> str:
     """The comparison key of a name: ``normalize`` (which joins "U.S.A." into "usa") with "St." read as "Saint"."""
     return " ".join("saint" if w in ("st", "ste") else w for w in normalize(name).split())
@@ -108,6 +111,7 @@ class Gazetteer:
 
     names: dict[str, frozenset[str]]
     index: dict[str, str]
+    priority: dict[str, int]
     longest: int = 1
 
     def entity(self, name: str) -> str | None:
@@ -140,35 +144,43 @@ def load(docs_dir: Path = DOCS_DIR) -> Gazetteer:
                 add(title, name, _FIELDS[field])
         for name in _EXTRA.get(title, ()):
             add(title, name, _EXTRA_PRIORITY)
-    index = {}
+    index, priority = {}, {}
     for key, entities in claims.items():
         best = min(entities.values())
         winners = [e for e, p in entities.items() if p == best]
         if len(winners) == 1:
-            index[key] = winners[0]
+            index[key], priority[key] = winners[0], best
     longest = max((len(key.split()) for key in index), default=1)
-    return Gazetteer(names={e: frozenset(n) for e, n in names.items()}, index=index, longest=longest)
+    return Gazetteer({e: frozenset(n) for e, n in names.items()}, index, priority, longest)
 
 
+@lru_cache(maxsize=65536)
 def canonical(name: str) -> str | None:
     """The entity ``name`` denotes (its Factbook title), or ``None`` if unknown or ambiguous."""
     return load().entity(name)
 
 
+@lru_cache(maxsize=65536)
 def aliases(name: str) -> frozenset[str]:
-    """Every name of the entity ``name`` denotes, including ``name`` itself; just ``{name}`` if it is unknown.
+    """The names that count as ``name`` when it is a gold answer, including ``name`` itself.
 
-    Only names that denote that entity unambiguously are returned, so each alias is safe to accept as correct.
+    A name that denotes its entity as such (the title, conventional short form, an abbreviation or a common
+    English name: "United States", "USA") accepts every unambiguous name of that entity. A specific form of the
+    name (a long, local or former form: "Republic of Austria") accepts only its own spellings, because a question
+    whose gold is the long form asks for that form, and "Austria" does not give it. Unknown names: ``{name}``.
     """
-    gazetteer = load()
-    entity = gazetteer.entity(name)
+    gazetteer, key = load(), entity_key(name)
+    entity = gazetteer.index.get(key)
     if entity is None:
         return frozenset({name})
-    return frozenset({name, *(n for n in gazetteer.names[entity] if gazetteer.entity(n) == entity)})
+    if gazetteer.priority[key] in _OWN_NAMES:
+        return frozenset({name, *(n for n in gazetteer.names[entity] if gazetteer.entity(n) == entity)})
+    return frozenset({name, *(n for n in gazetteer.names[entity] if entity_key(n) == key)})
 
 
 def same_entity(a: str, b: str) -> bool:
-    """Whether two names denote the same entity: the same key, or aliases of one Factbook entity."""
+    """Whether two names denote the same entity: the same key, or names of one Factbook entity (in any form:
+    list items are entities, so "Czech Republic" and "Czechia" are the same item)."""
     key_a, key_b = entity_key(a), entity_key(b)
     if not key_a or not key_b:
         return False

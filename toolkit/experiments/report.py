@@ -5,16 +5,10 @@ the same numbers.
 """
 
 from toolkit.experiments.results import ExperimentResult
+from toolkit.metrics import headline_metrics
 from toolkit.metrics.stats import MIN_PAIRS, STATS_NOTE, Interval
 
-HEADLINE = (
-    "accuracy",
-    "hallucination_rate",
-    "entity_hallucination_rate",
-    "list_precision",
-    "abstention",
-    "groundedness",
-)
+HEADLINE = headline_metrics()
 
 
 def _ci(interval: Interval | None) -> str:

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from toolkit.experiments.spec import ExperimentSpec
 from toolkit.experiments.store import AnswerRecord
-from toolkit.metrics import score
+from toolkit.metrics import binary_metrics, score
 from toolkit.metrics.hallucination import agreement
 from toolkit.metrics.stats import Interval, PairedTest, adjust, compare, mean_ci, ratio_ci
 from toolkit.records import Record, Usage
@@ -244,6 +244,7 @@ def paired_tests(spec: ExperimentSpec, by_arm: dict[str, list[AnswerRecord]]) ->
                 [a[q] for q in common],
                 arm_b,
                 [b[q] for q in common],
+                binary=name in binary_metrics(),
                 confidence=spec.confidence,
                 n_resamples=spec.bootstrap_resamples,
                 seed=spec.seed,

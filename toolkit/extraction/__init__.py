@@ -13,10 +13,18 @@ or two conflicting numbers extract to "nothing claimed" (``""`` / ``None``), so 
 
 from toolkit.extraction.lists import list_items
 from toolkit.extraction.numbers import Quantity, extract_number, numbers_close, quantities, units_compatible
-from toolkit.extraction.text import claimed_answer, fold, is_abstention, normalize, strip_citations
+from toolkit.extraction.text import (
+    answer_span,
+    claimed_answer,
+    fold,
+    is_abstention,
+    normalize,
+    strip_citations,
+)
 
 __all__ = [
     "Quantity",
+    "answer_span",
     "claimed_answer",
     "extract_number",
     "fold",

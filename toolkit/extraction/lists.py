@@ -4,6 +4,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from toolkit.extraction.text import _NEGATED_CLAUSE, _clean, fold, is_abstention, normalize
 
@@ -25,6 +26,10 @@ class _Protector:
 
     @classmethod
     def of(cls, names: Iterable[str]) -> "_Protector":
+        return _protector(names if isinstance(names, frozenset) else frozenset(names))
+
+    @classmethod
+    def build(cls, names: frozenset[str]) -> "_Protector":
         compound = sorted({n for n in names if _SEPARATOR.search(n)}, key=len, reverse=True)
         if not compound:
             return cls(None)
@@ -34,6 +39,12 @@ class _Protector:
         if self.pattern is None:
             return line
         return self.pattern.sub(lambda m: m.group(0).replace(",", "\x01").replace(";", "\x02").replace(" ", "\x00"), line)
+
+
+@lru_cache(maxsize=16)
+def _protector(names: frozenset[str]) -> _Protector:
+    """Compiled once per gazetteer (the Factbook one has ~1,000 names)."""
+    return _Protector.build(names)
 
 
 def _restore(piece: str) -> str:

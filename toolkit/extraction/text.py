@@ -16,7 +16,7 @@ def fold(text: str) -> str:
     return "".join(c for c in text if not unicodedata.combining(c))
 
 
-_DOTTED = re.compile(r"\b(?:[A-Za-z]\.){2,}")
+_DOTTED = re.compile(r"\b[A-Za-z](?:\.[A-Za-z])+\b\.?")
 
 
 def normalize(text: str) -> str:
@@ -63,7 +63,7 @@ _FILLER = re.compile(
     r"to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know|sadly|regrettably)\b[^\n]*$|^\W*$",
     re.IGNORECASE,
 )
-_CLAUSE = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|,?\s+\bbut\b\s+|,\s*(?:however|although|though)\b,?\s*", re.IGNORECASE)
+_CLAUSE = re.compile(r"(?<=[.!?])(?<!\b[A-Za-z]\.)\s+(?-i:(?![a-z]))|\n+|;\s*|,?\s+\bbut\b\s+|,\s*(?:however|although|though)\b,?\s*", re.IGNORECASE)
 
 
 def _clauses(text: str) -> list[str]:
@@ -122,10 +122,9 @@ _NEGATION = re.compile(
     re.IGNORECASE,
 )
 _HEDGE_WORDS = re.compile(
-    r"^\W*(?:i\s+(?:think|believe|guess|suppose)\s+(?:that\s+|it\s+is\s+|it's\s+)?|probably|possibly|perhaps|maybe|"
-    r"likely|most\s+likely|apparently|(?:final\s+)?answer\s*[:\-]|a\s*[:\-]|well,?|so,?|yes,?|"
-    r"it\s+(?:is|was|would\s+be|might\s+be|may\s+be|could\s+be)\s+|it's\s+|that\s+(?:is|would\s+be)\s+|"
-    r"that's\s+)\s*",
+    r"^\W*(?:(?:i\s+(?:think|believe|guess|suppose)(?:\s+that)?|probably|possibly|perhaps|maybe|likely|"
+    r"most\s+likely|apparently|well|so|yes|it\s+(?:is|was|would\s+be|might\s+be|may\s+be|could\s+be)|it's|"
+    r"that\s+(?:is|would\s+be)|that's)\b,?|(?:final\s+)?answer\s*[:\-]|a\s*:)\s*",
     re.IGNORECASE,
 )
 _COPULA_LEAD = re.compile(
@@ -167,6 +166,21 @@ def _core(clause: str) -> str:
     return _strip_hedges(clause).strip(" \t\"'.,;:!-")
 
 
+def answer_span(text: str) -> str:
+    """The answer part of the first asserting clause, hedges NOT rejected ("Either Sydney or Canberra" ->
+    "Sydney or Canberra"); ``""`` when nothing is asserted. Scorers use it only for verbatim gold matches (a gold
+    may itself read "Tuvaluan dollars or Australian dollars"); ``claimed_answer`` is the extraction to score."""
+    if is_abstention(text):
+        return ""
+    for clause in _clauses(_clean(text)):
+        if clause.endswith("?") or _stance(clause) != "assert" or _NEGATED_CLAUSE.match(clause):
+            continue  # an echoed question, filler, or "Not Sydney or Canberra"
+        core = _core(clause)
+        if normalize(core):
+            return core
+    return ""
+
+
 def claimed_answer(text: str) -> str:
     """The one answer a reply commits to, or ``""`` when it claims none (abstains) or hedges between candidates.
 
@@ -174,16 +188,8 @@ def claimed_answer(text: str) -> str:
     thing it names: "Not Sydney or Canberra; it is Melbourne." -> "Melbourne"; "The capital is Paris." -> "Paris";
     "France is larger than Japan." -> "France". "Either Sydney or Canberra" -> "" (a hedge claims neither).
     """
-    if is_abstention(text):
-        return ""
-    for clause in _clauses(_clean(text)):
-        if clause.endswith("?") or _stance(clause) != "assert" or _NEGATED_CLAUSE.match(clause):
-            continue  # an echoed question, filler, or "Not Sydney or Canberra"
-        core = _core(clause)
-        if not normalize(core):
-            continue
-        return "" if _OR.search(core) else core
-    return ""
+    core = answer_span(text)
+    return "" if _OR.search(core) else core
 
 
 def strip_citations(text: str) -> str:

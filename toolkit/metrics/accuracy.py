@@ -17,6 +17,7 @@ from scipy.optimize import linear_sum_assignment
 from toolkit.datasets.aliases import aliases, canonical, entity_key, entity_mentions, same_entity
 from toolkit.extraction import (
     Quantity,
+    answer_span,
     claimed_answer,
     extract_number,
     is_abstention,
@@ -37,37 +38,47 @@ def tokens(text: str) -> list[str]:
 
 
 def names_gold(claim: str, gold: str) -> bool:
-    """Whether a claimed answer names ``gold`` (or one of its aliases).
+    """Whether a claimed answer names ``gold`` (or one of its ``aliases``).
 
-    A gold that is a known entity (a country) is named when the claim names exactly that one entity: "The USA"
-    names "United States", "Equatorial Guinea" does not name "Guinea", "France or Japan" names neither. Any other
-    gold ("Paris", "euro") is named when its words occur in the claim on word boundaries ("Paris, France").
+    A gold that is an entity's own name (a country) is named when the claim names exactly that one entity: "The
+    USA" names "United States", "Equatorial Guinea" does not name "Guinea", "France or Japan" names neither. Any
+    other gold ("Paris", "euro", a long-form name) is named when one of its aliases occurs in the claim on word
+    boundaries ("Paris, France").
     """
     if not claim:
         return False
+    names = aliases(gold)
     entity = canonical(gold)
-    if entity is not None:
+    if entity is not None and entity in names:
         return set(entity_mentions(claim)) == {entity}
     claim_key = f" {entity_key(claim)} "
-    return any(f" {key} " in claim_key for key in {entity_key(name) for name in aliases(gold)} if key)
+    return any(f" {key} " in claim_key for key in {entity_key(name) for name in names} if key)
 
 
 def _applies(question: Question) -> bool:
     return question.kind in ANSWERED_KINDS and bool(question.answers)
 
 
+def _is_a_gold(text: str, question: Question) -> bool:
+    """The whole reply is a gold answer or alias, verbatim up to normalisation (a gold may itself hold a clause
+    separator, "X (prior to 2021); name disputed", which extraction would cut)."""
+    key = entity_key(text)
+    return bool(key) and any(key == entity_key(name) for gold in question.answers for name in aliases(gold))
+
+
 def exact_match(question: Question, answer: Answer) -> float | None:
     """The claimed answer IS a gold answer or alias (after normalisation): "The capital is Paris." -> "Paris"."""
     if not _applies(question):
         return None
-    claim = entity_key(claimed_answer(answer.text))
-    return float(bool(claim) and any(same_entity(claim, gold) for gold in question.answers))
+    return float(_is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text), question))
 
 
 def contains_match(question: Question, answer: Answer) -> float | None:
     """The claimed answer names a gold answer or alias (``names_gold``): the accuracy of short answers."""
     if not _applies(question):
         return None
+    if _is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text), question):
+        return 1.0  # verbatim a gold, even one that reads "X or Y"
     claim = claimed_answer(answer.text)
     return float(any(names_gold(claim, gold) for gold in question.answers))
 

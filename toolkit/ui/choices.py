@@ -11,7 +11,6 @@ from typing import Any
 
 from toolkit.ui.state import ProviderStatus
 
-ALWAYS_REPORTED = ("hallucination", "groundedness")
 """Metrics the runner reports for every arm anyway; offering them as choices would only confuse."""
 
 EMULATABLE_KINDS = ("free", "trial")
@@ -89,7 +88,7 @@ def method_names() -> list[str]:
 def metric_names() -> list[str]:
     from toolkit.metrics import METRICS
 
-    return [name for name in METRICS.names() if name not in ALWAYS_REPORTED]
+    return [name for name in METRICS.names() if METRICS.info(name).selectable]
 
 
 def judge_names() -> list[str]:

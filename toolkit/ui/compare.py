@@ -12,12 +12,13 @@ from typing import Any
 
 import ipywidgets as w
 
+from toolkit.metrics import binary_metrics, headline_metrics, paired_metrics
 from toolkit.metrics.stats import STATS_NOTE
 from toolkit.ui.html import esc, fmt, interval, money, table
 
-ARM_METRICS = ("accuracy", "hallucination_rate", "list_precision", "abstention", "groundedness")
+ARM_METRICS = headline_metrics()
 ARM_HEADERS = ("run", "arm", "answered", *ARM_METRICS, "p50 s", "$ shadow per correct", "network calls")
-PAIRED_METRICS = ("accuracy", "hallucination", "list_precision", "list_recall", "list_f1", "token_f1", "abstention")
+PAIRED_METRICS = paired_metrics()
 PAIRED_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "test", "p", "p (Holm)")
 
 
@@ -99,7 +100,7 @@ def paired_tests(tables: dict[str, Any], metric: str, *, confidence: float = 0.9
         vb = {q: None if _missing(v) else float(v) for q, v in zip(b["question_id"], b[metric], strict=True)}
         common = sorted(set(va) & set(vb))
         test = compare(metric, label_a, [va[q] for q in common], label_b, [vb[q] for q in common],
-                       confidence=confidence, seed=seed)
+                       binary=metric in binary_metrics(), confidence=confidence, seed=seed)
         if test is not None:
             tests.append(test)
     return list(adjust(tests))

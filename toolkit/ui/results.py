@@ -11,10 +11,11 @@ from typing import Any
 
 import ipywidgets as w
 
+from toolkit.metrics import headline_metrics
 from toolkit.metrics.stats import STATS_NOTE
 from toolkit.ui.html import esc, fmt, interval, money, table
 
-SUMMARY_METRICS = ("accuracy", "hallucination_rate", "entity_hallucination_rate", "list_precision", "abstention")
+SUMMARY_METRICS = headline_metrics()
 SUMMARY_HEADERS = (
     "arm",
     "answered",
