@@ -17,11 +17,10 @@ import numpy as np
 
 from toolkit.experiments.spec import ExperimentSpec
 from toolkit.experiments.store import AnswerRecord
+from toolkit.metrics import metric_info
 from toolkit.metrics import power as stats_power
 from toolkit.metrics.stats import MIN_PAIRS
 from toolkit.records import Record
-
-_BINARY_UNTIL_REGISTRY = {"accuracy", "exact_match", "contains_match", "numeric_match", "abstention", "hallucination"}
 
 
 class ArmCost(Record):
@@ -57,18 +56,6 @@ class PowerPlan(Record):
     holm_questions: int | None
     arms: tuple[ArmCost, ...]
     providers: tuple[ProviderDays, ...]
-
-
-def metric_is_binary(name: str) -> bool:
-    """Whether the metric is 0/1 per question, from the metric registry's metadata."""
-    from toolkit import metrics
-
-    info = getattr(metrics, "metric_info", None)
-    if info is not None:
-        return bool(info(name).binary)
-    if name != "hallucination":
-        metrics.get_metric(name)  # an unknown name fails with a did-you-mean
-    return name in _BINARY_UNTIL_REGISTRY
 
 
 def measured_assumption(records: Iterable[AnswerRecord], metric: str, binary: bool) -> float | None:
@@ -170,7 +157,7 @@ def plan_power(
     the argument, measured on ``records``, the documented default.
     """
     records = list(records)
-    binary = metric_is_binary(metric)
+    binary = metric_info(metric).binary  # unknown names fail here with a did-you-mean
     if questions is None and effect is None:
         questions = spec.sample_size
         if questions is None:
