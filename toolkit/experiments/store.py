@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from toolkit import paths
-from toolkit.metrics.hallucination import Verdict
+from toolkit.judges.base import Verdict
 from toolkit.records import Answer, Question, Record
 
 
@@ -31,7 +31,7 @@ class AnswerRecord(Record):
     llm_verdict: Verdict | None = Field(
         default=None, description="The LLM judge's verdict, when one is configured."
     )
-    finished_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    finished_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
 
     @property
     def key(self) -> tuple[str, str]:

@@ -65,20 +65,27 @@ def arm_label(row: Any) -> str:
     return f"{row['parent']} | {row['arm']}"
 
 
+def _metric(row: Any, name: str):
+    """A logged arm metric by its TierLab name (MLflow columns carry grouped names, e.g. ``quality/accuracy``)."""
+    from toolkit import tracking
+
+    return _get(row, f"metrics.{tracking.metric_key(name)}")
+
+
 def arm_rows(arms) -> list[list[str]]:
     """One row per arm: logged metric values with their logged CI bounds, latency, cost per correct answer."""
     rows = []
     for _, row in arms.iterrows():
-        cells = [row["parent"], row["arm"], f"{fmt(_get(row, 'metrics.answered'), 0)}/{fmt(_get(row, 'metrics.planned'), 0)}"]
+        cells = [row["parent"], row["arm"], f"{fmt(_metric(row, 'answered'), 0)}/{fmt(_metric(row, 'planned'), 0)}"]
         for name in ARM_METRICS:
             cells.append(
-                interval(_get(row, f"metrics.{name}"), _get(row, f"metrics.{name}_ci_low"), _get(row, f"metrics.{name}_ci_high"),
-                         n=_get(row, f"metrics.{name}_n"))
+                interval(_metric(row, name), _metric(row, f"{name}_ci_low"), _metric(row, f"{name}_ci_high"),
+                         n=_metric(row, f"{name}_n"))
             )
         cells += [
-            fmt(_get(row, "metrics.latency_p50_s")),
-            money(_get(row, "metrics.shadow_cost_per_correct_usd")),
-            fmt(_get(row, "metrics.network_calls"), 0),
+            fmt(_metric(row, "latency_p50_s")),
+            money(_metric(row, "shadow_cost_per_correct_usd")),
+            fmt(_metric(row, "network_calls"), 0),
         ]
         rows.append(cells)
     return rows
