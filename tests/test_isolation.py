@@ -125,6 +125,8 @@ def test_connection_refused_consumes_no_quota():
     for _ in range(2):  # two runs against an unreachable provider
         with pytest.raises(ProviderError):
             model.invoke("anyone there?")
+    with pytest.raises(ProviderError):
+        list(model.stream("streaming, anyone there?"))
     assert remaining_quota(GROQ, url)["rpd"] == 14400
     # The same endpoint once it answers: exactly one request is counted, so the figure above was measured.
     server = ChatServer(port=int(url.rsplit(":", 1)[1].split("/")[0]))
@@ -133,6 +135,21 @@ def test_connection_refused_consumes_no_quota():
         assert server.total() == 1 and remaining_quota(GROQ, url)["rpd"] == 14399
     finally:
         server.close()
+
+
+def test_dns_failure_consumes_no_quota():
+    url = "http://tierlab-unresolvable.invalid/v1"
+    with pytest.raises(ProviderError):
+        get_chat_model(GROQ, base_url=url, max_retries=1, backoff_s=0.01).invoke("hello?")
+    assert remaining_quota(GROQ, url)["rpd"] == 14400
+
+
+def test_a_429_still_counts_as_a_request():
+    """Providers count rate-limited requests: the client keeps them (only never-sent attempts are refunded)."""
+    with running_emulator(GROQ, "echo", daily_exhausted=1) as emulator:
+        with pytest.raises(QuotaExhausted):
+            get_chat_model(GROQ, base_url=emulator).invoke("hello")
+        assert remaining_quota(GROQ, emulator)["rpd"] == 14399
 
 
 def test_fault_injection_arms_bypass_the_cache_unless_asked():
