@@ -67,6 +67,9 @@ class ExperimentResult(Record):
         default=(), description="Questions that failed (retried on the next run)."
     )
     skipped: dict[str, str] = Field(default_factory=dict, description="Optional providers left out, and why.")
+    failed_arms: tuple[str, ...] = Field(
+        default=(), description="Arms whose every attempted question failed this run (nothing answered)."
+    )
     mlflow_run_id: str | None = None
 
     def digest(self) -> str:

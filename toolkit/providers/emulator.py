@@ -276,7 +276,8 @@ def running_emulator(profile: str, backend_url: str = DEFAULT_BACKEND, port: int
                      **fault_kwargs: float) -> Iterator[str]:
     """Start an emulator subprocess, yield its base URL, stop it by PID (it also ends if this process is killed).
 
-    Clients' quota mirror of this emulator (``quota/emulated/<instance>``) is removed when it stops.
+    Clients' quota mirror of this emulator (``quota/emulated/<instance>``) is removed when it stops. On Linux the
+    child is tied to the *thread* that starts it: keep the ``with`` block in one thread that outlives its use.
     Faults as a spec string (``faults="5xx:0.1,daily-exhausted"``) or keywords ``server_error=0.1, timeout=0.05,
     truncate=0.05, daily_exhausted=1``.
     """

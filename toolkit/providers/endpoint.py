@@ -98,6 +98,7 @@ class Endpoint:
         return {"v": KEY_VERSION, "entry_id": self.entry_id, "base_url": _without_userinfo(self.base_url),
                 "emulated": self.emulated, "emulator": self.options, "instance": self.instance, "pid": self.pid}
 
+
 def emulator_identity(base_url: str, timeout_s: float = 10.0) -> dict:
     """What the TierLab emulator at ``base_url`` runs (``GET /tierlab/identity``)."""
     from toolkit.providers.client import ProviderError
@@ -168,6 +169,10 @@ def label(description: dict) -> str:
         return f"real {description.get('base_url')}"
     shown = {k: v for k, v in (description.get("emulator") or {}).items()
              if k in ("faults", "latency", "time_scale", "seed") and v not in (None, {}, [0.0, 0.0])}
+    if "latency" in shown:
+        shown["latency"] = ":".join(str(x) for x in shown["latency"])
+    if "faults" in shown:
+        shown["faults"] = ",".join(f"{k}:{v:g}" for k, v in shown["faults"].items())
     return "emulated" + (f" ({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else "")
 
 
