@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -86,8 +86,10 @@ class ProviderSpec(_Spec):
         default=False,
         description="Skip this provider (noted in the result) when its API key is not set, instead of failing.",
     )
-    cache: bool = Field(
-        default=True, description="Use the provider response cache (replays make no network calls)."
+    cache: bool | Literal["always"] = Field(
+        default=True,
+        description="Use the provider response cache (replays make no network calls); an emulator injecting faults "
+        "skips it unless `always`.",
     )
     concurrency: int = Field(
         default=2, ge=1, le=64, description="Most requests in flight to this provider at once."
