@@ -27,8 +27,8 @@ from toolkit.providers.limits import QuotaExhausted, QuotaLimiter
 from toolkit.records import Usage
 
 EMULATED_HEADER = "x-tierlab-emulated"
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
-"""Failures before any byte reached the server (refused, DNS, connect timeout): the provider counted nothing."""
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before the request reached the server (refused, DNS, connect or pool timeout): nothing was counted."""
 
 
 class ProviderError(RuntimeError):
