@@ -10,6 +10,7 @@ import yaml
 from k8s_support import K8S_DIR, OVERLAYS, cluster, one, rendered, serve_config
 
 from toolkit.k8s.hygiene import SA_TOKEN_DIR
+from toolkit.k8s.manifests import kustomize, pod_specs
 
 
 def test_both_overlays_exist_and_render():
@@ -23,7 +24,6 @@ def test_both_overlays_exist_and_render():
             ("StatefulSet", "tierlab-postgres"),
             ("StatefulSet", "tierlab-chroma"),
             ("CronJob", "tierlab-postgres-backup"),
-            ("PersistentVolumeClaim", "tierlab-postgres-backups"),
             ("NetworkPolicy", "default-deny-ingress"),
         } <= kinds, name
         assert {d["metadata"].get("namespace") for d in docs} == {"tierlab"}, name
@@ -32,12 +32,29 @@ def test_both_overlays_exist_and_render():
     }
 
 
-def test_the_namespace_is_not_part_of_any_overlay():
-    """`kubectl delete -k overlays/X` must not delete the namespace, which would delete every PVC in it."""
+def test_data_outlives_the_overlays():
+    """`kubectl delete -k overlays/X` must delete no namespace and no PVC; those live in k8s/data, and the
+    StatefulSets' own claims are retained when the StatefulSets go."""
     for name in OVERLAYS:
-        assert not [d for d in rendered(name) if d["kind"] == "Namespace"], name
-    (namespace,) = [d for d in yaml.safe_load_all((K8S_DIR / "namespace.yaml").read_text()) if d]
+        docs = rendered(name)
+        assert not [d for d in docs if d["kind"] in ("Namespace", "PersistentVolumeClaim")], name
+        for sts in (d for d in docs if d["kind"] == "StatefulSet"):
+            assert sts["spec"]["persistentVolumeClaimRetentionPolicy"] == {
+                "whenDeleted": "Retain",
+                "whenScaled": "Retain",
+            }
+    data = kustomize(K8S_DIR / "data")
+    namespace = one(data, "Namespace", "tierlab")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    claimed = {
+        v["persistentVolumeClaim"]["claimName"]
+        for name in OVERLAYS
+        for doc in rendered(name)
+        for _, pod in pod_specs(doc)
+        for v in pod.get("volumes") or []
+        if "persistentVolumeClaim" in v
+    }
+    assert claimed == {d["metadata"]["name"] for d in data if d["kind"] == "PersistentVolumeClaim"}
 
 
 def test_gpu_workers_declare_the_accelerator_resource_replicas_ask_for():

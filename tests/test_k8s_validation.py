@@ -231,7 +231,7 @@ def test_hygiene_catches_unsafe_pods():
         "head: the /tmp/ray volume must be named 'ray-logs'",
         "the autoscaler needs a projected serviceAccountToken volume",
         "Secret/leak: Secrets must not be part of the manifests",
-        "Namespace/tierlab: the Namespace must not be part of an overlay",
+        "Namespace/tierlab: a Namespace must not be part of an overlay",
         "StatefulSet/tierlab-postgres: no PodDisruptionBudget selects its pods",
         "no default-deny ingress NetworkPolicy",
     ]:
@@ -273,6 +273,21 @@ def test_missing_checkov_is_an_error_naming_the_install_step_not_an_install(monk
     with pytest.raises(K8sError, match=r"make \.venv-checkov/\.installed"):
         checkov.run_checkov([])
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_the_optional_components_validate_in_the_gpu_overlay(tmp_path):
+    """The commented-out components of the gpu overlay (JupyterLab, GCS fault tolerance) render and validate."""
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S_DIR, tree)
+    kustomization = tree / "overlays" / "gpu" / "kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text().replace("# components:", "components:").replace("#   - ", "  - ")
+    )
+    docs = kustomize(tree / "overlays" / "gpu")
+    ft = cluster(docs)["gcsFaultToleranceOptions"]
+    assert ft["redisPassword"]["valueFrom"]["secretKeyRef"] == {"name": "tierlab-redis", "key": "password"}
+    assert ("Deployment", "tierlab-jupyterlab") in {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert schemas.validate_schemas(docs) == [] and hygiene.check_hygiene(docs) == []
 
 
 def test_whole_tree_validates_without_checkov():

@@ -183,10 +183,10 @@ def check_hygiene(docs: list[dict[str, Any]]) -> list[str]:
                 f"{ident(doc)}: Secrets must not be part of the manifests; create them from "
                 "k8s/secrets.example.yaml"
             )
-        if doc.get("kind") == "Namespace":
+        if doc.get("kind") in ("Namespace", "PersistentVolumeClaim"):
             problems.append(
-                f"{ident(doc)}: the Namespace must not be part of an overlay (`kubectl delete -k` "
-                "would delete it and every PVC in it); create it once from k8s/namespace.yaml"
+                f"{ident(doc)}: a {doc['kind']} must not be part of an overlay (`kubectl delete -k` would "
+                "delete it and the data with it); it belongs in k8s/data, applied once"
             )
     problems += _budget_problems(docs)
     policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]

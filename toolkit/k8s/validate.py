@@ -15,7 +15,7 @@ from toolkit.k8s.render import load_render_spec, render
 from toolkit.k8s.schemas import lint_yaml, validate_schemas
 from toolkit.k8s.serve_config import check_serve_config
 
-STANDALONE = ("namespace.yaml", "secrets.example.yaml")  # applied by hand, outside any overlay
+DATA = "data"  # the namespace and data volumes: applied once, never deleted with an overlay
 
 
 def validate_overlay_docs(docs: list[dict[str, Any]], vllm: str, *, version: str = K8S_VERSION) -> list[str]:
@@ -30,10 +30,13 @@ def validate_overlay_docs(docs: list[dict[str, Any]], vllm: str, *, version: str
 def validate(root: Path = K8S_DIR, *, checkov: bool = True, version: str = K8S_VERSION) -> list[str]:
     """Every offline check over ``root`` (the ``k8s/`` folder)."""
     problems = lint_yaml(root)
-    for name in STANDALONE:
-        if (root / name).exists():
-            docs = [d for d in yaml.safe_load_all((root / name).read_text()) if d]
-            problems += [f"{name}: {p}" for p in validate_schemas(docs, version=version)]
+    example = root / "secrets.example.yaml"
+    docs = [d for d in yaml.safe_load_all(example.read_text()) if d]
+    problems += [f"secrets.example.yaml: {p}" for p in validate_schemas(docs, version=version)]
+    try:
+        problems += [f"{DATA}: {p}" for p in validate_schemas(kustomize(root / DATA), version=version)]
+    except K8sError as exc:
+        problems.append(str(exc))
     try:
         problems += [f"{p} is stale: run `tierlab k8s render`" for p in render(root, check=True)]
     except K8sError as exc:
