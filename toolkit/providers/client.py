@@ -125,8 +125,10 @@ class ProviderClient:
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is None:
             return None
-        usage = Usage(**stored["usage"]).model_copy(update={"cached_calls": 1, "latency_s": 0.0, "cost_usd": 0.0,
-                                                            "rate_limited": 0})
+        original = Usage(**stored["usage"])
+        usage = original.model_copy(update={"cached_calls": 1, "latency_s": 0.0, "cost_usd": 0.0, "rate_limited": 0,
+                                            "cached_latency_s": original.latency_s,
+                                            "cached_cost_usd": original.cost_usd})
         return Completion(**{**stored, "usage": usage, "cached": True, "waited_s": 0.0, "ttft_s": 0.0})
 
     def _store(self, key: str, result: Completion) -> None:
