@@ -43,7 +43,7 @@ class AnswerRecord(Record):
     question: Question
     answer: Answer
     latency_s: float = Field(description="Wall time of the whole method call (all its steps).")
-    verdict: Verdict = Field(description="The rule judge's hallucination verdict.")
+    verdict: Verdict = Field(description="The default offline judge's verdict (toolkit.judges).")
     llm_verdict: Verdict | None = Field(
         default=None, description="The LLM judge's verdict, when one is configured."
     )
