@@ -67,7 +67,12 @@ def arm_metrics(arm: ArmSummary) -> dict[str, float]:
                 metric_key(f"{name}_ci_high"): interval.high,
                 metric_key(f"{name}_n"): interval.n,
             }
-    values |= {metric_key(k): float(v) for k, v in arm.cost.items() if v is not None}
+    judged = bool(arm.cost.get("judge_calls"))  # without an LLM judge its cost lines are noise in the charts
+    values |= {
+        metric_key(k): float(v)
+        for k, v in arm.cost.items()
+        if v is not None and (judged or not k.startswith("judge_"))
+    }
     values |= {metric_key("answered"): arm.answered, metric_key("planned"): arm.planned}
     values |= combined_cost(arm)
     return values
