@@ -19,6 +19,17 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PublicQuestion(Record):
+    """What an answering method may see of a question: no gold answers, tolerance, gold documents or gold context.
+
+    Methods receive only this (``Method.__call__`` converts), so no method can read gold by construction."""
+
+    id: str
+    question: str
+    kind: QuestionKind = Field(description="Decides the prompt family (list, short, long).")
+    dataset: str = ""
+
+
 class Question(Record):
     id: str = Field(description="Stable id, unique within its dataset.")
     question: str
@@ -31,6 +42,10 @@ class Question(Record):
     doc_ids: tuple[str, ...] = Field(default=(), description="Documents that state the gold answer.")
     dataset: str = ""
     context: str | None = Field(default=None, description="Gold context shipped with the question, if any.")
+
+    def public(self) -> PublicQuestion:
+        """The part of the question a method may see (everything but the gold side)."""
+        return PublicQuestion(id=self.id, question=self.question, kind=self.kind, dataset=self.dataset)
 
 
 class Usage(Record):

@@ -15,7 +15,7 @@ from toolkit.experiments.budget import BudgetTracker, estimate_question, spent_b
 from toolkit.experiments.components import Components, needs_retriever
 from toolkit.experiments.spec import ExperimentSpec, MethodSpec, ProviderSpec, arm_name
 from toolkit.experiments.store import AnswerRecord, Store
-from toolkit.metrics.hallucination import judge_llm, judge_rules
+from toolkit.judges.answers import judge_answer, judge_answer_llm
 from toolkit.records import Question, Usage
 
 OnAnswer = Callable[[AnswerRecord], None]
@@ -111,7 +111,7 @@ class _Execution:
     ) -> None:
         arm = arm_name(provider, method)
         judge = self.spec.judge
-        verdict = judge_rules(question, answer, use_embeddings=judge.use_embeddings)
+        verdict = judge_answer(question, answer, use_embeddings=judge.use_embeddings)
         llm_verdict = None
         if judge.provider != "rules":
             with self._lock:
@@ -119,7 +119,7 @@ class _Execution:
                 self.judged[arm] += take
             if take:
                 try:
-                    llm_verdict = judge_llm(
+                    llm_verdict = judge_answer_llm(
                         question, answer, self._shared("judge", lambda: self.components.judge_model(judge))
                     )
                 except Exception as error:

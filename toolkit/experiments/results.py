@@ -15,8 +15,8 @@ from pydantic import Field
 
 from toolkit.experiments.spec import ExperimentSpec
 from toolkit.experiments.store import AnswerRecord
+from toolkit.judges.metaeval import cohen_kappa
 from toolkit.metrics import binary_metrics, score
-from toolkit.metrics.hallucination import agreement
 from toolkit.metrics.stats import Interval, PairedTest, adjust, compare, mean_ci, ratio_ci
 from toolkit.records import Record, Usage
 
@@ -67,6 +67,9 @@ class ExperimentResult(Record):
         default=(), description="Questions that failed (retried on the next run)."
     )
     skipped: dict[str, str] = Field(default_factory=dict, description="Optional providers left out, and why.")
+    failed_arms: tuple[str, ...] = Field(
+        default=(), description="Arms whose every attempted question failed this run (nothing answered)."
+    )
     mlflow_run_id: str | None = None
 
     def digest(self) -> str:
@@ -129,11 +132,11 @@ def question_row(record: AnswerRecord, metrics: Iterable[str]) -> dict:
         "shadow_cost_usd": usage.shadow_cost_usd,
     }
     row.update(score(record.question, record.answer, metrics))
-    row["hallucination"] = float(record.verdict.hallucinated)
+    row["hallucination"] = None if record.verdict.unknown else float(record.verdict.hallucinated)
     row["groundedness"] = record.verdict.groundedness
     row["verdict_reason"] = record.verdict.reason
     if record.llm_verdict is not None:
-        row["llm_hallucination"] = float(record.llm_verdict.hallucinated)
+        row["llm_hallucination"] = None if record.llm_verdict.unknown else float(record.llm_verdict.hallucinated)
     return row
 
 
@@ -200,7 +203,7 @@ def summarize_arm(
         [v.unsupported_entities for v in lists], [v.entities for v in lists], **boot
     )
     metrics["groundedness"] = mean_ci(list(table.get("groundedness", {}).values()), **boot)
-    judged = [r for r in records if r.llm_verdict is not None]
+    judged = [r for r in records if r.llm_verdict is not None and not r.llm_verdict.unknown]
     if judged:
         metrics["llm_hallucination_rate"] = mean_ci(
             [float(r.llm_verdict.hallucinated) for r in judged], **boot
@@ -208,7 +211,7 @@ def summarize_arm(
     correct = int(sum(v or 0 for v in table.get("accuracy", {}).values()))
     cost = _cost(records, correct)
     if judged:
-        agree = agreement(
+        agree = cohen_kappa(
             [r.verdict.hallucinated for r in judged], [r.llm_verdict.hallucinated for r in judged]
         )
         cost.update(

@@ -8,7 +8,7 @@ kinds it applies to and whether a spec measures it by default. Every surface rea
 
 Adding a metric is one function plus one ``METRICS.register`` line. Scorers compare extracted answers
 (``toolkit.extraction``) with gold answers and their aliases; the hallucination definition lives in
-``hallucination.py``; confidence intervals and paired tests in ``stats.py``.
+``toolkit/judges/``; confidence intervals and paired tests in ``stats.py``.
 """
 
 from collections.abc import Iterable
@@ -84,7 +84,7 @@ METRICS.register(
     description="Correct per question, whatever its kind (the basis of cost per correct answer).",
 )
 METRICS.register(
-    "hallucination", "toolkit.metrics.hallucination:hallucination", binary=True, higher_is_better=False,
+    "hallucination", "toolkit.judges.answers:hallucination", binary=True, higher_is_better=False,
     headline=True, selectable=False, summary="hallucination_rate",
     description="The judge says the answer asserts something neither gold nor the shown context supports.",
 )
@@ -121,7 +121,7 @@ METRICS.register(
     kinds=("unanswerable",), default=True, description="The reply abstains on an unanswerable question.",
 )
 METRICS.register(
-    "groundedness", "toolkit.metrics.hallucination:groundedness", binary=False, higher_is_better=True,
+    "groundedness", "toolkit.judges.answers:groundedness", binary=False, higher_is_better=True,
     headline=True, selectable=False, description="Share of a RAG answer's sentences the shown context supports.",
 )
 METRICS.register(

@@ -134,7 +134,7 @@ def run_strategies(
     from toolkit.experiments.components import Components, needs_retriever
     from toolkit.experiments.results import ExperimentResult, paired_tests, summarize_arm
     from toolkit.experiments.store import AnswerRecord, Store, run_dir
-    from toolkit.metrics.hallucination import judge_rules
+    from toolkit.judges.answers import judge_answer
     from toolkit.metrics.stats import adjust
     from toolkit.strategies.arm import StrategyArm
     from toolkit.strategies.caching import AnswerCache
@@ -181,7 +181,7 @@ def run_strategies(
         for question, answer in zip(pending, arm.answer_many(pending, llm, retriever), strict=True):
             store.append(AnswerRecord(
                 arm=label, provider=provider.name, method=method_spec.arm_name, question=question, answer=answer,
-                latency_s=answer.usage.latency_s, verdict=judge_rules(question, answer,
+                latency_s=answer.usage.latency_s, verdict=judge_answer(question, answer,
                                                                        use_embeddings=spec.judge.use_embeddings),
             ))
         if cache:
