@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, get_
 
 from toolkit.experiments.results import ArmSummary
 from toolkit.experiments.store import AnswerRecord
-from toolkit.metrics.hallucination import Verdict
+from toolkit.judges import Verdict
 from toolkit.metrics.stats import PairedTest
 from toolkit.records import Answer, Question, RetrievedChunk, Step, Usage
 from toolkit.tracking import params
@@ -117,7 +117,7 @@ def _record(steps, latency_s, finished_at) -> AnswerRecord:
     question = Question(id="q1", question="Capital of France?", kind="short", answers=("Paris",))
     return AnswerRecord(arm="p | m", provider="p", method="m", question=question,
                         answer=Answer(text="Paris", method="m", steps=tuple(steps)), latency_s=latency_s,
-                        verdict=Verdict(judge="rules-v1", hallucinated=False), finished_at=finished_at)
+                        verdict=Verdict(judge="claims", version="claims-v1", hallucinated=False), finished_at=finished_at)
 
 
 def test_span_times_are_never_negative_even_with_whole_second_finish_times():

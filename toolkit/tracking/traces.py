@@ -136,6 +136,14 @@ def log_trace(client, experiment_id: str, run_id: str, record: AnswerRecord, row
     return root.trace_id
 
 
+def _judge_id(verdict) -> str:
+    """``claims-v1``: the judge and its version, as the verdict records them."""
+    version = getattr(verdict, "version", "")
+    if not version:
+        return verdict.judge
+    return version if version.startswith(verdict.judge) else f"{verdict.judge}-{version}"
+
+
 def log_assessments(trace_id: str, record: AnswerRecord, row: dict, judge_provider: str) -> None:
     """The judges' verdicts and the accuracy as MLflow feedback on the (already exported) trace."""
     import mlflow
@@ -144,7 +152,7 @@ def log_assessments(trace_id: str, record: AnswerRecord, row: dict, judge_provid
     code = AssessmentSourceType.CODE
     mlflow.log_feedback(
         trace_id=trace_id, name="hallucinated", value=bool(record.verdict.hallucinated),
-        rationale=record.verdict.reason or None, source=AssessmentSource(code, record.verdict.judge),
+        rationale=record.verdict.reason or None, source=AssessmentSource(code, _judge_id(record.verdict)),
     )
     if row.get("accuracy") is not None:
         mlflow.log_feedback(
@@ -156,5 +164,5 @@ def log_assessments(trace_id: str, record: AnswerRecord, row: dict, judge_provid
         mlflow.log_feedback(
             trace_id=trace_id, name="llm_judge_hallucinated", value=bool(record.llm_verdict.hallucinated),
             rationale=record.llm_verdict.reason or None,
-            source=AssessmentSource(AssessmentSourceType.LLM_JUDGE, f"{judge_provider} ({record.llm_verdict.judge})"),
+            source=AssessmentSource(AssessmentSourceType.LLM_JUDGE, f"{judge_provider} ({_judge_id(record.llm_verdict)})"),
         )
