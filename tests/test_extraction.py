@@ -120,6 +120,7 @@ def test_hedges_abstentions_and_bare_negations_claim_nothing(text):
         ("not 500,000 but 640,000", 640_000, ""),
         ("Germany has 84 million people, growing 0.5% a year", 84_000_000, "people"),
         ("The answer is 2024.", 2024, ""),  # a lone year is the claim
+        ("84 million (2020-2021 est.)", 84_000_000, ""),  # a span of years is no range of values
     ],
 )
 def test_extract_number(text, value, unit):

@@ -119,6 +119,24 @@ def test_five_samples_at_temperature_07_are_five_calls_and_replay_per_sample(stu
     assert stub.total() == 10 and len(set(drawn)) == 5
 
 
+def test_samples_through_an_emulator_are_separate_calls():
+    with running_emulator(GROQ, "echo") as emulator:
+        model = get_chat_model(GROQ, base_url=emulator, emulated=True, temperature=0.7)
+        for i in range(5):
+            model.invoke("sample me", sample=i)
+        model.invoke("sample me", sample=4)  # a repeat of one sample index is a replay
+        assert stats(emulator)["requests"] == 5
+
+
+@pytest.mark.slow
+def test_five_samples_from_the_real_model_behind_an_emulator(local_llm_url):
+    with running_emulator(GROQ, local_llm_url) as emulator:
+        model = get_chat_model(GROQ, base_url=emulator, emulated=True, temperature=0.7, max_tokens=12)
+        texts = [model.invoke("Write a short sentence about the sea.", sample=i).content for i in range(5)]
+        assert stats(emulator)["requests"] == 5
+    assert len(set(texts)) >= 2, texts  # sampled, not one answer replayed five times
+
+
 def test_connection_refused_consumes_no_quota():
     url = refused_url()
     model = get_chat_model(GROQ, base_url=url, max_retries=2, backoff_s=0.01)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_experiments_runner import CountingServer, _free_port, spec_text
+from test_experiments_runner import CountingServer, spec_text
 
 from toolkit.experiments.spec import parse_spec
 from toolkit.experiments.store import SCHEMA_VERSION, AnswerRecord, Store, StoreError
@@ -21,10 +21,9 @@ from toolkit.experiments.store import SCHEMA_VERSION, AnswerRecord, Store, Store
 
 @pytest.fixture()
 def server():
-    srv = CountingServer(_free_port())
+    srv = CountingServer()
     yield srv
-    srv.server.shutdown()
-    srv.server.server_close()
+    srv.close()
 
 
 @pytest.fixture(autouse=True)

@@ -149,3 +149,16 @@ def test_adjust_sets_p_adjusted_over_every_comparison_shown():
     assert [t.p_adjusted for t in shown] == [pytest.approx(0.03), pytest.approx(0.04), None, pytest.approx(0.04)]
     assert shown[1].p_text(adjusted=True) == "0.040" and shown[2].p_text(adjusted=True).startswith("too few")
     assert not math.isnan(shown[0].p_value)
+
+
+def test_planner_shows_accuracy_with_its_interval_and_n():
+    from toolkit.planner.plan import Measured, Offer, make_plan
+    from toolkit.planner.quota import QuotaLimits
+    from toolkit.planner.report import plan_markdown
+    from toolkit.planner.workload import Workload
+
+    measured = [Measured(provider="groq-8b", accuracy=1.0, input_tokens_per_request=100, output_tokens_per_request=20,
+                         n_questions=4)]
+    plan = make_plan(Workload(daily_active_users=10, requests_per_user=1),
+                     [Offer(provider="groq-8b", free=QuotaLimits(rpd=1000))], measured)
+    assert "| groq-8b (free) | 1.00 [0.51, 1.00] n=4 |" in plan_markdown(plan)

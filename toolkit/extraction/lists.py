@@ -3,7 +3,6 @@
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 
 from toolkit.extraction.text import _NEGATED_CLAUSE, _clean, fold, is_abstention, normalize
@@ -18,33 +17,21 @@ _ASIDE = re.compile(r"\s*\((?:\s*not\s+[^)]*|[^)]*\d[^)]*)\)", re.IGNORECASE)
 _SEPARATOR = re.compile(r"\s*[,;]\s*|\s+(?:and|&)\s+|\s+or\s+", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class _Protector:
-    """Names that contain a list separator ("Bosnia and Herzegovina"), matched longest first and kept whole."""
-
-    pattern: re.Pattern | None
-
-    @classmethod
-    def of(cls, names: Iterable[str]) -> "_Protector":
-        return _protector(names if isinstance(names, frozenset) else frozenset(names))
-
-    @classmethod
-    def build(cls, names: frozenset[str]) -> "_Protector":
-        compound = sorted({n for n in names if _SEPARATOR.search(n)}, key=len, reverse=True)
-        if not compound:
-            return cls(None)
-        return cls(re.compile("|".join(rf"(?<!\w){re.escape(fold(n))}(?!\w)" for n in compound), re.IGNORECASE))
-
-    def protect(self, line: str) -> str:
-        if self.pattern is None:
-            return line
-        return self.pattern.sub(lambda m: m.group(0).replace(",", "\x01").replace(";", "\x02").replace(" ", "\x00"), line)
-
-
 @lru_cache(maxsize=16)
-def _protector(names: frozenset[str]) -> _Protector:
-    """Compiled once per gazetteer (the Factbook one has ~1,000 names)."""
-    return _Protector.build(names)
+def _compound_names(names: frozenset[str]) -> re.Pattern | None:
+    """One pattern for the names that contain a list separator ("Bosnia and Herzegovina"), longest first;
+    compiled once per gazetteer (the Factbook one has ~1,000 names)."""
+    compound = sorted({fold(n) for n in names if _SEPARATOR.search(n)}, key=len, reverse=True)
+    if not compound:
+        return None
+    return re.compile("|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in compound), re.IGNORECASE)
+
+
+def _protect(line: str, pattern: re.Pattern | None) -> str:
+    """Hide the separators inside compound names so the split keeps them whole (``_restore`` undoes it)."""
+    if pattern is None:
+        return line
+    return pattern.sub(lambda m: m.group(0).replace(",", "\x01").replace(";", "\x02").replace(" ", "\x00"), line)
 
 
 def _restore(piece: str) -> str:
@@ -86,7 +73,7 @@ def list_items(text: str, gazetteer: Iterable[str] | None = None) -> list[str]:
     text = _clean(text)
     if not text or is_abstention(text):
         return []
-    protector = _Protector.of(gazetteer)
+    compound = _compound_names(gazetteer if isinstance(gazetteer, frozenset) else frozenset(gazetteer))
     array = _json_array(text)
     if array is not None:
         pieces = [_ASIDE.sub("", str(x)) for x in array]
@@ -99,7 +86,7 @@ def list_items(text: str, gazetteer: Iterable[str] | None = None) -> list[str]:
         pieces = []
         for line in lines:
             line = _ASIDE.sub("", _ANSWER_LEAD.sub("", line)).replace(" & ", " and ").rstrip(" .")
-            line = protector.protect(line)
+            line = _protect(line, compound)
             pieces += [_restore(p) for p in _SEPARATOR.split(line)]
     items, seen = [], set()
     for piece in pieces:

@@ -37,6 +37,8 @@ _ANY = r"\$?\d[\d,.]*(?:\s*[a-z%]+)?"
 _RANGE = re.compile(
     rf"\bbetween\s+{_ANY}\s+and\s+\$?\d|\bfrom\s+{_ANY}\s+to\s+\$?\d|\d\s*(?:-|to|–)\s*\$?\d", re.IGNORECASE
 )
+_YEAR_SPAN = re.compile(r"(?<![\d,.])(?:18|19|20)\d\d\s*(?:-|to|–)\s*(?:(?:18|19|20)\d\d|\d\d)(?![\d,])")
+"""A span of years ("2020-2021", "2019-20") dates a figure; it is not a range of values."""
 AGREEMENT = 0.01
 """Two numbers in one reply are the same claim when they agree within 1% (rounding, a converted unit)."""
 
@@ -109,7 +111,7 @@ def extract_number(text: str) -> Quantity | None:
     within 1% (after unit conversion), else the reply claims no single number. A range claims none either.
     """
     text = _NEGATION.sub("", _clean(text))
-    if _RANGE.search(text):
+    if _RANGE.search(_YEAR_SPAN.sub(" ", text)):
         return None
     candidates = quantities(text)
     if len(candidates) > 1:
