@@ -68,7 +68,8 @@ def test_metric_names_are_grouped_for_the_chart_sections():
     assert metric_key("hallucination_rate_n") == "hallucination/rate_n"
     assert metric_key("latency_p95_s") == "latency/p95_s"
     assert metric_key("shadow_cost_per_correct_usd") == "cost/shadow_usd_per_correct"
-    assert metric_key("answered") == "usage/answered"
+    assert metric_key("answered") == "usage/answered" and metric_key("shared_calls") == "usage/shared_calls"
+    assert metric_key("some_new_count", default="usage") == "usage/some_new_count"
     assert metric_key("cost/total_usd_per_question") == "cost/total_usd_per_question"
 
 

@@ -65,7 +65,7 @@ def _judge(result: ExperimentResult) -> dict:
         card = judge_card(rules[0][0])
         params |= {"judge.card_version": card.get("version", ""), "judge.card_split": card.get("split", ""),
                    "judge.measured": card.get("measured", False)}
-        metrics = {f"judge/{k}": float(v) for k, v in card.items()
+        metrics = {f"judge/{k}": float(v) for k, v in (card.get("figures") or {}).items()
                    if isinstance(v, int | float) and not isinstance(v, bool)}
     return {"params": params, "metrics": metrics}
 

@@ -115,7 +115,8 @@ def log_trace(client, experiment_id: str, run_id: str, record: AnswerRecord, row
     """Write one answer's trace (root span + a span per step); returns the trace id."""
     start_ns, end_ns, spans = layout(record)
     tags = {"arm": record.arm, "method": record.method, "provider": record.provider,
-            "question_id": record.question.id, "kind": record.question.kind, **verdict_tags(row)}
+            "question_id": record.question.id, "kind": record.question.kind,
+            "cached": str(record.answer.cached).lower(), **verdict_tags(row)}
     root = client.start_trace(
         name=f"{record.method} · {record.question.id}",
         span_type="CHAIN",
