@@ -121,7 +121,13 @@ def test_sign_flip_test_is_exact_up_to_twenty_pairs_and_monte_carlo_beyond():
     many = rng.normal(0.0, 1, 40)
     p, name = sign_flip_test(many, seed=1)
     assert name == "permutation (Monte-Carlo)" and p == sign_flip_test(many, seed=1)[0] and 0 < p <= 1
-    assert sign_flip_test([0.0] * 12)[0] == 1.0
+    assert sign_flip_test([0.0] * 12)[0] == 1.0 and sign_flip_test([0.0] * 30)[0] == 1.0
+    for shift in (0.0, 0.3, 0.5):  # Monte-Carlo: scipy's generic permutation test agrees within MC error
+        d = rng.normal(shift, 1, 50)
+        reference = scipy_stats.permutation_test((d,), lambda x, axis=-1: np.mean(x, axis=axis), vectorized=True,
+                                                 permutation_type="samples", n_resamples=9999, rng=3).pvalue
+        ours = sign_flip_test(d, seed=3)[0]
+        assert abs(ours - reference) <= 4 * np.sqrt(reference * (1 - reference) / 9999) + 1e-3, (shift, ours, reference)
 
 
 def test_continuous_comparison_aligns_on_common_questions():
