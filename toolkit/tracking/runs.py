@@ -46,26 +46,28 @@ def _prompt_versions(records) -> list[str]:
 
 
 def _judge(result: ExperimentResult) -> dict:
-    """The judge's name, version and meta-evaluation figures.
+    """Which judges produced the verdicts (name and version, as the verdicts record them) and the primary judge's
+    meta-evaluation figures from its judge card (accuracy against human labels on the shipped labelled set)."""
+    from toolkit.judges import judge_card
 
-    Hook for ``toolkit.judges.judge_card(name)`` (name, version, figures from its labelled meta-evaluation set):
-    used when that package exists; until then the name from the spec and the versions the verdicts carry.
-    """
     spec = result.spec
-    versions = sorted({r.verdict.judge for r in result.records} | {r.llm_verdict.judge for r in result.records
-                                                                   if r.llm_verdict})
-    card = {}
-    try:
-        from toolkit.judges import judge_card  # judge-core's package, when present
-    except ImportError:
-        judge_card = None
-    if judge_card is not None:
-        card = dict(judge_card(spec.judge.provider) or {})
-    params = {"judge.name": card.get("name", spec.judge.provider), "judge.version": card.get("version", versions),
-              "judge.sample": spec.judge.sample, "judge.use_embeddings": spec.judge.use_embeddings}
-    figures = {f"judge/{k}": float(v) for k, v in (card.get("figures") or {}).items()
-               if isinstance(v, int | float) and not isinstance(v, bool)}
-    return {"params": params, "metrics": figures}
+    rules = sorted({(r.verdict.judge, r.verdict.version) for r in result.records})
+    llm = sorted({(r.llm_verdict.judge, r.llm_verdict.version) for r in result.records if r.llm_verdict})
+    params = {
+        "judge.name": [name for name, _ in rules], "judge.version": [version for _, version in rules],
+        "judge.spec": spec.judge.provider, "judge.sample": spec.judge.sample,
+        "judge.use_embeddings": spec.judge.use_embeddings,
+    }
+    if llm:
+        params |= {"llm_judge.name": [n for n, _ in llm], "llm_judge.version": [v for _, v in llm]}
+    metrics = {}
+    if len(rules) == 1:
+        card = judge_card(rules[0][0])
+        params |= {"judge.card_version": card.get("version", ""), "judge.card_split": card.get("split", ""),
+                   "judge.measured": card.get("measured", False)}
+        metrics = {f"judge/{k}": float(v) for k, v in (card.get("figures") or {}).items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)}
+    return {"params": params, "metrics": metrics}
 
 
 def _describe_parent(result: ExperimentResult) -> str:
