@@ -84,6 +84,7 @@ def cluster(tmp_path_factory):
     saved = dict(os.environ)
     _token_auth(root, True)
     os.environ["TIERLAB_CATALOG"] = str(root / "catalog.yaml")
+    os.environ["RAY_agent_register_timeout_ms"] = "120000"  # agents start slowly on 2 busy cores
     try:
         os.environ["TIERLAB_HOME"] = str(homes["head"])  # the node's processes (and its workers) inherit it
         made = _retried(lambda: Cluster(initialize_head=True, head_node_args={

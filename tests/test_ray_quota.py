@@ -88,3 +88,25 @@ def test_catalog_url_counts_when_the_spec_names_none():
         pytest.skip("the catalog's local URL is not loopback here")
     with pytest.raises(SpecError):
         check_reachable(spec, {spec.providers[0].name: None}, ["10.0.3.6", "10.0.3.7"])
+
+
+def test_experiment_panel_run_on_cluster_passes_the_address(monkeypatch, tmp_path):
+    monkeypatch.setenv("TIERLAB_HOME", str(tmp_path))
+    from toolkit.experiments import runner
+    from toolkit.ui.experiment import ExperimentPanel
+
+    seen = {}
+
+    def fake_run(spec, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(runner, "run_experiment", fake_run)
+    panel = ExperimentPanel("quickstart", run_kwargs={"track": False}, sample_size=1, methods=["closed_book"],
+                            providers=[{"id": "local/smollm2-135m-instruct", "base_url": "http://127.0.0.1:9/v1"}])
+    panel.cluster.value = " ray://head.research.svc:10001 "
+    with pytest.raises(RuntimeError, match="stop here"):
+        panel.run(wait=True)
+    assert seen["ray_address"] == "ray://head.research.svc:10001" and seen["track"] is False
+    panel.cluster.value = ""
+    assert panel._run_options()["ray_address"] is None
