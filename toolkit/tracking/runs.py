@@ -184,4 +184,25 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         for trace_id, record, row in arm_traces:
             log_assessments(trace_id, record, row, spec.judge.provider)
     client.set_terminated(parent_id, "FINISHED", end_time=end_ms)
+    _supersede_earlier(client, experiment_id, result.run_key, parent_id)
     return parent_id
+
+
+SUPERSEDED_TAG = "tierlab.superseded_by"
+
+
+def _supersede_earlier(client, experiment_id: str, run_key: str, parent_id: str) -> None:
+    """Tag the runs an earlier invocation logged for the same run folder as superseded by ``parent_id``.
+
+    A resumed (or continued) run logs a new parent, because MLflow params cannot change; tagging the earlier parent
+    and its arms leaves exactly one current parent per run folder (search with ``tags.tierlab.superseded_by`` absent).
+    """
+    for run in client.search_runs([experiment_id], filter_string=f"tags.`tierlab.run_key` = '{run_key}'",
+                                  max_results=5000):
+        tags = run.data.tags
+        if parent_id in (run.info.run_id, tags.get("mlflow.parentRunId")) or SUPERSEDED_TAG in tags:
+            continue
+        client.set_tag(run.info.run_id, SUPERSEDED_TAG, parent_id)
+        if tags.get("tierlab.kind") == "experiment":
+            client.set_tag(run.info.run_id, NOTE, f"Superseded by run {parent_id} (the same run folder, continued). "
+                           + tags.get(NOTE, ""))
