@@ -60,26 +60,41 @@ def test_real_arm_is_not_answered_from_the_emulated_arms_cache(stub, home):
     assert not [p for p in files if FAKE_KEY.encode() in p.read_bytes()]
 
 
+def _one_arm_spec(provider: str) -> str:
+    return textwrap.dedent(f"""
+        name: isolation
+        sample_size: 2
+        seed: 0
+        methods: [closed_book]
+        providers:
+          - {{id: {GROQ}, params: {{temperature: 0, max_tokens: 16}}, {provider}}}
+    """)
+
+
 def test_runner_real_arm_after_an_emulated_run_calls_the_real_endpoint(stub):
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import parse_spec
 
-    def spec(provider: str) -> str:
-        return textwrap.dedent(f"""
-            name: isolation
-            sample_size: 2
-            seed: 0
-            methods: [closed_book]
-            providers:
-              - {{id: {GROQ}, params: {{temperature: 0, max_tokens: 16}}, {provider}}}
-        """)
-
+    spec = _one_arm_spec
     emulated = run_experiment(parse_spec(spec("emulate: true, emulator_backend: echo")), progress=False, track=False)
     assert not emulated.errors and emulated.network_calls == 2
     real = run_experiment(parse_spec(spec(f"base_url: '{stub.url}'")), progress=False, track=False)
     assert not real.errors, real.errors
     assert stub.total() == 2 and real.network_calls == 2
     assert all(r.answer.text.startswith("stub answer") for r in real.records)
+
+
+def test_runner_real_arm_after_an_emulated_daily_exhaustion_still_answers(stub):
+    from toolkit.experiments.runner import run_experiment
+    from toolkit.experiments.spec import parse_spec
+
+    spent = _one_arm_spec("emulate: true, emulator_backend: echo, emulator_options: {daily_exhausted: 1}")
+    emulated = run_experiment(parse_spec(spent), progress=False, track=False)
+    [arm] = emulated.arms
+    assert arm.answered == 0 and "daily quota" in arm.stopped
+    real = run_experiment(parse_spec(_one_arm_spec(f"base_url: '{stub.url}'")), progress=False, track=False)
+    assert not real.errors, real.errors
+    assert stub.total() == 2 and [a.answered for a in real.arms] == [2]
 
 
 def test_emulated_daily_exhaustion_does_not_block_the_real_endpoint(stub):

@@ -111,8 +111,9 @@ def test_default_judge_meets_its_targets_on_the_shipped_test_split():
     row = _eval_json(JUDGE_DIR / "test.jsonl")
     assert row["balanced_accuracy"] >= 0.90 and row["false_alarm"] <= 0.05 and row["abstention_accuracy"] == 1.0
     card = judge_card("claims")
-    assert card["measured"] and card["version"] == "claims-v1"
-    assert card["balanced_accuracy"] == pytest.approx(row["balanced_accuracy"], abs=1e-4)
+    assert card["measured"] and card["version"] == "claims-v1" and judge_card("rules") == card
+    assert card["figures"]["balanced_accuracy"] == pytest.approx(row["balanced_accuracy"], abs=1e-4)
+    assert not judge_card("never-measured")["measured"]
 
 
 def test_hand_written_answers():

@@ -126,3 +126,39 @@ def test_cohen_kappa_by_hand():
     half = cohen_kappa([True, True, False, False], [True, False, True, False])  # expected 0.5 -> kappa 0
     assert half["agreement"] == 0.5 and half["kappa"] == pytest.approx(0.0)
     assert math.isnan(cohen_kappa([True, True], [True, True])["kappa"])  # one class only: undefined
+
+
+def test_judge_agreement_with_human_review_marks(tmp_path):
+    from toolkit.judges import Verdict, human_agreement
+    from toolkit.strategies.review import ReviewItem, ReviewQueue, review_summary
+
+    def v(label: str) -> Verdict:
+        return Verdict(judge="claims", hallucinated=label == "hallucinated", abstained=label == "abstained")
+
+    verdicts = {"a": v("supported"), "b": v("hallucinated"), "c": v("supported"), "d": v("hallucinated"),
+                "e": v("abstained")}
+    marks = {"a": True, "b": False, "c": False, "d": False, "e": True}  # "e" abstained: left out
+    agree = human_agreement(verdicts, marks)
+    # judge supported: a c / humans correct: a -> observed 3/4; p_judge .5, p_human .25 -> expected .5 -> kappa .5
+    assert agree["n"] == 4 and agree["agreement"] == 0.75 and agree["kappa"] == pytest.approx(0.5)
+    queue = ReviewQueue("run", root=tmp_path)
+    for qid in marks:
+        queue.add(ReviewItem(question_id=qid, question="q?", answer="x", confidence=0.1))
+        queue.mark(qid, marks[qid])
+    summary = review_summary(queue, dict.fromkeys(marks, 1.0), verdicts)
+    assert summary["review.judge_kappa"] == pytest.approx(0.5) and summary["review.judge_n"] == 4
+
+
+def test_review_panel_shows_the_judges_agreement_with_the_marks(tmp_path):
+    from toolkit.judges import Verdict
+    from toolkit.strategies.review import ReviewItem, ReviewQueue
+    from toolkit.ui.review import ReviewPanel
+
+    queue = ReviewQueue("run", root=tmp_path)
+    for qid in ("a", "b"):
+        queue.add(ReviewItem(question_id=qid, question="q?", answer="x", confidence=0.1))
+    verdicts = {"a": Verdict(judge="claims", hallucinated=False), "b": Verdict(judge="claims", hallucinated=True)}
+    panel = ReviewPanel(queue, verdicts=verdicts)
+    panel.correct.click()
+    panel.incorrect.click()
+    assert "agreement 100%, Cohen's κ 1.00 (n=2)" in panel.status.value

@@ -121,7 +121,13 @@ def test_sign_flip_test_is_exact_up_to_twenty_pairs_and_monte_carlo_beyond():
     many = rng.normal(0.0, 1, 40)
     p, name = sign_flip_test(many, seed=1)
     assert name == "permutation (Monte-Carlo)" and p == sign_flip_test(many, seed=1)[0] and 0 < p <= 1
-    assert sign_flip_test([0.0] * 12)[0] == 1.0
+    assert sign_flip_test([0.0] * 12)[0] == 1.0 and sign_flip_test([0.0] * 30)[0] == 1.0
+    for shift in (0.0, 0.3, 0.5):  # Monte-Carlo: scipy's generic permutation test agrees within MC error
+        d = rng.normal(shift, 1, 50)
+        reference = scipy_stats.permutation_test((d,), lambda x, axis=-1: np.mean(x, axis=axis), vectorized=True,
+                                                 permutation_type="samples", n_resamples=9999, rng=3).pvalue
+        ours = sign_flip_test(d, seed=3)[0]
+        assert abs(ours - reference) <= 4 * np.sqrt(reference * (1 - reference) / 9999) + 1e-3, (shift, ours, reference)
 
 
 def test_continuous_comparison_aligns_on_common_questions():
@@ -149,3 +155,16 @@ def test_adjust_sets_p_adjusted_over_every_comparison_shown():
     assert [t.p_adjusted for t in shown] == [pytest.approx(0.03), pytest.approx(0.04), None, pytest.approx(0.04)]
     assert shown[1].p_text(adjusted=True) == "0.040" and shown[2].p_text(adjusted=True).startswith("too few")
     assert not math.isnan(shown[0].p_value)
+
+
+def test_planner_shows_accuracy_with_its_interval_and_n():
+    from toolkit.planner.plan import Measured, Offer, make_plan
+    from toolkit.planner.quota import QuotaLimits
+    from toolkit.planner.report import plan_markdown
+    from toolkit.planner.workload import Workload
+
+    measured = [Measured(provider="groq-8b", accuracy=1.0, input_tokens_per_request=100, output_tokens_per_request=20,
+                         n_questions=4)]
+    plan = make_plan(Workload(daily_active_users=10, requests_per_user=1),
+                     [Offer(provider="groq-8b", free=QuotaLimits(rpd=1000))], measured)
+    assert "| groq-8b (free) | 1.00 [0.51, 1.00] n=4 |" in plan_markdown(plan)

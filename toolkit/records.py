@@ -58,6 +58,12 @@ class Usage(Record):
     rate_limited: int = Field(default=0, description="HTTP 429 answers received (and retried).")
     latency_s: float = Field(default=0.0, description="Wall time spent waiting for the model, summed.")
     cost_usd: float = Field(default=0.0, description="What was actually charged (0 on a free tier).")
+    cached_latency_s: float = Field(
+        default=0.0, description="Latency originally measured for the calls answered from cache (not waited again)."
+    )
+    cached_cost_usd: float = Field(
+        default=0.0, description="What the calls answered from cache were charged when first made (not again)."
+    )
     shadow_cost_usd: float = Field(default=0.0, description="What the provider's paid tier would have charged.")
     selfhosted_cost_usd: float = Field(default=0.0, description="Self-hosted busy time priced at $/GPU-hour.")
 
@@ -83,6 +89,11 @@ class Step(Record):
     provider: str = ""
     usage: Usage = Usage()
 
+    @property
+    def cached(self) -> bool:
+        """A model call answered from the response cache (no network, no wait, nothing charged)."""
+        return self.usage.cached_calls >= self.usage.calls > 0
+
 
 class RetrievedChunk(Record):
     id: str
@@ -102,3 +113,9 @@ class Answer(Record):
     @property
     def usage(self) -> Usage:
         return sum((step.usage for step in self.steps), Usage())
+
+    @property
+    def cached(self) -> bool:
+        """Every model call of this answer came from the response cache."""
+        usage = self.usage
+        return usage.cached_calls >= usage.calls > 0

@@ -69,7 +69,30 @@ def summary_markdown(result: ExperimentResult) -> str:
     lines += ["", f"_{STATS_NOTE}._"]
     if result.errors:
         lines += ["", f"{len(result.errors)} question(s) failed and will be retried on the next run."]
+    lines += _accounting_notes(result)
     return "\n".join(lines) + "\n"
+
+
+def _accounting_notes(result: ExperimentResult) -> list[str]:
+    """Per arm: answers replayed from cache, calls shared with another arm, spend of failed questions (see
+    ``toolkit.experiments.accounting`` for the definitions)."""
+    notes = []
+    for arm in result.arms:
+        cost, parts = arm.cost, []
+        if cost.get("answered_from_cache"):
+            parts.append(
+                f"answered from cache: {cost['answered_from_cache']:.0f}"
+                + (" (latency: as originally measured)" if cost.get("latency_from_cache") else "")
+            )
+        if cost.get("shared_calls"):
+            parts.append(f"shared calls charged here: {cost['shared_calls']:.0f}")
+        if cost.get("failed_calls"):
+            parts.append(
+                f"calls spent by failed questions: {cost['failed_calls']:.0f} ({cost['failed_questions']:.0f} questions)"
+            )
+        if parts:
+            notes.append(f"- {arm.arm}: " + "; ".join(parts))
+    return ["", "Accounting:", *notes] if notes else []
 
 
 def print_summary(result: ExperimentResult) -> None:

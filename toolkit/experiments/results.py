@@ -8,7 +8,7 @@ themselves (Wilson/BCa intervals, McNemar/permutation tests, Holm) live in ``too
 import hashlib
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from pydantic import Field
@@ -126,6 +126,7 @@ def question_row(record: AnswerRecord, metrics: Iterable[str]) -> dict:
         "answer": record.answer.text,
         "flags": ", ".join(record.answer.flags),
         "latency_s": record.latency_s,
+        "cached": record.answer.cached,
         "calls": usage.calls,
         "tokens": usage.total_tokens,
         "cost_usd": usage.cost_usd,
@@ -191,7 +192,10 @@ def summarize_arm(
     planned: int,
     records: list[AnswerRecord],
     stopped: str | None = None,
+    accounting: Callable[[list[AnswerRecord], int], dict] | None = None,
 ) -> ArmSummary:
+    """``accounting(records, correct)`` overrides the plain usage sums with the run's accounting (cache replays,
+    shared calls, failed questions: ``toolkit.experiments.accounting``)."""
     boot = {"confidence": spec.confidence, "n_resamples": spec.bootstrap_resamples, "seed": spec.seed}
     table = _per_question(records, spec.metrics)
     metrics: dict[str, Interval | None] = {
@@ -209,7 +213,7 @@ def summarize_arm(
             [float(r.llm_verdict.hallucinated) for r in judged], **boot
         )
     correct = int(sum(v or 0 for v in table.get("accuracy", {}).values()))
-    cost = _cost(records, correct)
+    cost = _cost(records, correct) | (accounting(records, correct) if accounting else {})
     if judged:
         agree = cohen_kappa(
             [r.verdict.hallucinated for r in judged], [r.llm_verdict.hallucinated for r in judged]

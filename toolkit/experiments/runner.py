@@ -7,12 +7,14 @@ pre-flight estimate live in ``budget.py``.
 """
 
 import contextlib
+import functools
 import json
 import sys
 import threading
 import warnings
 from pathlib import Path
 
+from toolkit.experiments.accounting import arm_cost, measured_calls
 from toolkit.experiments.budget import BudgetTracker, format_preflight, preflight, spent_by_provider
 from toolkit.experiments.components import Components
 from toolkit.experiments.execution import OnAnswer, run_arms
@@ -66,7 +68,7 @@ def run_experiment(
         }
         todo = any(pending.values())
         methods = {m.arm_name: components.method(m) if todo else None for m in spec.methods}
-        estimates = preflight(spec, pending, methods, spent_by_provider(stored.values()))
+        estimates = preflight(spec, pending, methods, spent_by_provider(stored.values(), store.failures()))
         if progress and todo:
             print(format_preflight(estimates), file=sys.stderr)
         stopped, errors, calls = {}, [], 0
@@ -216,6 +218,13 @@ def summarize(
     )
     for name in failed:
         stopped.setdefault(name, "failed: every question raised an error")
+    ordered = tuple(r for rows in by_arm.values() for r in rows)
+    measured = measured_calls(ordered)
+    asked = {q.id for q in questions}
+    failures: dict[str, list] = {name: [] for name in by_arm}
+    for failure in store.failures():
+        if failure.arm in failures and failure.question_id in asked:
+            failures[failure.arm].append(failure)
     arms = [
         summarize_arm(
             spec,
@@ -225,10 +234,10 @@ def summarize(
             len(questions),
             by_arm[arm_name(p, m)],
             stopped.get(arm_name(p, m)),
+            accounting=functools.partial(arm_cost, failures=failures[arm_name(p, m)], measured=measured),
         )
         for p, m in spec.arms()
     ]
-    ordered = tuple(r for rows in by_arm.values() for r in rows)
     return ExperimentResult(
         spec=spec,
         run_key=spec.run_key(),

@@ -23,7 +23,7 @@ from pydantic import Field, ValidationError
 
 from toolkit import paths
 from toolkit.judges.base import Verdict
-from toolkit.records import Answer, Question, Record
+from toolkit.records import Answer, Question, Record, Usage
 
 SCHEMA_VERSION = 2
 """Version of the ``answers.jsonl`` line layout written by this code (1: no version field; 2: schema_version)."""
@@ -43,7 +43,7 @@ class AnswerRecord(Record):
     question: Question
     answer: Answer
     latency_s: float = Field(description="Wall time of the whole method call (all its steps).")
-    verdict: Verdict = Field(description="The rule judge's hallucination verdict.")
+    verdict: Verdict = Field(description="The default offline judge's verdict (toolkit.judges).")
     llm_verdict: Verdict | None = Field(
         default=None, description="The LLM judge's verdict, when one is configured."
     )
@@ -52,6 +52,18 @@ class AnswerRecord(Record):
     @property
     def key(self) -> tuple[str, str]:
         return self.arm, self.question.id
+
+
+class FailedAttempt(Record):
+    """A question that raised after spending model calls: the spend is real, so it is kept and counted."""
+
+    schema_version: int = SCHEMA_VERSION
+    arm: str
+    provider: str
+    question_id: str
+    error: str
+    usage: Usage
+    finished_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def run_dir(run_key: str, root: Path | None = None) -> Path:
@@ -64,6 +76,7 @@ class Store:
     """Thread-safe appends to ``answers.jsonl``; ``records()`` keeps the first record per key."""
 
     FILE = "answers.jsonl"
+    FAILURES = "failures.jsonl"
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
@@ -150,9 +163,34 @@ class Store:
             owner.unlink(missing_ok=True)
             lock.release()
 
+    def failures(self) -> list[FailedAttempt]:
+        """Every failed attempt that spent calls (``failures.jsonl``; a torn last line is skipped)."""
+        path = self.directory / self.FAILURES
+        if not path.exists():
+            return []
+        lines = path.read_text(encoding="utf-8").split("\n")
+        found = []
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    found.append(FailedAttempt.model_validate_json(line))
+                except ValidationError as error:
+                    if number == len(lines):
+                        continue  # torn by a crash mid-write
+                    raise StoreError(
+                        f"{path}:{number}: unreadable failure record: {error.errors()[0]['msg']}"
+                    ) from None
+        return found
+
+    def append_failure(self, failure: FailedAttempt) -> None:
+        self._append_line(self.directory / self.FAILURES, failure.model_dump_json())
+
     def append(self, record: AnswerRecord) -> None:
-        line = record.model_dump_json() + "\n"
-        with self._lock, self.path.open("a+b") as handle:
+        self._append_line(self.path, record.model_dump_json())
+
+    def _append_line(self, path: Path, text: str) -> None:
+        line = text + "\n"
+        with self._lock, path.open("a+b") as handle:
             handle.seek(0, os.SEEK_END)
             if handle.tell():
                 handle.seek(-1, os.SEEK_END)

@@ -14,9 +14,10 @@ from toolkit.judges.base import (
     judge_input,
     shown_context,
 )
-from toolkit.judges.metaeval import cohen_kappa, judge_card
+from toolkit.judges.metaeval import cohen_kappa, human_agreement, judge_card
 
 __all__ = [
-    "DEFAULT_JUDGE", "JUDGES", "JudgeInput", "Verdict", "cohen_kappa", "get_judge", "judge_card", "judge_input",
+    "DEFAULT_JUDGE", "JUDGES", "JudgeInput", "Verdict", "cohen_kappa", "get_judge", "human_agreement", "judge_card",
+    "judge_input",
     "shown_context",
 ]

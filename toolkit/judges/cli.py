@@ -69,13 +69,14 @@ def eval_command(
     items = items[:limit] if limit else items
     for name in names:
         options = {"model": model, "base_url": base_url} if name == "llm" else {}
-        overall, verdicts = evaluate(get_judge(name, **options), items, name)
-        parts = subsets(items, verdicts, name)
+        label = f"llm:{model}" if name == "llm" else name  # an LLM judge is as good as its model
+        overall, verdicts = evaluate(get_judge(name, **options), items, label)
+        parts = subsets(items, verdicts, label)
         version = verdicts[0].version if verdicts else ""
         if record_to:
-            record(record_to, name, version, Path(file).stem, overall, parts)
+            record(record_to, label, version, Path(file).stem, overall, parts)
         if as_json:
             typer.echo(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
                                    for k, v in overall.items()}))
         else:
-            typer.echo(_table(name, version, overall, parts))
+            typer.echo(_table(label, version, overall, parts))

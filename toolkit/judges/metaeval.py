@@ -13,7 +13,7 @@ is reported with its agreement with labels on a balanced set, never alone.
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,12 +138,20 @@ def _round(value):
 
 
 def judge_card(name: str, split: str = "test") -> dict:
-    """The judge's name, version and its meta-evaluation figures on the shipped ``split`` (for MLflow)."""
+    """The judge's name, version and its meta-evaluation figures on the shipped ``split`` (logged to MLflow).
+
+    ``name`` is a registered judge, ``rules`` (what experiment specs call the default offline judge) or the catalog
+    id of the model behind an LLM judge (recorded as ``llm:<id>``). ``measured`` is False when no figures exist.
+    """
+    from toolkit.judges.base import DEFAULT_JUDGE
+
     data = json.loads(METAEVAL_FILE.read_text(encoding="utf-8")) if METAEVAL_FILE.exists() else {}
-    entry = data.get(name, {}).get(split)
+    key = DEFAULT_JUDGE if name == "rules" else name if name in data else f"llm:{name}"
+    entry = data.get(key, {}).get(split)
     if entry is None:
-        return {"name": name, "version": "", "split": split, "measured": False}
-    return {"name": name, "split": split, "measured": True, **{k: v for k, v in entry.items() if k != "subsets"}}
+        return {"name": key, "version": "", "split": split, "measured": False, "figures": {}}
+    return {"name": key, "version": entry["version"], "split": split, "measured": True, "date": entry["date"],
+            "figures": {k: entry[k] for k in FIGURES}}
 
 
 def cohen_kappa(a: list[bool], b: list[bool]) -> dict[str, float]:
@@ -156,3 +164,13 @@ def cohen_kappa(a: list[bool], b: list[bool]) -> dict[str, float]:
     expected = pa * pb + (1 - pa) * (1 - pb)
     kappa = (observed - expected) / (1 - expected) if expected < 1 else math.nan
     return {"n": float(n), "agreement": observed, "kappa": kappa}
+
+
+def human_agreement(verdicts: Mapping[str, Verdict], marks: Mapping[str, bool]) -> dict[str, float]:
+    """Cohen's kappa between a judge and the review widget's human marks, question by question.
+
+    A person marks an answer correct or incorrect; the judge's counterpart is "supported" versus "hallucinated".
+    Questions the judge found abstaining or could not decide are left out (a refusal is neither).
+    """
+    shared = [q for q in marks if q in verdicts and verdicts[q].label in ("supported", "hallucinated")]
+    return cohen_kappa([verdicts[q].label == "supported" for q in shared], [bool(marks[q]) for q in shared])

@@ -190,22 +190,26 @@ def mcnemar(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[float
 def sign_flip_test(diffs: Sequence[float], *, permutations: int = PERMUTATIONS, seed: int = 0) -> tuple[float, str]:
     """Two-sided paired permutation test of mean(diffs) = 0: (p-value, test name).
 
-    Exact up to ``EXACT_SIGN_FLIPS_MAX`` pairs: the 2**n sums of +-|d| are built by doubling (scipy's exact path
-    enumerates permutations in batches and takes ~18 s at n = 20 here). Beyond, scipy's Monte-Carlo
-    ``permutation_test`` (one sample, ``permutation_type="samples"`` = sign flips) with a fixed seed.
+    This is what ``scipy.stats.permutation_test((d,), mean, permutation_type="samples")`` computes (the tests check
+    both paths against it), written out because scipy's generic path builds index permutations: 18 s for the exact
+    test at n = 20 and 0.3 s (n = 100) to 1.8 s (n = 500) per Monte-Carlo test here, against ~50 ms and ~10 ms.
+    Exact up to ``EXACT_SIGN_FLIPS_MAX`` pairs (the 2**n sums of +-|d|, built by doubling); beyond, ``permutations``
+    random sign flips from a fixed seed, p = (k + 1) / (B + 1) as scipy reports it.
     """
     d = np.asarray(diffs, dtype=float)
+    magnitudes, observed = np.abs(d), abs(d.sum())
+    tolerance = 1e-9 * max(observed, 1.0)  # equal sums computed in another order must count as ties
     if d.size <= EXACT_SIGN_FLIPS_MAX:
         sums = np.zeros(1)
-        for x in np.abs(d):
+        for x in magnitudes:
             sums = np.concatenate((sums + x, sums - x))
-        observed = abs(d.sum())
-        tolerance = 1e-9 * max(observed, 1.0)  # equal sums computed in another order must count as ties
         return float(np.mean(np.abs(sums) >= observed - tolerance)), "permutation (exact)"
-    result = stats.permutation_test((d,), _mean, permutation_type="samples", vectorized=True,
-                                    n_resamples=permutations, alternative="two-sided",
-                                    rng=np.random.default_rng(seed))
-    return float(result.pvalue), "permutation (Monte-Carlo)"
+    rng, extreme = np.random.default_rng(seed), 0
+    for start in range(0, permutations, 1000):  # batches keep memory at 1000 x n
+        keep = (rng.random((min(1000, permutations - start), d.size)) < 0.5).astype(float)  # sign +1 where kept
+        sums = 2 * np.einsum("ij,j->i", keep, magnitudes) - magnitudes.sum()  # einsum: no BLAS threads to contend
+        extreme += int(np.sum(np.abs(sums) >= observed - tolerance))
+    return (extreme + 1) / (permutations + 1), "permutation (Monte-Carlo)"
 
 
 def paired_proportion_diff_ci(a: Sequence[bool], b: Sequence[bool], *, confidence: float = 0.95) -> tuple[float, float]:

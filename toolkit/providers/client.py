@@ -27,8 +27,8 @@ from toolkit.providers.limits import QuotaExhausted, QuotaLimiter
 from toolkit.records import Usage
 
 EMULATED_HEADER = "x-tierlab-emulated"
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
-"""Failures before any byte reached the server (refused, DNS, connect timeout): the provider counted nothing."""
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before the request reached the server (refused, DNS, connect or pool timeout): nothing was counted."""
 
 
 class ProviderError(RuntimeError):
@@ -125,8 +125,10 @@ class ProviderClient:
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is None:
             return None
-        usage = Usage(**stored["usage"]).model_copy(update={"cached_calls": 1, "latency_s": 0.0, "cost_usd": 0.0,
-                                                            "rate_limited": 0})
+        original = Usage(**stored["usage"])
+        usage = original.model_copy(update={"cached_calls": 1, "latency_s": 0.0, "cost_usd": 0.0, "rate_limited": 0,
+                                            "cached_latency_s": original.latency_s,
+                                            "cached_cost_usd": original.cost_usd})
         return Completion(**{**stored, "usage": usage, "cached": True, "waited_s": 0.0, "ttft_s": 0.0})
 
     def _store(self, key: str, result: Completion) -> None:

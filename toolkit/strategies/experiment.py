@@ -207,7 +207,8 @@ def run_strategies(
         counts |= savings(counts, base_counts)
         if name in queues:
             queue = ReviewQueue(queues[name], root=review_root) if review_root else ReviewQueue(queues[name])
-            counts |= review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows})
+            counts |= review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows},
+                                     {r.question.id: r.verdict for r in rows})
         counters[name] = counts
 
     arm_runs: dict[str, str] = {}
@@ -235,7 +236,8 @@ def sync_review(result: StrategyResult, *, review_root: Path | None = None, trac
         label = result.experiment.arm_label(name)
         rows = [r for r in result.result.records if r.arm == label]
         queue = ReviewQueue(queue_name, root=review_root) if review_root else ReviewQueue(queue_name)
-        summary = review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows})
+        summary = review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows},
+                                 {r.question.id: r.verdict for r in rows})
         out[name] = summary
         if name in result.arm_runs:
             from toolkit import tracking
