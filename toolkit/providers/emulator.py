@@ -85,7 +85,10 @@ def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict
     rng = random.Random(seed)
     stats: Counter = Counter()
     backend = {"model": None}
-    http = httpx.AsyncClient(timeout=300) if backend_url != "echo" else None
+    from toolkit.security import serve_auth_headers
+
+    # The backend is usually TierLab's own server, which wants its key (sent to loopback backends only).
+    http = httpx.AsyncClient(timeout=300, headers=serve_auth_headers(backend_url)) if backend_url != "echo" else None
 
     def headers() -> dict[str, str]:
         return {EMULATED_HEADER: entry.id, **render_headers(entry.dialect, limiter.snapshot())}
