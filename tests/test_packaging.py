@@ -32,3 +32,42 @@ def test_every_top_level_folder_says_what_lives_there():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO_ROOT / "README.md").read_text()
     assert (REPO_ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_wheel_carries_the_corpus_and_works_outside_the_repo(tmp_path):
+    """`python -m build` gives a wheel whose corpus, question sets and prompts load from any directory."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--sdist", "--no-isolation", "--outdir", str(dist), str(REPO_ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(dist.glob("tierlab-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "rag_corpus/questions/dev.jsonl" in names and "rag_corpus/docs/fr.md" in names
+    assert any(n.startswith("toolkit/methods/prompts/") and n.endswith(".yaml") for n in names), "prompts missing"
+    assert next(dist.glob("tierlab-*.tar.gz"))
+
+    target, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True
+    )
+    probe = (
+        "import toolkit, rag_corpus\n"
+        "from toolkit.datasets import load_dataset\n"
+        "from toolkit.methods.prompts import load_prompts\n"
+        "d = load_dataset('factbook', 'dev')\n"
+        "print(toolkit.__file__, rag_corpus.ROOT, len(d.questions), len(d.documents), bool(load_prompts('answer')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=elsewhere, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0].startswith(str(target)) and out[1].startswith(str(target)), out  # the installed copy, not the repo
+    assert int(out[2]) > 0 and int(out[3]) > 200 and out[4] == "True"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+import rag_corpus
 from toolkit.datasets.base import Dataset, DatasetError
-from toolkit.paths import REPO_ROOT
 from toolkit.records import Question
 
-FACTBOOK_DIR = REPO_ROOT / "rag_corpus"
+FACTBOOK_DIR = rag_corpus.ROOT
 
 
 def read_text(path: Path) -> str:

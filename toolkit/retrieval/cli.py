@@ -3,12 +3,9 @@
 Imports stay cheap (typer only); chromadb and the embedding model load inside the commands.
 """
 
-import importlib.util
 from typing import Annotated
 
 import typer
-
-from toolkit.paths import REPO_ROOT
 
 cli = typer.Typer(
     help="RAG corpus: build the Factbook documents, ingest into chromadb, query.", no_args_is_help=True
@@ -42,17 +39,10 @@ def settings_from(dataset, chroma_url, sections, chunk_size, chunk_overlap, k=5)
 
 
 def load_builder():
-    """rag_corpus/build.py as a module (it is a standalone script, not part of the installed package)."""
-    import sys
+    """The corpus builder (``rag_corpus.build``), imported on demand: it is only needed to rebuild the corpus."""
+    from rag_corpus import build
 
-    if "rag_corpus_build" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "rag_corpus_build", REPO_ROOT / "rag_corpus" / "build.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-        spec.loader.exec_module(module)
-    return sys.modules["rag_corpus_build"]
+    return build
 
 
 @cli.command()

@@ -1,0 +1,185 @@
+"""Answering in threads: one invocation's arms over their pending questions, judged and stored as they arrive.
+
+Plain threads (a ``ThreadPoolExecutor``) bound the work: ``spec.concurrency`` questions in flight overall and
+``provider.concurrency`` per provider, so the same synchronous call works in a script and inside Jupyter's running
+event loop (no asyncio.run, no nest_asyncio).
+"""
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from toolkit.experiments.budget import BudgetTracker, estimate_question, spent_by_provider
+from toolkit.experiments.components import Components, needs_retriever
+from toolkit.experiments.spec import ExperimentSpec, MethodSpec, ProviderSpec, arm_name
+from toolkit.experiments.store import AnswerRecord, Store
+from toolkit.metrics.hallucination import judge_llm, judge_rules
+from toolkit.records import Question, Usage
+
+OnAnswer = Callable[[AnswerRecord], None]
+
+
+class _Execution:
+    """One invocation's shared state: resources built on first use, budgets, stop reasons, progress."""
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        components: Components,
+        store: Store,
+        base_urls: dict[str, str | None],
+        budgets: dict[str, BudgetTracker],
+        cancel: threading.Event,
+        on_answer: OnAnswer | None,
+        bars: dict,
+    ):
+        self.spec, self.components, self.store, self.base_urls = spec, components, store, base_urls
+        self.budgets, self.cancel, self.on_answer, self.bars = budgets, cancel, on_answer, bars
+        self.methods: dict[str, Callable] = {}
+        self.models: dict[str, object] = {}
+        self.retriever = None
+        self.judge = None
+        self.stopped: dict[str, str] = {}
+        self.errors: list[str] = []
+        self.judged: dict[str, int] = defaultdict(int)
+        self.network_calls = 0
+        self.semaphores = {p.name: threading.Semaphore(p.concurrency) for p in spec.providers}
+        self._lock = threading.Lock()
+
+    def _resource(self, kind: str, key: str, build: Callable):
+        with self._lock:
+            cache = getattr(self, kind)
+            if key not in cache:
+                cache[key] = build()
+            return cache[key]
+
+    def _shared(self, attr: str, build: Callable):
+        with self._lock:
+            if getattr(self, attr) is None:
+                setattr(self, attr, build())
+            return getattr(self, attr)
+
+    def stop_provider(self, provider: ProviderSpec, reason: str) -> None:
+        for method in self.spec.methods:
+            self.stopped.setdefault(arm_name(provider, method), reason)
+
+    def answer(self, provider: ProviderSpec, method: MethodSpec, question: Question) -> None:
+        arm = arm_name(provider, method)
+        if self.cancel.is_set() or arm in self.stopped:
+            return
+        with self.semaphores[provider.name]:
+            if self.cancel.is_set() or arm in self.stopped:
+                return
+            method_callable = self._resource(
+                "methods", method.arm_name, lambda: self.components.method(method)
+            )
+            calls, tokens = estimate_question(provider, method, method_callable, 1)
+            reason = self.budgets[provider.name].reserve(calls, tokens)
+            if reason:
+                self.stop_provider(provider, reason)
+                return
+            usage = None
+            try:
+                llm = self._resource(
+                    "models",
+                    provider.name,
+                    lambda: self.components.chat_model(provider, self.base_urls.get(provider.name)),
+                )
+                retriever = None
+                if needs_retriever(method, method_callable):
+                    retriever = self._shared("retriever", lambda: self.components.retriever(self.spec))
+                started = time.perf_counter()
+                answer = method_callable(question, llm, retriever=retriever)
+                latency = time.perf_counter() - started
+                usage = answer.usage
+            except Exception as error:  # one failed question must not sink the experiment
+                if type(error).__name__ == "QuotaExhausted":
+                    self.stop_provider(provider, f"quota: {error}")
+                else:
+                    self.errors.append(f"{arm} / {question.id}: {type(error).__name__}: {str(error)[:300]}")
+                return
+            finally:
+                self.budgets[provider.name].settle(calls, tokens, usage)
+        with self._lock:
+            self.network_calls += usage.calls - usage.cached_calls
+        self._record(provider, method, question, answer, latency)
+
+    def _record(
+        self, provider: ProviderSpec, method: MethodSpec, question: Question, answer, latency: float
+    ) -> None:
+        arm = arm_name(provider, method)
+        judge = self.spec.judge
+        verdict = judge_rules(question, answer, use_embeddings=judge.use_embeddings)
+        llm_verdict = None
+        if judge.provider != "rules":
+            with self._lock:
+                take = judge.sample is None or self.judged[arm] < judge.sample
+                self.judged[arm] += take
+            if take:
+                try:
+                    llm_verdict = judge_llm(
+                        question, answer, self._shared("judge", lambda: self.components.judge_model(judge))
+                    )
+                except Exception as error:
+                    self.errors.append(
+                        f"{arm} / {question.id}: judge {type(error).__name__}: {str(error)[:300]}"
+                    )
+        record = AnswerRecord(
+            arm=arm,
+            provider=provider.name,
+            method=method.arm_name,
+            question=question,
+            answer=answer,
+            latency_s=latency,
+            verdict=verdict,
+            llm_verdict=llm_verdict,
+        )
+        self.store.append(record)
+        if arm in self.bars:
+            self.bars[arm].update(1)
+        if self.on_answer is not None:
+            self.on_answer(record)
+
+    def run(self, work: list[tuple[ProviderSpec, MethodSpec, Question]]) -> None:
+        with ThreadPoolExecutor(self.spec.concurrency, thread_name_prefix="tierlab-arm") as pool:
+            futures = [pool.submit(self.answer, p, m, q) for p, m, q in work]
+            for future in futures:
+                future.result()
+
+
+def interleave(
+    spec: ExperimentSpec, pending: dict[str, list[Question]]
+) -> list[tuple[ProviderSpec, MethodSpec, Question]]:
+    """Question-major order, so every arm progresses together and a cancel leaves comparable arms."""
+    work = []
+    longest = max((len(v) for v in pending.values()), default=0)
+    for i in range(longest):
+        for provider, method in spec.arms():
+            questions = pending[arm_name(provider, method)]
+            if i < len(questions):
+                work.append((provider, method, questions[i]))
+    return work
+
+
+def run_arms(
+    spec: ExperimentSpec,
+    pending: dict[str, list[Question]],
+    store: Store,
+    *,
+    components: Components,
+    base_urls: dict[str, str | None],
+    cancel: threading.Event,
+    on_answer: OnAnswer | None = None,
+    bars: dict | None = None,
+    budget_share: float = 1.0,
+) -> tuple[dict[str, str], list[str], int]:
+    """Answer the pending questions of the spec's arms; returns (stop reasons, errors, network calls)."""
+    spent = spent_by_provider(store.records().values())
+    budgets = {
+        p.name: BudgetTracker(p.budget, spent.get(p.name, Usage()), budget_share) for p in spec.providers
+    }
+    execution = _Execution(spec, components, store, base_urls, budgets, cancel, on_answer, bars or {})
+    execution.run(interleave(spec, pending))
+    return execution.stopped, execution.errors, execution.network_calls
