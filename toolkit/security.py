@@ -22,7 +22,7 @@ import contextlib
 import ipaddress
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -132,6 +132,24 @@ def _refresh_ray(*, single_machine: bool) -> None:
     AuthenticationTokenLoader.instance().reset_cache()
 
 
+def check_private_ray() -> None:
+    """Raise (after shutting it down) if the Ray this process started is reachable from other machines."""
+    import ray
+
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip != "127.0.0.1" or os.environ.get("RAY_AUTH_MODE") != "token":
+        ray.shutdown()
+        raise RuntimeError(
+            f"the local Ray came up on {node_ip} with RAY_AUTH_MODE={os.environ.get('RAY_AUTH_MODE')!r}; "
+            "TierLab starts Ray only on 127.0.0.1 with token auth (start it inside toolkit.security.local_ray())"
+        )
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable's name says it holds a secret (never copied into Ray's runtime env)."""
+    return any(word in name.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH"))
+
+
 def connect_ray(address: str, **init_kwargs) -> None:
     """``ray.init(address=...)`` to a user's cluster with the token the user provides in the environment.
 
@@ -179,23 +197,3 @@ def is_loopback(host: str) -> bool:
         return False
     mapped = getattr(ip, "ipv4_mapped", None)
     return ip.is_loopback or bool(mapped and mapped.is_loopback)
-
-
-def listening_sockets(pids: Iterable[int]) -> list[tuple[int, str, str, int]]:
-    """``(pid, process name, ip, port)`` of every listening TCP socket of ``pids`` and their descendants."""
-    import psutil
-
-    seen: dict[int, psutil.Process] = {}
-    for pid in pids:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            root = psutil.Process(pid)
-            for proc in [root, *root.children(recursive=True)]:
-                seen[proc.pid] = proc
-    rows = []
-    for pid, proc in seen.items():
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            name = proc.name()
-            for conn in proc.net_connections(kind="inet"):
-                if conn.status == psutil.CONN_LISTEN:
-                    rows.append((pid, name, conn.laddr.ip, conn.laddr.port))
-    return sorted(rows)

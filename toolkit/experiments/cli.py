@@ -33,9 +33,15 @@ def run(
     except SpecError as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
-    result = run_experiment(
-        loaded, ray_address=ray_address, progress=not quiet, track=not no_track, tracking_uri=tracking_uri
-    )
+    from toolkit.security import RayAuthError
+
+    try:
+        result = run_experiment(
+            loaded, ray_address=ray_address, progress=not quiet, track=not no_track, tracking_uri=tracking_uri
+        )
+    except RayAuthError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
     print_summary(result)
     for error in result.errors:
         typer.secho(f"failed: {error}", fg="yellow", err=True)
