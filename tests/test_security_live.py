@@ -148,7 +148,7 @@ def test_the_endpoint_wants_the_api_key(served):
     root = url.removesuffix("/v1")
     assert httpx.get(f"{root}/-/healthz", timeout=30).status_code == 200  # Serve's own probe stays open
 
-    from toolkit.providers.chat_model import get_chat_model
+    from toolkit.providers import get_chat_model
 
     model = get_chat_model(f"local/{MODEL}", base_url=url, max_tokens=2, cache=False)
     assert model.invoke("Hi").content is not None  # the catalog's local entry sends the key by itself
@@ -159,17 +159,17 @@ def test_the_endpoint_wants_the_api_key(served):
 
 @pytest.fixture(scope="module")
 def token_ray():
-    """A private Ray started the way the runner starts it (``security.local_ray``), in a child process;
+    """The runner's private Ray (``security.local_ray`` + ``ray_backend._start_local_ray``) in a child process;
     yields its GCS address."""
-    temp_dir = tempfile.mkdtemp(prefix="tlsec", dir="/tmp")  # short: Ray's socket paths
     script = (
-        "import sys, ray\nfrom toolkit import security\nwith security.local_ray():\n"
-        "    ctx = ray.init(address='local', num_cpus=1, include_dashboard=False, _temp_dir=sys.argv[1])\n"
-        "    print(ctx.address_info['gcs_address'], flush=True)\n    sys.stdin.read()\n    ray.shutdown()\n"
+        "import shutil, sys, ray\nfrom toolkit import security\nfrom toolkit.experiments import ray_backend\n"
+        "with security.local_ray():\n    temp_dir = ray_backend._start_local_ray()\n"
+        "    print(ray.get_runtime_context().gcs_address, flush=True)\n    sys.stdin.read()\n    ray.shutdown()\n"
+        "shutil.rmtree(temp_dir, ignore_errors=True)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(paths.REPO_ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
-    proc = subprocess.Popen([sys.executable, "-c", script, temp_dir], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(paths.REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env)  # fmt: skip
     try:
         address = proc.stdout.readline().strip()
         assert address.startswith("127.0.0.1:"), address
@@ -181,7 +181,6 @@ def token_ray():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _client_env(tmp_path, **extra) -> dict:
