@@ -5,86 +5,26 @@ Covers: resumption (a rerun makes zero calls and gives identical numbers), ``kil
 rerun, budgets (pre-flight warning, enforced stop), cancel, emulated providers, Ray tasks and the CLI.
 """
 
-import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from servers import ChatServer
 
 from toolkit.datasets import load_dataset
 
 QUESTIONS = {q.question: q for q in load_dataset("factbook", "dev").questions}
 
 
-class CountingServer:
-    """OpenAI-compatible /chat/completions: the gold answer for every other dev question, else 'I don't know'.
+class CountingServer(ChatServer):
+    """The gold answer for every other dev question, else 'I don't know' (counting as ``ChatServer`` does)."""
 
-    Counts each distinct request body, so a repeated model call shows up as a count above one.
-    """
-
-    def __init__(self, port: int, delay_s: float = 0.0):
-        self.delay_s = delay_s
-        self.calls: Counter = Counter()
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self._json({"object": "list", "data": [{"id": "smollm2-135m-instruct", "object": "model"}]})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.calls[
-                        hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).hexdigest()
-                    ] += 1
-                time.sleep(outer.delay_s)
-                text = outer.reply(" ".join(str(m["content"]) for m in body["messages"]))
-                self._json(
-                    {
-                        "id": "x",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body.get("model", "m"),
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": text},
-                                "finish_reason": "stop",
-                            }
-                        ],
-                        "usage": {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24},
-                    }
-                )
-
-            def _json(self, data):
-                raw = json.dumps(data).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                try:
-                    self.wfile.write(raw)
-                except BrokenPipeError:  # the client was killed mid-call (the kill -9 test)
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{port}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @staticmethod
-    def reply(prompt: str) -> str:
+    def reply(self, prompt: str) -> str:
         if "You check answers for hallucination" in prompt:  # the LLM judge's prompt
             return "UNSUPPORTED" if "Answer: I don't know" not in prompt else "ABSTAINED"
         for i, (text, question) in enumerate(sorted(QUESTIONS.items())):
@@ -92,35 +32,12 @@ class CountingServer:
                 return ", ".join(question.answers[:3]) if i % 2 == 0 and question.answers else "I don't know"
         return "I don't know"
 
-    def total(self) -> int:
-        return sum(self.calls.values())
-
-    def repeated(self) -> int:
-        return sum(n - 1 for n in self.calls.values() if n > 1)
-
-    def reset(self) -> Counter:
-        with self.lock:
-            seen, self.calls = self.calls, Counter()
-        return seen
-
-
-def _free_port(low: int = 5050, high: int = 5099) -> int:
-    for port in range(low, high):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port in 5050-5099")
-
 
 @pytest.fixture()
 def server():
-    srv = CountingServer(_free_port())
+    srv = CountingServer()
     yield srv
-    srv.server.shutdown()
-    srv.server.server_close()
+    srv.close()
 
 
 @pytest.fixture(autouse=True)
@@ -392,7 +309,7 @@ def test_llm_judge_verdicts_cost_and_agreement(server):
     )
     result = run_experiment(parse_spec(text), progress=False, track=False)
     judged = [r for r in result.records if r.llm_verdict is not None]
-    assert len(judged) == 3 and all(r.llm_verdict.judge == "llm-judge-v1" for r in judged)
+    assert len(judged) == 3 and all((r.llm_verdict.judge, r.llm_verdict.version) == ("llm", "llm-judge-v2") for r in judged)
     arm = result.arms[0]
     assert arm.cost["judge_calls"] == 3 and arm.cost["network_calls"] == 4  # judge calls are not the arm's
     assert arm.cost["judge_n"] == 3 and 0.0 <= arm.cost["judge_agreement"] <= 1.0

@@ -190,3 +190,13 @@ def test_zero_daily_requests_in_headers_is_exhaustion_not_a_long_sleep(tmp_path)
     with pytest.raises(QuotaExhausted) as err:
         quota.acquire()
     assert err.value.resets_at == utc(2026, 11, 25, 17, 0) and clock.sleeps == []
+
+
+def test_release_gives_back_exactly_one_acquire(tmp_path):
+    clock = FakeClock(utc(2026, 12, 1, 12))
+    quota = limiter(tmp_path, clock, rpd=5, tpd=1000)
+    quota.acquire(tokens=100)
+    quota.acquire(tokens=100)
+    quota.release(tokens=100)
+    left = quota.snapshot()
+    assert left["rpd"].remaining == 4 and left["tpd"].remaining == 900

@@ -18,7 +18,7 @@ VQ = ["Does Alpha border Testland?", "Does Beta border Testland?", "Does Gamma b
 
 RULES = [
     (r"^Which countries border Testland\?", BASELINE),  # the closed-book baseline
-    (r"one verification question for each item", "1. " + VQ[0] + "\n2. " + VQ[1] + "\n3. " + VQ[2] + "\nHope this helps!"),
+    (r"verification question for each item", "1. " + VQ[0] + "\n2. " + VQ[1] + "\n3. " + VQ[2] + "\nHope this helps!"),
     (r"as lines 'Q: \.\.\.'", f"Q: {VQ[0]}\nA: Yes.\nQ: {VQ[1]}\nA: Yes.\nQ: {VQ[2]}\nA: No."),
     (r"on its own numbered line", "1. Yes.\n2. Yes.\n3. No, Gamma is far away."),
     (r"^Does Alpha", "Yes, it does."),
@@ -26,7 +26,8 @@ RULES = [
     (r"^Does Gamma", "No, Gamma is far away."),
     (r"Verification question: Does Gamma", "INCONSISTENT: Gamma does not border Testland."),
     (r"^Original answer", "CONSISTENT."),
-    (r"Keep only the items", "Alpha, Beta"),
+    (r"Keep only the items", "Alpha, Beta"),  # the rule filter's final prompt
+    (r"comma-separated list\.$", "Alpha, Beta"),  # CoVe's final prompt: the model's revised list
 ]
 
 
@@ -68,7 +69,7 @@ def retriever() -> KeywordRetriever:
 def test_registry_has_every_method_and_each_returns_an_answer():
     assert METHODS.names() == sorted(
         ["closed_book", "rag", "cove_joint", "cove_two_step", "cove_factored", "cove_factor_revise",
-         "rag_cove", "rag_cove_rag_baseline"]
+         "cove_factored_rulefilter", "rag_cove", "rag_cove_rag_baseline"]
     )
     for name in METHODS.names():
         llm = scripted()
@@ -94,7 +95,7 @@ def test_steps_are_complete_for_tracing():
         assert s.usage.input_tokens > 0
     assert answer.usage.calls == len(answer.steps) == 1 + 1 + 3 + 3 + 1
     assert get_method("cove_factor_revise", max_verification_questions=3).expected_calls == 9
-    assert answer.details["prompt_version"] == "cove-v2+answer-v1"
+    assert answer.details["prompt_version"] == "cove-v3+answer-v1"
 
 
 def test_joint_plans_and_answers_in_one_prompt():
@@ -141,10 +142,10 @@ def test_factored_concurrency_one_runs_serially():
 
 
 def test_factor_revise_cross_checks_each_answer_against_the_baseline():
-    # Gamma's verification answer is not a clear "no" and the final model keeps Gamma: only the cross-check
-    # (INCONSISTENT) removes it, because on lists entities that fail verification are dropped
+    # rule filter: Gamma's verification answer is not a clear "no" and the final model keeps Gamma: only the
+    # cross-check (INCONSISTENT) removes it, because the rule drops entities that fail verification
     changes = {r"Keep only the items": "Alpha, Beta, Gamma", r"^Does Gamma": "Gamma is far away."}
-    answer = get_method("cove_factor_revise")(LIST_Q, scripted(**changes))
+    answer = get_method("cove_factor_revise", list_check="yes_no_filter")(LIST_Q, scripted(**changes))
     names = step_names(answer)
     assert names[:5] == ["baseline", "plan", "verify[0]", "verify[1]", "verify[2]"]
     assert names[5:] == ["cross_check[0]", "cross_check[1]", "cross_check[2]", "final"]
@@ -156,20 +157,20 @@ def test_factor_revise_cross_checks_each_answer_against_the_baseline():
     assert "Check: INCONSISTENT" in step(answer, "final").prompt
     assert answer.text == "Alpha, Beta" and answer.details["dropped_items"] == ["Gamma"]
     # without the cross-check (factored) the same script keeps Gamma
-    assert get_method("cove_factored")(LIST_Q, scripted(**changes)).text == BASELINE
+    assert get_method("cove_factored_rulefilter")(LIST_Q, scripted(**changes)).text == BASELINE
 
 
-def test_lists_drop_entities_whose_yes_no_verification_says_no():
-    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "Alpha, Beta, Gamma"}))
+def test_rule_filter_drops_entities_whose_yes_no_verification_says_no():
+    answer = get_method("cove_factored_rulefilter")(LIST_Q, scripted(**{r"Keep only the items": "Alpha, Beta, Gamma"}))
     assert answer.details["verdicts"] == ["consistent", "consistent", "inconsistent"]
     assert answer.text == "Alpha, Beta"
 
 
 def test_a_failed_check_drops_only_the_item_it_is_about():
     plan = "1. Does Alpha border Beta?\n2. Does Gamma border Alpha?"
-    llm = scripted(**{r"one verification question for each item": plan, r"Keep only the items": BASELINE})
+    llm = scripted(**{r"verification question for each item": plan, r"Keep only the items": BASELINE})
     llm.rules[:0] = [(r"^Does Alpha border Beta", "No."), (r"^Does Gamma border Alpha", "Yes.")]
-    answer = get_method("cove_factored")(LIST_Q, llm)
+    answer = get_method("cove_factored_rulefilter")(LIST_Q, llm)
     assert answer.text == "Beta, Gamma" and answer.details["dropped_items"] == ["Alpha"]
 
 
@@ -190,7 +191,7 @@ def test_final_answer_echoing_the_prompt_is_cut():
     [("The answer looks fine to me, nothing to add.", "plan_unparsable"), ("", "no_questions"), ("None.", "no_questions")],
 )
 def test_junk_plan_returns_the_baseline_with_a_flag(variant, plan_output, flag):
-    llm = scripted(**{r"one verification question for each item": plan_output, r"as lines 'Q: \.\.\.'": plan_output})
+    llm = scripted(**{r"verification question for each item": plan_output, r"as lines 'Q: \.\.\.'": plan_output})
     answer = get_method(variant)(LIST_Q, llm)
     assert answer.text == BASELINE and flag in answer.flags
     assert step_names(answer) == ["baseline", "plan_and_verify" if variant == "cove_joint" else "plan"]
@@ -199,13 +200,13 @@ def test_junk_plan_returns_the_baseline_with_a_flag(variant, plan_output, flag):
 
 
 def test_junk_final_answers_fall_back_to_the_baseline():
-    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": ""}))
+    rule_filter = get_method("cove_factored_rulefilter")
+    answer = rule_filter(LIST_Q, scripted(**{r"Keep only the items": ""}))
     assert answer.text == "Alpha, Beta"  # the baseline minus Gamma, whose verification said no
     assert {"final_empty", "empty_output"} <= set(answer.flags)
-    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "Sure! Here is my reply.",
-                                                             r"^Does Gamma": "Yes."}))
+    answer = rule_filter(LIST_Q, scripted(**{r"Keep only the items": "Sure! Here is my reply.", r"^Does Gamma": "Yes."}))
     assert answer.text == BASELINE and "final_unrelated" in answer.flags
-    answer = get_method("cove_factored")(LIST_Q, scripted(**{r"Keep only the items": "None"}))
+    answer = rule_filter(LIST_Q, scripted(**{r"Keep only the items": "None"}))
     assert answer.text == "" and answer.details["dropped_items"] == ["Alpha", "Beta", "Gamma"]
     assert answer.details["final"] == ""
 
@@ -281,3 +282,41 @@ def test_bad_options_are_named():
         get_method("cove_joint", verify_with="retrieval")
     with pytest.raises(KeyError, match="Did you mean 'cove_joint'"):
         get_method("cove_jiont")
+
+
+OPEN_VQ = ["Which countries border Alpha?", "Which countries border Beta?", "Which countries border Gamma?"]
+OPEN_RULES = {
+    r"verification question for each item": "\n".join(f"{i}. {q}" for i, q in enumerate(OPEN_VQ, start=1)),
+    r"comma-separated list\.$": "Alpha, Beta, Delta",
+}
+
+
+def test_lists_default_to_open_questions_and_the_models_revised_list():
+    llm = scripted(**OPEN_RULES)
+    llm.rules[:0] = [(r"^Which countries border Alpha", "Testland."), (r"^Which countries border Beta", "Testland, Delta."),
+                     (r"^Which countries border Gamma", "Epsilon.")]
+    answer = get_method("cove_factored")(LIST_Q, llm)
+    plan = step(answer, "plan").prompt.rsplit("Human: ", 1)[1]
+    assert "open verification question" in plan and "yes/no" not in step(answer, "plan").prompt
+    assert answer.details["verification_questions"] == OPEN_VQ and answer.details["list_check"] == "open"
+    assert "Keep only" not in step(answer, "final").prompt and "A: Epsilon." in step(answer, "final").prompt
+    # the final answer is the model's revision as extracted: Gamma dropped, Delta added (no rule filter)
+    assert answer.text == "Alpha, Beta, Delta" and answer.flags == ()
+    assert answer.details["dropped_items"] == ["Gamma"] and answer.details["added_items"] == ["Delta"]
+    assert answer.details["prompt_version"] == "cove-v3+answer-v1"
+
+
+def test_open_list_final_junk_falls_back_to_the_baseline():
+    for final, flag in (("", "final_empty"), ("Sure! Here is my reply.", "final_unrelated"), ("...", "final_unparsable")):
+        answer = get_method("cove_factored")(LIST_Q, scripted(**{**OPEN_RULES, r"comma-separated list\.$": final}))
+        assert answer.text == BASELINE and flag in answer.flags, final
+    none_left = get_method("cove_factored")(LIST_Q, scripted(**{**OPEN_RULES, r"comma-separated list\.$": "None."}))
+    assert none_left.text == "" and none_left.details["dropped_items"] == ["Alpha", "Beta", "Gamma"]
+
+
+def test_the_rule_filter_is_a_named_option_with_yes_no_prompts():
+    answer = get_method("cove_factored_rulefilter")(LIST_Q, scripted())
+    assert answer.method == "cove_factored_rulefilter" and answer.details["list_check"] == "yes_no_filter"
+    assert "yes/no verification question" in step(answer, "plan").prompt
+    assert "Keep only the items" in step(answer, "final").prompt
+    assert get_method("cove_joint", list_check="yes_no_filter")(LIST_Q, scripted()).details["dropped_items"] == ["Gamma"]

@@ -1,52 +1,16 @@
-"""Parsers for model output: lists, verification questions, Q/A pairs, numbered answers, verdicts."""
+"""Parsers for CoVe step outputs: verification questions, Q/A pairs, numbered answers, verdicts."""
 
 import pytest
 
 from toolkit.methods.parsing import (
     answer_verdict,
     cut_echo,
-    is_abstention,
     mentions,
-    parse_list,
     parse_numbered_answers,
     parse_qa_pairs,
     parse_questions,
     parse_verdict,
 )
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("France, Spain, and Andorra", ["France", "Spain", "Andorra"]),
-        ("France, Spain and Andorra.", ["France", "Spain", "Andorra"]),
-        ("- France\n- Spain\n* Andorra", ["France", "Spain", "Andorra"]),
-        ("1. France\n2) Spain\n3. Andorra", ["France", "Spain", "Andorra"]),
-        ('["France", "Spain"]', ["France", "Spain"]),
-        ("The countries are: France; Spain", ["France", "Spain"]),
-        ("Here are the countries:\nFrance\nSpain", ["France", "Spain"]),
-        ("France [c1], Spain [c2, c3]", ["France", "Spain"]),
-        ("France, france, FRANCE", ["France"]),
-        ("Croatia, Bosnia and Herzegovina, Serbia", ["Croatia", "Bosnia and Herzegovina", "Serbia"]),
-        ("I don't know.", []),
-        ("", []),
-        ("None", []),
-        ("The countries bordering Peru are Chile, Bolivia, and Ecuador.", ["Chile", "Bolivia", "Ecuador"]),
-        ("### Spain\n### Portugal", ["Spain", "Portugal"]),
-    ],
-)
-def test_parse_list(text, expected):
-    assert parse_list(text) == expected
-
-
-def test_parse_list_keeps_names_given_by_caller():
-    assert parse_list("Foo and Bar, Baz", keep=("Foo and Bar",)) == ["Foo and Bar", "Baz"]
-    assert parse_list("Foo and Bar, Baz") == ["Foo", "Bar", "Baz"]
-
-
-def test_parse_list_drops_sentences_but_keeps_items():
-    text = "Germany, Poland, and this is a long sentence that is clearly not a country name at all"
-    assert parse_list(text) == ["Germany", "Poland"]
 
 
 @pytest.mark.parametrize(
@@ -98,8 +62,6 @@ def test_parse_verdict_and_helpers():
     assert parse_verdict("CONSISTENT: the answer lists Germany, but does not include Austria.") == "consistent"
     assert parse_verdict("Yes, they agree.") == "consistent"
     assert mentions("Niger", "Chad, Niger") and not mentions("Niger", "Nigeria") and not mentions("", "x")
-    assert is_abstention("I don't know.") and is_abstention("That is not stated in the chunks.")
-    assert not is_abstention("Paris [c1].")
 
 
 def test_answer_verdict_and_cut_echo():

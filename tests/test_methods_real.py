@@ -77,7 +77,7 @@ def test_closed_book_and_rag(llm, retriever):
 @pytest.mark.parametrize(
     "name, question",
     [("cove_joint", CAPITAL), ("cove_two_step", BORDERS), ("cove_factored", CLIMATE), ("cove_factor_revise", BORDERS),
-     ("rag_cove", BORDERS), ("rag_cove_rag_baseline", CLIMATE)],
+     ("cove_factored_rulefilter", BORDERS), ("rag_cove", BORDERS), ("rag_cove_rag_baseline", CLIMATE)],
 )
 def test_cove_variants_end_to_end(name, question, llm, retriever):
     method = get_method(name, max_verification_questions=2, concurrency=2)

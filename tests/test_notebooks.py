@@ -139,5 +139,5 @@ def test_04_review_runs(notebook_env):
     outputs = text_outputs(nb)
     assert "3 experiment run(s)" in outputs  # logged by 01-03 in the same home
     widgets = widget_text(nb)
-    assert "arms from 2 run(s)" in widgets and "p (paired bootstrap)" in widgets
+    assert "arms from 2 run(s)" in widgets and "p (Holm)" in widgets
     assert "Results: " in widgets

@@ -187,12 +187,19 @@ def test_cache_replay_makes_no_network_calls_and_is_identical(open_emulator, iso
     again = model.invoke("replay me")
     assert stats(open_emulator)["requests"] == before
     assert again.content == first.content and Usage.from_message(again).cached_calls == 1
-    # A finished experiment replays even with the provider unreachable.
-    offline = get_chat_model("emu/open", base_url="http://127.0.0.1:9/v1", temperature=0)
-    assert offline.invoke("replay me").content == first.content
     # Different parameters are a different call.
     model.invoke("replay me", temperature=0.5)
     assert stats(open_emulator)["requests"] == before + 1
+
+
+def test_a_finished_experiment_replays_with_its_endpoint_unreachable(catalog_file, isolated):
+    with running_emulator("emu/open", "echo", catalog_path=catalog_file) as url:
+        first = get_chat_model("emu/open", base_url=url, temperature=0).invoke("replay me offline")
+    offline = get_chat_model("emu/open", base_url=url, temperature=0)  # the same endpoint, now stopped
+    assert offline.invoke("replay me offline").content == first.content
+    elsewhere = get_chat_model("emu/open", base_url="http://127.0.0.1:9/v1", temperature=0, max_retries=0)
+    with pytest.raises(ProviderError, match="could not reach"):  # another endpoint: never this one's answers
+        elsewhere.invoke("replay me offline")
 
 
 def test_errors_are_not_cached(catalog_file):

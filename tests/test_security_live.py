@@ -13,8 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import httpx
@@ -70,40 +68,7 @@ def served(local_llm_server):
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def mlflow_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port(5050, 5099)
-    log = open(root / "server.log", "wb")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts")],
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, (root / "server.log").read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "mlflow server not up after 180 s"
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-def test_everything_tierlab_starts_listens_on_loopback_only(served, mlflow_url):
+def test_everything_tierlab_starts_listens_on_loopback_only(served, mlflow_server):
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import parse_spec
 
@@ -115,7 +80,7 @@ def test_everything_tierlab_starts_listens_on_loopback_only(served, mlflow_url):
     )  # fmt: skip
     seen: set = set()
     result = run_experiment(
-        spec, ray_address="local", progress=False, tracking_uri=mlflow_url,
+        spec, ray_address="local", progress=False, tracking_uri=mlflow_server,
         on_answer=lambda _: seen.update(_listening(os.getpid())),  # while the private Ray and emulator run
     )  # fmt: skip
     assert not result.errors, result.errors
@@ -126,7 +91,7 @@ def test_everything_tierlab_starts_listens_on_loopback_only(served, mlflow_url):
     names = [name for name, *_ in seen]
     # The listing must contain what it is about, or an empty list would pass.
     assert int(httpx.URL(served.base_url).port) in ports, listing
-    assert int(httpx.URL(mlflow_url).port) in ports, listing
+    assert int(httpx.URL(mlflow_server).port) in ports, listing
     assert any("toolkit.providers.emulator" in cmd for *_, cmd in seen), listing
     assert names.count("gcs_server") >= 1 and names.count("raylet") >= 1, listing
     assert any(name.startswith("ray::") for name in names), listing  # Serve actors and the arms' workers

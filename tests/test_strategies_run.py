@@ -61,7 +61,7 @@ def test_arms_vs_baseline_logged_to_mlflow(tmp_path):
     runs = tracking.load_runs("strategies-unit", tracking_uri=uri).set_index("tags.tierlab.arm")
     cascade = runs.loc[res.experiment.arm_label("cascade")]
     assert cascade["params.strategy"] == "cascade"
-    assert cascade["metrics.strategy.escalated_share"] == 0.5 and cascade["metrics.accuracy"] == 1.0
+    assert cascade["metrics.strategy.escalated_share"] == 0.5 and cascade["metrics.quality/accuracy"] == 1.0
 
     # Human review: mark the two queued abstentions; the reviewed accuracy lands in the arm's run.
     queue = ReviewQueue(res.review_queues["review"], root=tmp_path / "review")

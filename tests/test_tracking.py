@@ -1,63 +1,19 @@
-"""End to end against a real `mlflow server` on 127.0.0.1 (started here, stopped by PID) and the real local model:
-a tiny experiment (2 questions x closed_book + cove_joint) logged as one parent run and one child run per arm, with
-metrics and CIs, the per-question table, traces, plots and the summary; then pulled back into pandas."""
+"""End to end against a real `mlflow server` on 127.0.0.1 (conftest's ``mlflow_server``, stopped by PID).
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+1. The real local model: a tiny experiment (2 questions x closed_book + cove_joint) logged as one parent run and
+   one child run per arm, with metrics and CIs, the per-question table, traces, plots and the summary.
+2. What a reviewer reads in MLflow alone (issue 19), on an emulated free-tier run (echo backend, fast): context tags,
+   the dataset input with the digest of its files, grouped metric names, the combined cost, significance, readable
+   run names, experiment-time durations, assessments on traces, consistent spans, token usage, chat messages, JSON
+   params with ``max_tokens`` a number, and no secret anywhere."""
+
+import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port(low: int = 5000, high: int = 5049) -> int:
-    for port in range(low, high):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port in 5000-5049")
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log = open(root / "server.log", "wb")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, (root / "server.log").read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "mlflow server not up after 180 s"
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 def test_experiment_logged_to_a_real_mlflow_server(mlflow_server, local_llm_url, tmp_path, monkeypatch):
@@ -92,10 +48,10 @@ concurrency: 2
     client = MlflowClient(tracking_uri=mlflow_server)
     parent = client.get_run(result.mlflow_run_id)
     assert parent.data.params["spec_hash"] == spec.spec_hash()
-    assert parent.data.params["methods"] == "['closed_book', 'cove_joint']"
-    assert "catalog_version" in parent.data.params and parent.data.metrics["answers"] == 4
+    assert json.loads(parent.data.params["methods"]) == ["closed_book", "cove_joint"]
+    assert "catalog_version" in parent.data.params and parent.data.metrics["usage/answers"] == 4
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"spec.yaml", "summary.md", "questions.json", "plots"} <= artifacts
+    assert {"spec.yaml", "spec_resolved.yaml", "summary.md", "questions_all_arms.json", "plots"} <= artifacts
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert plots == {"plots/accuracy_vs_cost.png", "plots/hallucination_by_method.png"}
     summary = Path(client.download_artifacts(parent.info.run_id, "summary.md", str(tmp_path))).read_text()
@@ -104,9 +60,12 @@ concurrency: 2
     arms = tracking.load_runs("tracking-e2e", tracking_uri=mlflow_server, parent_run_id=parent.info.run_id)
     assert sorted(arms["tags.tierlab.arm"]) == sorted(a.arm for a in result.arms)
     for _, row in arms.iterrows():
-        assert row["metrics.accuracy_ci_low"] <= row["metrics.accuracy"] <= row["metrics.accuracy_ci_high"]
-        assert row["metrics.answered"] == 2 and row["metrics.network_calls"] >= 2
+        low, value, high = (row[f"metrics.quality/accuracy{s}"] for s in ("_ci_low", "", "_ci_high"))
+        assert low <= value <= high
+        assert row["metrics.usage/answered"] == 2 and row["metrics.usage/network_calls"] >= 2
         assert row["params.provider"] == "local/smollm2-135m-instruct"
+        # a self-hosted arm records the model id its server reports, not only the catalog's name for it
+        assert row["params.endpoint.served_model"] == "smollm2-135m-instruct"
         assert "questions.json" in {a.path for a in client.list_artifacts(row["run_id"])}
         traces = tracking.search_traces(row["run_id"], tracking_uri=mlflow_server)
         assert len(traces) == 2
@@ -122,3 +81,103 @@ concurrency: 2
     assert replay.network_calls == 0 and replay.mlflow_run_id == result.mlflow_run_id
     parents = tracking.load_runs("tracking-e2e", tracking_uri=mlflow_server, kind="experiment")
     assert len(parents) == 1
+
+
+def _everything_logged(client, run, tmp_path) -> str:
+    """Every string MLflow holds for a run: params, tags, metric names, dataset inputs, artifacts, traces."""
+    import mlflow
+
+    parts = [json.dumps(run.data.params), json.dumps(run.data.tags), json.dumps(sorted(run.data.metrics))]
+    parts += [f"{d.dataset.name} {d.dataset.source} {d.dataset.profile} {d.dataset.schema} {[t.value for t in d.tags]}"
+              for d in run.inputs.dataset_inputs]
+    folder = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path / run.info.run_id)))
+    parts += [p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file() and p.suffix != ".png"]
+    traces = mlflow.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id, return_type="list")
+    parts += [t.to_json() for t in traces]
+    return "\n".join(parts)
+
+
+def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, monkeypatch):
+    import mlflow
+    from mlflow import MlflowClient
+    from review_run import NAME, SECRET, log_review_run
+
+    from toolkit import tracking
+    from toolkit.datasets.files import dataset_files, files_digest
+
+    result = log_review_run(mlflow_server, monkeypatch, tmp_path / "home")
+    client = MlflowClient(tracking_uri=mlflow_server)
+    parent = client.get_run(result.mlflow_run_id)
+    experiment = client.get_experiment(parent.info.experiment_id)
+    arms = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(arms) == 2
+
+    # provenance: MLflow's context tags (create_run does not add them by itself), TierLab version and commit
+    for run in (parent, *arms):
+        tags = run.data.tags
+        assert tags["mlflow.user"] and tags["mlflow.source.name"] and tags["mlflow.source.type"] == "LOCAL"
+        assert len(tags["mlflow.source.git.commit"]) == 40 and tags["tierlab.version"]
+    assert "Reviewer walk-through" in parent.data.tags["mlflow.note.content"]
+    # the dataset as an MLflow dataset input: name, split, digest of the files' contents, source
+    digest = files_digest(dataset_files("factbook", "dev"))
+    for run in (parent, *arms):
+        (dataset,) = run.inputs.dataset_inputs
+        assert dataset.dataset.name == "factbook-dev" and dataset.dataset.digest == digest[:32]
+        assert json.loads(dataset.dataset.source)["uri"].endswith("questions/dev.jsonl")
+        assert {t.key: t.value for t in dataset.tags}["mlflow.data.context"] == "dev"
+    assert parent.data.params["dataset.sha256"] == digest
+
+    by_name = {r.info.run_name: r for r in arms}
+    assert set(by_name) == {"closed_book · groq/llama-3.1-8b-instant~emu", "cove_joint · groq/llama-3.1-8b-instant~emu"}
+    for run in arms:
+        params, metrics = run.data.params, run.data.metrics
+        # what answered: the emulator, and behind it the echo backend, never the real Groq
+        assert params["endpoint.emulated"] == "true" and params["endpoint.emulates_host"] == "api.groq.com"
+        assert params["endpoint.backend_model"].startswith("echo") and "echo" in run.data.tags["tierlab.answered_by"]
+        assert params["generation.max_tokens"] == "24" and float(params["generation.max_tokens"]) == 24
+        assert json.loads(params["prompt_versions"])
+        # grouped metric names (chart sections) and one sortable combined cost with its parts
+        assert all("/" in k for k in metrics)
+        assert {k.split("/")[0] for k in metrics} >= {"quality", "hallucination", "cost", "latency", "usage"}
+        answered = metrics["usage/answered"]
+        expected = (max(metrics["cost/actual_usd"], metrics["cost/shadow_usd"]) + metrics["cost/selfhosted_usd"]) / answered
+        assert metrics["cost/total_usd_per_question"] == pytest.approx(expected)
+        assert metrics["cost/total_usd_per_question"] > 0  # the shadow price of Groq's paid tier
+        # the run's times are the answers' (first start .. last finish), not the time spent logging
+        records = [r for r in result.records if r.arm == run.data.tags["tierlab.arm"]]
+        ends = [datetime.fromisoformat(r.finished_at).timestamp() for r in records]
+        assert run.info.start_time == int(min(e - r.latency_s for e, r in zip(ends, records, strict=True)) * 1000)
+        assert run.info.end_time == int(max(ends) * 1000)
+        assert run.info.end_time <= parent.info.end_time
+        table = tracking.load_question_table(run.info.run_id, tracking_uri=mlflow_server)
+        assert list(table.columns[:2]) == ["question_id", "arm"] and len(table) == 3
+    parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "questions_all_arms.json" in parent_artifacts and "questions.json" not in parent_artifacts
+    assert parent.data.params["judge.name"] == "rules" and json.loads(parent.data.params["judge.version"]) == ["rules-v1"]
+
+    # traces: consistent span times, token usage (the Tokens column), chat messages, assessments, filterable tags
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.flush_trace_async_logging()
+    traces = mlflow.search_traces(locations=[experiment.experiment_id], return_type="list")
+    assert len(traces) == 6
+    for trace in traces:
+        assert all(s.end_time_ns >= s.start_time_ns for s in trace.data.spans)
+        root = next(s for s in trace.data.spans if s.parent_id is None)
+        assert all(root.start_time_ns <= s.start_time_ns and s.end_time_ns <= root.end_time_ns for s in trace.data.spans)
+        assert trace.info.token_usage["total_tokens"] > 0
+        chat = [s for s in trace.data.spans if s.span_type == "CHAT_MODEL"]
+        assert chat and all(s.inputs["messages"][-1]["role"] == "user" for s in chat)
+        assert all(s.get_attribute("mlflow.chat.messages")[-1]["role"] == "assistant" for s in chat)
+        feedback = {a.name: a for a in trace.info.assessments}
+        assert feedback["hallucinated"].value is True and feedback["hallucinated"].source.source_id == "rules-v1"
+        assert feedback["correct"].value is False and feedback["correct"].source.source_type == "CODE"
+    wrong = mlflow.search_traces(locations=[experiment.experiment_id], filter_string="tags.correct = 'false'",
+                                 return_type="list")
+    assert len(wrong) == 6
+
+    # the key is in the environment and in the spec (description, base URL query) — and nowhere in MLflow
+    assert SECRET in result.spec.description and SECRET in (result.spec.providers[0].base_url or "")
+    for run in (parent, *arms):
+        assert SECRET not in _everything_logged(client, run, tmp_path)
+    assert SECRET not in json.dumps(experiment.tags)
+    assert experiment.name == NAME

@@ -9,10 +9,9 @@ import html
 import json
 import threading
 import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from servers import ChatServer
 
 from toolkit.datasets import load_dataset
 from toolkit.experiments.spec import ExperimentSpec, SpecError, load_spec
@@ -20,56 +19,12 @@ from toolkit.experiments.spec import ExperimentSpec, SpecError, load_spec
 GOLD = {q.question: q for q in load_dataset("factbook", "dev").questions}
 
 
-class GoldServer:
-    """/v1/models and /v1/chat/completions; replies with the gold answer of the dev question in the prompt.
+class GoldServer(ChatServer):
+    """Replies with the gold answer of the dev question in the prompt (``gate`` holds requests, see ChatServer)."""
 
-    ``gate``: when set, requests wait on it (lets a test cancel while answers are in flight).
-    """
-
-    def __init__(self):
-        self.calls = Counter()
-        self.gate: threading.Event | None = None
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self._json({"object": "list", "data": [{"id": "smollm2-135m-instruct", "object": "model"}]})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = " ".join(str(m["content"]) for m in body["messages"])
-                outer.calls[prompt] += 1
-                if outer.gate is not None:
-                    outer.gate.wait(30)
-                question = next((q for text, q in GOLD.items() if text in prompt), None)
-                reply = ", ".join(question.answers[:3]) if question and question.answers else "I don't know"
-                self._json({
-                    "id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24},
-                })
-
-            def _json(self, data):
-                raw = json.dumps(data).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        if self.gate is not None:
-            self.gate.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def reply(self, prompt: str) -> str:
+        question = next((q for text, q in GOLD.items() if text in prompt), None)
+        return ", ".join(question.answers[:3]) if question and question.answers else "I don't know"
 
 
 @pytest.fixture
@@ -285,9 +240,10 @@ def test_results_view_drilldown_shows_cove_steps(home, server):
     result = panel.run(wait=True)
     rows = summary_rows(result)
     assert [r[0] for r in rows] == [a.arm for a in result.arms]
-    assert rows[0][2].count("[") == 1  # accuracy with its CI
+    assert rows[0][2].count("[") == 1 and rows[0][2].endswith(" n=3")  # accuracy with its CI and n
     tests = comparison_rows(result.comparisons, "accuracy")
-    assert tests and tests[0][0] == "accuracy" and tests[0][5].replace(".", "").isdigit()
+    assert tests and tests[0][0] == "accuracy" and tests[0][5] == "McNemar (exact)"
+    assert tests[0][6] == tests[0][7] == "too few to test (n < 10)"  # 3 paired questions: no p-value
 
     view = ResultsView(result, plots=True)
     first = next(r for r in result.records if r.arm == view.arm.value)
@@ -324,7 +280,7 @@ def test_compare_panel_shows_arms_side_by_side_with_paired_tests(home, server):
     assert len(panel.arms) == 3
     assert "3 arms from 2 run(s)" in panel.message.value
     assert "cove_joint" in panel.arms_html.value and "[" in panel.arms_html.value
-    assert "p (McNemar)" in panel.paired_html.value
+    assert "p (Holm)" in panel.paired_html.value and "too few to test" in panel.paired_html.value
     assert panel.paired_html.value.count("<tr>") == 1 + 3  # header + every pair of the 3 arms
     panel.metric.value = "list_precision"
     assert "list_precision" in panel.paired_html.value or "no pair" in panel.paired_html.value

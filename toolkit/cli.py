@@ -5,9 +5,12 @@ Modules named here must stay cheap to import: heavy imports (vllm, torch, mlflow
 
 import typer
 
-from toolkit import k8s, local_models, serve
+from toolkit import local_models, serve
 from toolkit.demo import demo
 from toolkit.experiments import cli as experiments_cli
+from toolkit.experiments.power_cli import power
+from toolkit.judges import cli as judges_cli
+from toolkit.k8s import cli as k8s_cli
 from toolkit.planner.cli import plan
 from toolkit.providers import cli as providers_cli
 from toolkit.retrieval import cli as corpus_cli
@@ -26,4 +29,6 @@ app.add_typer(corpus_cli.cli, name="corpus")
 app.add_typer(experiments_cli.cli)  # run, report
 app.add_typer(strategies_cli.cli, name="strategies")
 app.command(name="plan")(plan)
-app.add_typer(k8s.cli, name="k8s")
+app.command(name="power")(power)
+app.add_typer(k8s_cli.app, name="k8s")
+app.add_typer(judges_cli.cli, name="judge")

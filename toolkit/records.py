@@ -19,6 +19,17 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PublicQuestion(Record):
+    """What an answering method may see of a question: no gold answers, tolerance, gold documents or gold context.
+
+    Methods receive only this (``Method.__call__`` converts), so no method can read gold by construction."""
+
+    id: str
+    question: str
+    kind: QuestionKind = Field(description="Decides the prompt family (list, short, long).")
+    dataset: str = ""
+
+
 class Question(Record):
     id: str = Field(description="Stable id, unique within its dataset.")
     question: str
@@ -32,6 +43,10 @@ class Question(Record):
     dataset: str = ""
     context: str | None = Field(default=None, description="Gold context shipped with the question, if any.")
 
+    def public(self) -> PublicQuestion:
+        """The part of the question a method may see (everything but the gold side)."""
+        return PublicQuestion(id=self.id, question=self.question, kind=self.kind, dataset=self.dataset)
+
 
 class Usage(Record):
     """Tokens, calls and money for one or many model calls; add them up with ``+``."""
@@ -43,6 +58,12 @@ class Usage(Record):
     rate_limited: int = Field(default=0, description="HTTP 429 answers received (and retried).")
     latency_s: float = Field(default=0.0, description="Wall time spent waiting for the model, summed.")
     cost_usd: float = Field(default=0.0, description="What was actually charged (0 on a free tier).")
+    cached_latency_s: float = Field(
+        default=0.0, description="Latency originally measured for the calls answered from cache (not waited again)."
+    )
+    cached_cost_usd: float = Field(
+        default=0.0, description="What the calls answered from cache were charged when first made (not again)."
+    )
     shadow_cost_usd: float = Field(default=0.0, description="What the provider's paid tier would have charged.")
     selfhosted_cost_usd: float = Field(default=0.0, description="Self-hosted busy time priced at $/GPU-hour.")
 
@@ -68,6 +89,11 @@ class Step(Record):
     provider: str = ""
     usage: Usage = Usage()
 
+    @property
+    def cached(self) -> bool:
+        """A model call answered from the response cache (no network, no wait, nothing charged)."""
+        return self.usage.cached_calls >= self.usage.calls > 0
+
 
 class RetrievedChunk(Record):
     id: str
@@ -87,3 +113,9 @@ class Answer(Record):
     @property
     def usage(self) -> Usage:
         return sum((step.usage for step in self.steps), Usage())
+
+    @property
+    def cached(self) -> bool:
+        """Every model call of this answer came from the response cache."""
+        usage = self.usage
+        return usage.cached_calls >= usage.calls > 0

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from toolkit.experiments.components import expected_calls
 from toolkit.experiments.results import ArmEstimate
 from toolkit.experiments.spec import Budget, ExperimentSpec, MethodSpec, ProviderSpec, arm_name
-from toolkit.experiments.store import AnswerRecord
+from toolkit.experiments.store import AnswerRecord, FailedAttempt
 from toolkit.records import Question, Usage
 
 TOKENS_PER_CALL_PROMPT = 400
@@ -125,9 +125,14 @@ def format_preflight(estimates: tuple[ArmEstimate, ...]) -> str:
     return "\n".join(lines)
 
 
-def spent_by_provider(records: Iterable[AnswerRecord]) -> dict[str, Usage]:
-    """What the stored answers already spent, per provider (counts against the caps on resume)."""
+def spent_by_provider(
+    records: Iterable[AnswerRecord], failures: Iterable[FailedAttempt] = ()
+) -> dict[str, Usage]:
+    """What the stored answers, and the failed attempts, already spent per provider (counts against the caps on
+    resume: a failed question's calls were paid too)."""
     spent: dict[str, Usage] = defaultdict(Usage)
     for record in records:
         spent[record.provider] = spent[record.provider] + record.answer.usage
+    for failure in failures:
+        spent[failure.provider] = spent[failure.provider] + failure.usage
     return spent

@@ -23,28 +23,35 @@ def run(
     no_track: Annotated[bool, typer.Option("--no-track", help="Do not log to MLflow.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Run (or continue) an experiment; answers already stored are never asked again."""
+    """Run (or continue) an experiment; answers already stored are never asked again.
+
+    Exit codes: 0 done; 1 an arm failed on every question it tried; 2 the spec, the dataset or the run folder
+    cannot be used (one line says what and how to fix it; nothing was run or logged).
+    """
+    import warnings
+
+    from toolkit.datasets import DatasetError
     from toolkit.experiments.report import print_summary
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import SpecError, load_spec
-
-    try:
-        loaded = load_spec(spec)
-    except SpecError as error:
-        typer.secho(str(error), fg="red", err=True)
-        raise typer.Exit(2) from None
+    from toolkit.experiments.store import StoreError
     from toolkit.security import RayAuthError
 
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     try:
+        loaded = load_spec(spec)
         result = run_experiment(
             loaded, ray_address=ray_address, progress=not quiet, track=not no_track, tracking_uri=tracking_uri
         )
-    except RayAuthError as error:
+    except (SpecError, DatasetError, StoreError, RayAuthError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
     print_summary(result)
     for error in result.errors:
         typer.secho(f"failed: {error}", fg="yellow", err=True)
+    if result.failed_arms:
+        typer.secho(f"every question failed in: {', '.join(result.failed_arms)}", fg="red", err=True)
+        raise typer.Exit(1)
 
 
 @cli.command("report")

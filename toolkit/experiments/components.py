@@ -46,6 +46,11 @@ def needs_retriever(method: MethodSpec, callable_: Any = None) -> bool:
     return bool(declared) if declared is not None else method.name.startswith("rag")
 
 
+def emulator_backend(provider: ProviderSpec) -> str:
+    """The model server an emulated provider's text really comes from (also recorded with the run in MLflow)."""
+    return provider.emulator_backend or os.environ.get("TIERLAB_LOCAL_URL", "http://127.0.0.1:8000/v1")
+
+
 class Components:
     """The real collaborators. Subclass and override one method to substitute one of them."""
 
@@ -137,6 +142,5 @@ class Components:
         """Base URL of a local emulator of ``provider``'s free tier, forwarding to the local model."""
         from toolkit.providers.emulator import running_emulator
 
-        backend = provider.emulator_backend or os.environ.get("TIERLAB_LOCAL_URL", "http://127.0.0.1:8000/v1")
-        with running_emulator(provider.id, backend, **provider.emulator_options) as base_url:
+        with running_emulator(provider.id, emulator_backend(provider), **provider.emulator_options) as base_url:
             yield base_url

@@ -11,11 +11,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from toolkit.experiments.accounting import SpendCollector, collecting_spend
 from toolkit.experiments.budget import BudgetTracker, estimate_question, spent_by_provider
 from toolkit.experiments.components import Components, needs_retriever
 from toolkit.experiments.spec import ExperimentSpec, MethodSpec, ProviderSpec, arm_name
-from toolkit.experiments.store import AnswerRecord, Store
-from toolkit.metrics.hallucination import judge_llm, judge_rules
+from toolkit.experiments.store import AnswerRecord, FailedAttempt, Store
+from toolkit.judges.answers import judge_answer, judge_answer_llm
 from toolkit.records import Question, Usage
 
 OnAnswer = Callable[[AnswerRecord], None]
@@ -80,7 +81,7 @@ class _Execution:
             if reason:
                 self.stop_provider(provider, reason)
                 return
-            usage = None
+            usage, spend = None, SpendCollector()
             try:
                 llm = self._resource(
                     "models",
@@ -90,15 +91,30 @@ class _Execution:
                 retriever = None
                 if needs_retriever(method, method_callable):
                     retriever = self._shared("retriever", lambda: self.components.retriever(self.spec))
-                started = time.perf_counter()
-                answer = method_callable(question, llm, retriever=retriever)
-                latency = time.perf_counter() - started
+                with collecting_spend(spend):
+                    started = time.perf_counter()
+                    answer = method_callable(question, llm, retriever=retriever)
+                    latency = time.perf_counter() - started
                 usage = answer.usage
             except Exception as error:  # one failed question must not sink the experiment
+                message = f"{type(error).__name__}: {str(error)[:300]}"
                 if type(error).__name__ == "QuotaExhausted":
                     self.stop_provider(provider, f"quota: {error}")
                 else:
-                    self.errors.append(f"{arm} / {question.id}: {type(error).__name__}: {str(error)[:300]}")
+                    self.errors.append(f"{arm} / {question.id}: {message}")
+                usage = spend.usage
+                if usage.calls:  # what it spent before failing was paid
+                    self.store.append_failure(
+                        FailedAttempt(
+                            arm=arm,
+                            provider=provider.name,
+                            question_id=question.id,
+                            error=message,
+                            usage=usage,
+                        )
+                    )
+                    with self._lock:
+                        self.network_calls += usage.calls - usage.cached_calls
                 return
             finally:
                 self.budgets[provider.name].settle(calls, tokens, usage)
@@ -111,7 +127,7 @@ class _Execution:
     ) -> None:
         arm = arm_name(provider, method)
         judge = self.spec.judge
-        verdict = judge_rules(question, answer, use_embeddings=judge.use_embeddings)
+        verdict = judge_answer(question, answer, use_embeddings=judge.use_embeddings)
         llm_verdict = None
         if judge.provider != "rules":
             with self._lock:
@@ -119,7 +135,7 @@ class _Execution:
                 self.judged[arm] += take
             if take:
                 try:
-                    llm_verdict = judge_llm(
+                    llm_verdict = judge_answer_llm(
                         question, answer, self._shared("judge", lambda: self.components.judge_model(judge))
                     )
                 except Exception as error:
@@ -176,7 +192,7 @@ def run_arms(
     budget_share: float = 1.0,
 ) -> tuple[dict[str, str], list[str], int]:
     """Answer the pending questions of the spec's arms; returns (stop reasons, errors, network calls)."""
-    spent = spent_by_provider(store.records().values())
+    spent = spent_by_provider(store.records().values(), store.failures())
     budgets = {
         p.name: BudgetTracker(p.budget, spent.get(p.name, Usage()), budget_share) for p in spec.providers
     }

@@ -5,20 +5,16 @@ the same numbers.
 """
 
 from toolkit.experiments.results import ExperimentResult
-from toolkit.metrics.stats import Interval
+from toolkit.metrics import headline_metrics
+from toolkit.metrics.stats import MIN_PAIRS, STATS_NOTE, Interval
 
-HEADLINE = (
-    "accuracy",
-    "hallucination_rate",
-    "entity_hallucination_rate",
-    "list_precision",
-    "abstention",
-    "groundedness",
-)
+HEADLINE = headline_metrics()
 
 
 def _ci(interval: Interval | None) -> str:
-    return "–" if interval is None else f"{interval.value:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+    if interval is None:
+        return "–"
+    return f"{interval.value:.2f} [{interval.low:.2f}, {interval.high:.2f}] n={interval.n}"
 
 
 def _money(value: float | None) -> str:
@@ -36,7 +32,7 @@ def summary_markdown(result: ExperimentResult) -> str:
         "",
         *([spec.description, ""] if spec.description else []),
         f"Dataset `{spec.dataset}` / `{spec.split}`, {result.arms[0].planned if result.arms else 0} questions "
-        f"(seed {spec.seed}), judge `{spec.judge.provider}`, run `{result.run_key}`. Intervals: {pct}% bootstrap.",
+        f"(seed {spec.seed}), judge `{spec.judge.provider}`, run `{result.run_key}`. Intervals: {pct}%, n beside each.",
         "",
         "| provider | method | answered | "
         + " | ".join(HEADLINE)
@@ -58,23 +54,45 @@ def summary_markdown(result: ExperimentResult) -> str:
         )
     if result.skipped:
         lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())]
-    significant = [
-        t
-        for t in result.comparisons
-        if t.metric in ("accuracy", "hallucination")
-        and min(t.p_bootstrap, t.p_mcnemar if t.p_mcnemar is not None else 1.0) < 1 - spec.confidence
-    ]
-    lines += ["", f"Paired tests (accuracy, hallucination; p < {1 - spec.confidence:.2f}):"]
+    alpha = 1 - spec.confidence
+    headline = [t for t in result.comparisons if t.metric in ("accuracy", "hallucination")]
+    significant = [t for t in headline if t.p_adjusted is not None and t.p_adjusted < alpha]
+    lines += ["", f"Paired tests (accuracy, hallucination; Holm-adjusted over all {len(result.comparisons)} "
+                  f"comparisons, p < {alpha:.2f}):"]
     lines += [
-        f"- {t.metric}: {t.arm_a} − {t.arm_b} = {t.diff:+.2f} [{t.low:+.2f}, {t.high:+.2f}], "
-        f"p_boot={t.p_bootstrap:.3f}"
-        + (f", p_McNemar={t.p_mcnemar:.3f}" if t.p_mcnemar is not None else "")
-        + f" (n={t.n})"
+        f"- {t.metric}: {t.arm_a} − {t.arm_b} = {t.diff_text()}, {t.test} p={t.p_text()}, Holm p={t.p_text(True)}"
         for t in significant
     ] or ["- none significant on this sample"]
+    too_few = [t for t in headline if t.p_value is None and t.n < MIN_PAIRS]
+    if too_few:
+        lines.append(f"- {len(too_few)} of {len(headline)} too few to test (fewer than {MIN_PAIRS} paired questions)")
+    lines += ["", f"_{STATS_NOTE}._"]
     if result.errors:
         lines += ["", f"{len(result.errors)} question(s) failed and will be retried on the next run."]
+    lines += _accounting_notes(result)
     return "\n".join(lines) + "\n"
+
+
+def _accounting_notes(result: ExperimentResult) -> list[str]:
+    """Per arm: answers replayed from cache, calls shared with another arm, spend of failed questions (see
+    ``toolkit.experiments.accounting`` for the definitions)."""
+    notes = []
+    for arm in result.arms:
+        cost, parts = arm.cost, []
+        if cost.get("answered_from_cache"):
+            parts.append(
+                f"answered from cache: {cost['answered_from_cache']:.0f}"
+                + (" (latency: as originally measured)" if cost.get("latency_from_cache") else "")
+            )
+        if cost.get("shared_calls"):
+            parts.append(f"shared calls charged here: {cost['shared_calls']:.0f}")
+        if cost.get("failed_calls"):
+            parts.append(
+                f"calls spent by failed questions: {cost['failed_calls']:.0f} ({cost['failed_questions']:.0f} questions)"
+            )
+        if parts:
+            notes.append(f"- {arm.arm}: " + "; ".join(parts))
+    return ["", "Accounting:", *notes] if notes else []
 
 
 def print_summary(result: ExperimentResult) -> None:

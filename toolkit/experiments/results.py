@@ -1,27 +1,24 @@
 """From stored answers to numbers: per-arm metrics with CIs, cost and latency, and paired tests between arms.
 
-Everything here is a pure function of the stored records and the spec (seeded bootstrap), so a replay of a
-finished experiment reproduces the same numbers exactly without a single model call.
+Everything here is a pure function of the stored records and the spec (seeded bootstrap and permutations), so a
+replay of a finished experiment reproduces the same numbers exactly without a single model call. The statistics
+themselves (Wilson/BCa intervals, McNemar/permutation tests, Holm) live in ``toolkit.metrics.stats``.
 """
 
 import hashlib
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from pydantic import Field
 
 from toolkit.experiments.spec import ExperimentSpec
 from toolkit.experiments.store import AnswerRecord
-from toolkit.metrics import score
-from toolkit.metrics.hallucination import agreement
-from toolkit.metrics.stats import Interval, PairedTest, bootstrap_ci, bootstrap_ratio_ci, compare
+from toolkit.judges.metaeval import cohen_kappa
+from toolkit.metrics import binary_metrics, score
+from toolkit.metrics.stats import Interval, PairedTest, adjust, compare, mean_ci, ratio_ci
 from toolkit.records import Record, Usage
-
-BINARY_METRICS = frozenset(
-    {"accuracy", "exact_match", "contains_match", "numeric_match", "abstention", "hallucination"}
-)
 
 
 class ArmEstimate(Record):
@@ -47,7 +44,8 @@ class ArmSummary(Record):
         default=None, description="Why the arm stopped early (budget, quota, cancelled, error)."
     )
     metrics: dict[str, Interval | None] = Field(
-        description="Mean per question with bootstrap CI; None where no question applies."
+        description="Mean per question with its CI (Wilson for proportions, BCa bootstrap otherwise) and n; None "
+        "where no question applies."
     )
     cost: dict[str, float | None] = Field(
         description="Usage totals, latency percentiles and cost per correct answer."
@@ -69,6 +67,9 @@ class ExperimentResult(Record):
         default=(), description="Questions that failed (retried on the next run)."
     )
     skipped: dict[str, str] = Field(default_factory=dict, description="Optional providers left out, and why.")
+    failed_arms: tuple[str, ...] = Field(
+        default=(), description="Arms whose every attempted question failed this run (nothing answered)."
+    )
     mlflow_run_id: str | None = None
 
     def digest(self) -> str:
@@ -125,17 +126,18 @@ def question_row(record: AnswerRecord, metrics: Iterable[str]) -> dict:
         "answer": record.answer.text,
         "flags": ", ".join(record.answer.flags),
         "latency_s": record.latency_s,
+        "cached": record.answer.cached,
         "calls": usage.calls,
         "tokens": usage.total_tokens,
         "cost_usd": usage.cost_usd,
         "shadow_cost_usd": usage.shadow_cost_usd,
     }
     row.update(score(record.question, record.answer, metrics))
-    row["hallucination"] = float(record.verdict.hallucinated)
+    row["hallucination"] = None if record.verdict.unknown else float(record.verdict.hallucinated)
     row["groundedness"] = record.verdict.groundedness
     row["verdict_reason"] = record.verdict.reason
     if record.llm_verdict is not None:
-        row["llm_hallucination"] = float(record.llm_verdict.hallucinated)
+        row["llm_hallucination"] = None if record.llm_verdict.unknown else float(record.llm_verdict.hallucinated)
     return row
 
 
@@ -190,27 +192,30 @@ def summarize_arm(
     planned: int,
     records: list[AnswerRecord],
     stopped: str | None = None,
+    accounting: Callable[[list[AnswerRecord], int], dict] | None = None,
 ) -> ArmSummary:
+    """``accounting(records, correct)`` overrides the plain usage sums with the run's accounting (cache replays,
+    shared calls, failed questions: ``toolkit.experiments.accounting``)."""
     boot = {"confidence": spec.confidence, "n_resamples": spec.bootstrap_resamples, "seed": spec.seed}
     table = _per_question(records, spec.metrics)
     metrics: dict[str, Interval | None] = {
-        name: bootstrap_ci(list(table.get(name, {}).values()), **boot) for name in spec.metrics
+        name: mean_ci(list(table.get(name, {}).values()), **boot) for name in spec.metrics
     }
-    metrics["hallucination_rate"] = bootstrap_ci(list(table.get("hallucination", {}).values()), **boot)
+    metrics["hallucination_rate"] = mean_ci(list(table.get("hallucination", {}).values()), **boot)
     lists = [r.verdict for r in records if r.question.kind == "list"]
-    metrics["entity_hallucination_rate"] = bootstrap_ratio_ci(
+    metrics["entity_hallucination_rate"] = ratio_ci(
         [v.unsupported_entities for v in lists], [v.entities for v in lists], **boot
     )
-    metrics["groundedness"] = bootstrap_ci(list(table.get("groundedness", {}).values()), **boot)
-    judged = [r for r in records if r.llm_verdict is not None]
+    metrics["groundedness"] = mean_ci(list(table.get("groundedness", {}).values()), **boot)
+    judged = [r for r in records if r.llm_verdict is not None and not r.llm_verdict.unknown]
     if judged:
-        metrics["llm_hallucination_rate"] = bootstrap_ci(
+        metrics["llm_hallucination_rate"] = mean_ci(
             [float(r.llm_verdict.hallucinated) for r in judged], **boot
         )
     correct = int(sum(v or 0 for v in table.get("accuracy", {}).values()))
-    cost = _cost(records, correct)
+    cost = _cost(records, correct) | (accounting(records, correct) if accounting else {})
     if judged:
-        agree = agreement(
+        agree = cohen_kappa(
             [r.verdict.hallucinated for r in judged], [r.llm_verdict.hallucinated for r in judged]
         )
         cost.update(
@@ -229,7 +234,11 @@ def summarize_arm(
 
 
 def paired_tests(spec: ExperimentSpec, by_arm: dict[str, list[AnswerRecord]]) -> tuple[PairedTest, ...]:
-    """Every pair of arms, every metric (plus hallucination), on the questions both arms answered."""
+    """Every pair of arms, every metric (plus hallucination), on the questions both arms answered.
+
+    ``p_adjusted`` is Holm over all of these tests (one family, as the report shows them together); a caller that
+    shows several such sets together re-adjusts the union with ``stats.adjust``.
+    """
     tables = {arm: _per_question(records, spec.metrics) for arm, records in by_arm.items()}
     tests = []
     for arm_a, arm_b in itertools.combinations(sorted(tables), 2):
@@ -242,11 +251,11 @@ def paired_tests(spec: ExperimentSpec, by_arm: dict[str, list[AnswerRecord]]) ->
                 [a[q] for q in common],
                 arm_b,
                 [b[q] for q in common],
-                binary=name in BINARY_METRICS,
+                binary=name in binary_metrics(),
                 confidence=spec.confidence,
                 n_resamples=spec.bootstrap_resamples,
                 seed=spec.seed,
             )
             if test is not None:
                 tests.append(test)
-    return tuple(tests)
+    return adjust(tests)

@@ -7,16 +7,19 @@ pre-flight estimate live in ``budget.py``.
 """
 
 import contextlib
+import functools
 import json
 import sys
 import threading
+import warnings
 from pathlib import Path
 
+from toolkit.experiments.accounting import arm_cost, measured_calls
 from toolkit.experiments.budget import BudgetTracker, format_preflight, preflight, spent_by_provider
 from toolkit.experiments.components import Components
 from toolkit.experiments.execution import OnAnswer, run_arms
 from toolkit.experiments.results import ExperimentResult, paired_tests, summarize_arm
-from toolkit.experiments.spec import ExperimentSpec, arm_name, load_spec
+from toolkit.experiments.spec import ExperimentSpec, SpecError, arm_name, load_spec
 from toolkit.experiments.store import AnswerRecord, Store, run_dir
 
 __all__ = [
@@ -52,55 +55,99 @@ def run_experiment(
     spec = load_spec(spec) if isinstance(spec, str | Path) else spec
     components = components or Components()
     cancel = cancel or threading.Event()
-    skipped = {p.name: why for p in spec.providers if p.optional and (why := components.unavailable(p))}
-    if skipped:
-        if len(skipped) == len(spec.providers):
-            raise ValueError(
-                f"every provider is unavailable: {skipped}; set an API key or add a non-optional provider."
+    spec, skipped = _available(spec, components, progress)
+    questions = _questions(spec, components)
+    store = Store(run_dir(spec.run_key(), runs_root))
+    with store.exclusive():
+        store.set_aside_torn_tail()
+        (store.directory / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
+        stored = store.records()
+        pending = {
+            arm_name(p, m): [q for q in questions if (arm_name(p, m), q.id) not in stored]
+            for p, m in spec.arms()
+        }
+        todo = any(pending.values())
+        methods = {m.arm_name: components.method(m) if todo else None for m in spec.methods}
+        estimates = preflight(spec, pending, methods, spent_by_provider(stored.values(), store.failures()))
+        if progress and todo:
+            print(format_preflight(estimates), file=sys.stderr)
+        stopped, errors, calls = {}, [], 0
+        if todo:
+            stopped, errors, calls = _answer(
+                spec, questions, pending, store, components, ray_address, cancel, on_answer, progress
             )
-        spec = spec.model_copy(
-            update={"providers": tuple(p for p in spec.providers if p.name not in skipped)}
+        if cancel.is_set():
+            for name, missing in pending.items():
+                if missing:
+                    stopped.setdefault(name, "cancelled")
+
+        result = summarize(spec, questions, store, stopped, errors, calls, estimates)
+        result = result.model_copy(update={"skipped": skipped})
+        if track:
+            result = result.model_copy(update={"mlflow_run_id": _track(result, store, tracking_uri)})
+        store.write_json(
+            "result.json",
+            {
+                "run_key": result.run_key,
+                "mlflow_run_id": result.mlflow_run_id,
+                "summary": [a.model_dump(mode="json") for a in result.arms],
+            },
         )
-        if progress:
-            print(
-                "skipping optional providers: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()),
-                file=sys.stderr,
-            )
+    return result
+
+
+def _available(spec: ExperimentSpec, components: Components, progress: bool):
+    """The spec without optional providers whose API key is not set, and why each was left out."""
+    skipped = {p.name: why for p in spec.providers if p.optional and (why := components.unavailable(p))}
+    if not skipped:
+        return spec, skipped
+    if len(skipped) == len(spec.providers):
+        raise SpecError(
+            f"every provider is unavailable: {skipped}; set an API key or add a non-optional provider."
+        )
+    if progress:
+        print(
+            "skipping optional providers: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()),
+            file=sys.stderr,
+        )
+    return spec.model_copy(
+        update={"providers": tuple(p for p in spec.providers if p.name not in skipped)}
+    ), skipped
+
+
+def _questions(spec: ExperimentSpec, components: Components):
+    """The sampled questions; a ``DatasetError`` names the file and line, an empty or short sample is said."""
     questions = components.questions(spec)
     if not questions:
-        raise ValueError(
+        raise SpecError(
             f"dataset {spec.dataset!r} split {spec.split!r} gave no questions (kinds={spec.kinds}); "
             "check the dataset name, split and kinds in the spec."
         )
-    store = Store(run_dir(spec.run_key(), runs_root))
-    (store.directory / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
-    stored = store.records()
-    pending = {
-        arm_name(p, m): [q for q in questions if (arm_name(p, m), q.id) not in stored] for p, m in spec.arms()
-    }
-    todo = any(pending.values())
-    methods = {m.arm_name: components.method(m) if todo else None for m in spec.methods}
-    estimates = preflight(spec, pending, methods, spent_by_provider(stored.values()))
-    if progress and todo:
-        print(format_preflight(estimates), file=sys.stderr)
+    if spec.sample_size is not None and len(questions) < spec.sample_size:
+        warnings.warn(
+            f"sample_size {spec.sample_size} is larger than dataset {spec.dataset!r} split {spec.split!r}"
+            f"{f' (kinds {list(spec.kinds)})' if spec.kinds else ''}: using all {len(questions)} questions.",
+            stacklevel=3,
+        )
+    return questions
 
-    stopped: dict[str, str] = {}
-    errors: list[str] = []
-    calls = 0
-    if todo:
-        from tqdm.auto import tqdm
 
-        bars = {}
-        for i, (provider, method) in enumerate(spec.arms()):
-            name = arm_name(provider, method)
-            bars[name] = tqdm(
-                total=len(questions),
-                initial=len(questions) - len(pending[name]),
-                desc=name,
-                position=i,
-                leave=True,
-                disable=not progress,
-            )
+def _answer(spec, questions, pending, store, components, ray_address, cancel, on_answer, progress):
+    """Ask the pending questions (threads, or Ray tasks), emulators running for the providers that need them."""
+    from tqdm.auto import tqdm
+
+    bars = {}
+    for i, (provider, method) in enumerate(spec.arms()):
+        name = arm_name(provider, method)
+        bars[name] = tqdm(
+            total=len(questions),
+            initial=len(questions) - len(pending[name]),
+            desc=name,
+            position=i,
+            leave=True,
+            disable=not progress,
+        )
+    try:
         with contextlib.ExitStack() as stack:
             base_urls = {}
             for provider in spec.providers:
@@ -112,40 +159,20 @@ def run_experiment(
             if ray_address:
                 from toolkit.experiments.ray_backend import run_on_ray
 
-                stopped, errors, calls = run_on_ray(
-                    spec, pending, store, ray_address, base_urls, cancel, on_answer, bars
-                )
-            else:
-                stopped, errors, calls = run_arms(
-                    spec,
-                    pending,
-                    store,
-                    components=components,
-                    base_urls=base_urls,
-                    cancel=cancel,
-                    on_answer=on_answer,
-                    bars=bars,
-                )
+                return run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, bars)
+            return run_arms(
+                spec,
+                pending,
+                store,
+                components=components,
+                base_urls=base_urls,
+                cancel=cancel,
+                on_answer=on_answer,
+                bars=bars,
+            )
+    finally:
         for bar in bars.values():
             bar.close()
-    if cancel.is_set():
-        for name, missing in pending.items():
-            if missing:
-                stopped.setdefault(name, "cancelled")
-
-    result = summarize(spec, questions, store, stopped, errors, calls, estimates)
-    result = result.model_copy(update={"skipped": skipped})
-    if track:
-        result = result.model_copy(update={"mlflow_run_id": _track(result, store, tracking_uri)})
-    store.write_json(
-        "result.json",
-        {
-            "run_key": result.run_key,
-            "mlflow_run_id": result.mlflow_run_id,
-            "summary": [a.model_dump(mode="json") for a in result.arms],
-        },
-    )
-    return result
 
 
 def _track(result: ExperimentResult, store: Store, tracking_uri: str | None) -> str:
@@ -176,18 +203,41 @@ def summarize(
     estimates=(),
 ) -> ExperimentResult:
     """The result of whatever the store holds for this spec's arms and questions (no model calls)."""
-    stopped = stopped or {}
+    stopped = dict(stopped or {})
     records = store.records()
-    by_arm: dict[str, list[AnswerRecord]] = {}
-    arms = []
-    for provider, method in spec.arms():
-        name = arm_name(provider, method)
-        rows = [records[(name, q.id)] for q in questions if (name, q.id) in records]
-        by_arm[name] = rows
-        arms.append(
-            summarize_arm(spec, name, provider.name, method.arm_name, len(questions), rows, stopped.get(name))
-        )
+    by_arm: dict[str, list[AnswerRecord]] = {
+        arm_name(p, m): [
+            records[(arm_name(p, m), q.id)] for q in questions if (arm_name(p, m), q.id) in records
+        ]
+        for p, m in spec.arms()
+    }
+    failed = tuple(
+        name
+        for name, rows in by_arm.items()
+        if not rows and any(e.startswith(f"{name} / ") for e in errors or ())
+    )
+    for name in failed:
+        stopped.setdefault(name, "failed: every question raised an error")
     ordered = tuple(r for rows in by_arm.values() for r in rows)
+    measured = measured_calls(ordered)
+    asked = {q.id for q in questions}
+    failures: dict[str, list] = {name: [] for name in by_arm}
+    for failure in store.failures():
+        if failure.arm in failures and failure.question_id in asked:
+            failures[failure.arm].append(failure)
+    arms = [
+        summarize_arm(
+            spec,
+            arm_name(p, m),
+            p.name,
+            m.arm_name,
+            len(questions),
+            by_arm[arm_name(p, m)],
+            stopped.get(arm_name(p, m)),
+            accounting=functools.partial(arm_cost, failures=failures[arm_name(p, m)], measured=measured),
+        )
+        for p, m in spec.arms()
+    ]
     return ExperimentResult(
         spec=spec,
         run_key=spec.run_key(),
@@ -198,6 +248,7 @@ def summarize(
         preflight=tuple(estimates),
         network_calls=network_calls,
         errors=tuple(errors or ()),
+        failed_arms=failed,
     )
 
 

@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -28,6 +28,19 @@ from toolkit.records import QuestionKind
 
 class SpecError(ValueError):
     """A spec that cannot be used; the message names the file, line, field and the fix."""
+
+
+def known_provider_id(value: str) -> str:
+    """A catalog id, checked at load so a typo stops the run before a run folder or an MLflow run exists
+    (``optional: true`` never hides it: optional is about a missing API key, not an unknown model)."""
+    from toolkit.providers import load_catalog
+    from toolkit.registry import UnknownNameError
+
+    try:
+        load_catalog().entry(value)
+    except UnknownNameError as error:
+        raise ValueError(str(error)) from None
+    return value
 
 
 class _Spec(BaseModel):
@@ -73,8 +86,10 @@ class ProviderSpec(_Spec):
         default=False,
         description="Skip this provider (noted in the result) when its API key is not set, instead of failing.",
     )
-    cache: bool = Field(
-        default=True, description="Use the provider response cache (replays make no network calls)."
+    cache: bool | Literal["always"] = Field(
+        default=True,
+        description="Use the provider response cache (replays make no network calls); an emulator injecting faults "
+        "skips it unless `always`.",
     )
     concurrency: int = Field(
         default=2, ge=1, le=64, description="Most requests in flight to this provider at once."
@@ -84,6 +99,11 @@ class ProviderSpec(_Spec):
         description="Chat model parameters (temperature, max_tokens ...).",
     )
     budget: Budget = Field(default_factory=Budget, description="Request/token/$ caps for this provider.")
+
+    @field_validator("id")
+    @classmethod
+    def _known_id(cls, value: str) -> str:
+        return known_provider_id(value)
 
     @property
     def name(self) -> str:
@@ -101,6 +121,18 @@ class MethodSpec(_Spec):
         default_factory=dict, description="Options for `toolkit.methods.get_method(name, **options)`."
     )
 
+    @model_validator(mode="after")
+    def _known_method(self) -> "MethodSpec":
+        """Unknown names get "did you mean"; bad options name the option (both at load, before any run)."""
+        from toolkit.methods import METHODS, get_method
+        from toolkit.registry import UnknownNameError
+
+        try:
+            METHODS.get(self.name) if not self.options else get_method(self.name, **self.options)
+        except UnknownNameError as error:
+            raise ValueError(str(error)) from None
+        return self
+
     @property
     def arm_name(self) -> str:
         return self.label or self.name
@@ -111,6 +143,12 @@ class JudgeSpec(_Spec):
         default="rules",
         description="`rules` (offline: gold entities/numbers + packaged MiniLM) or a catalog id for an LLM judge.",
     )
+
+    @field_validator("provider")
+    @classmethod
+    def _known_judge(cls, value: str) -> str:
+        return value if value == "rules" else known_provider_id(value)
+
     base_url: str | None = Field(default=None, description="Override the LLM judge's base URL.")
     sample: int | None = Field(
         default=None,
@@ -168,6 +206,21 @@ class ExperimentSpec(_Spec):
             return [{key: v} if isinstance(v, str) else v for v in value]
         return value
 
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset_format(cls, value: str) -> str:
+        from toolkit.datasets import LOADERS
+        from toolkit.registry import UnknownNameError
+
+        prefix, _, arg = value.partition(":")
+        try:
+            LOADERS.get(prefix)
+        except UnknownNameError as error:
+            raise ValueError(str(error)) from None
+        if prefix != "factbook" and not arg:
+            raise ValueError(f"dataset {value!r} needs a path: use '{prefix}:/path/to/data'.")
+        return value
+
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -196,7 +249,10 @@ class ExperimentSpec(_Spec):
         return [(p, m) for p in self.providers for m in self.methods]
 
     def spec_hash(self) -> str:
-        """Hash of what determines the answers (not budgets, concurrency, labels of the run or cache flags)."""
+        """Hash of what determines the answers (not budgets, concurrency, labels of the run or cache flags),
+        including the content of a bring-your-own dataset file, not only its path."""
+        from toolkit.datasets import source_digest
+
         data = self.model_dump(
             mode="json",
             exclude={"name", "description", "concurrency", "confidence", "bootstrap_resamples", "metrics"},
@@ -204,6 +260,8 @@ class ExperimentSpec(_Spec):
         for provider in data["providers"]:
             for key in ("base_url", "budget", "concurrency", "cache", "emulator_backend"):
                 provider.pop(key, None)
+        if digest := source_digest(self.dataset):
+            data["dataset_digest"] = digest
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def run_key(self) -> str:
@@ -288,14 +346,18 @@ def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:
         return ExperimentSpec.model_validate(data)
     except ValidationError as error:
         problems = []
-        for item in error.errors():
+        items = error.errors()
+        inner = {item["loc"][0] for item in items if len(item["loc"]) > 1}
+        for item in items:
+            if item["type"] == "too_short" and item["loc"][:1] == item["loc"] and item["loc"][0] in inner:
+                continue  # "at least 1 item" only because its one item was invalid (reported above)
             loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p[:1].isupper()))
             node = _node_at(root, loc)
             where = ".".join(str(p) for p in loc) or "(top level)"
             if item["type"] == "extra_forbidden":
                 message = f"unknown key {loc[-1]!r}.{_did_you_mean_key(loc)}{_fields_hint(loc)}"
             else:
-                message = item["msg"]
+                message = item["msg"].removeprefix("Value error, ")
             problems.append(f"{source}:{node.start_mark.line + 1}: {where}: {message}")
         raise SpecError("invalid experiment spec:\n  " + "\n  ".join(problems)) from None
 
@@ -313,4 +375,14 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         raise SpecError(
             f"{path}: no such spec file. Example specs are in experiments/ (e.g. experiments/quickstart.yaml)."
         )
-    return parse_spec(path.read_text(encoding="utf-8"), source=str(path))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise SpecError(
+            f"{path}:{line}:{column}: not UTF-8 (byte {data[error.start]:#x} at offset {error.start}). "
+            "Re-save the spec as UTF-8."
+        ) from None
+    return parse_spec(text, source=str(path))

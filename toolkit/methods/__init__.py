@@ -5,7 +5,10 @@ Registered (lazily, so choosing one is what imports it):
 - ``closed_book``: the question alone.
 - ``rag``: answer only from retrieved chunks, cite them as [c1], say "I don't know" otherwise.
 - ``cove_joint``, ``cove_two_step``, ``cove_factored``, ``cove_factor_revise``: Chain-of-Verification
-  (arXiv:2309.11495) in the paper's four variants, closed-book baseline.
+  (arXiv:2309.11495) in the paper's four variants, closed-book baseline; on lists, open verification questions and
+  the model's revised list.
+- ``cove_factored_rulefilter``: factored, but on lists yes/no verification questions and a rule that drops the
+  baseline items whose check says no (not the paper's CoVe; reported under its own name).
 - ``rag_cove``: closed-book baseline, factored verification questions answered from retrieval.
 - ``rag_cove_rag_baseline``: the same with a RAG baseline.
 
@@ -23,6 +26,7 @@ METHODS.register("cove_joint", "toolkit.methods.cove:cove_joint")
 METHODS.register("cove_two_step", "toolkit.methods.cove:cove_two_step")
 METHODS.register("cove_factored", "toolkit.methods.cove:cove_factored")
 METHODS.register("cove_factor_revise", "toolkit.methods.cove:cove_factor_revise")
+METHODS.register("cove_factored_rulefilter", "toolkit.methods.cove:cove_factored_rulefilter")
 METHODS.register("rag_cove", "toolkit.methods.cove:rag_cove")
 METHODS.register("rag_cove_rag_baseline", "toolkit.methods.cove:rag_cove_rag_baseline")
 

@@ -2,13 +2,15 @@
 
 ``method(question, llm, retriever=None) -> Answer``. Options are fields (validated once, at construction), so
 ``get_method(name, **options)`` can reject a typo with a clear message and a run can log the exact settings.
+A method implements ``answer(question: PublicQuestion, ...)``: calling it with a full ``Question`` hands over only
+``question.public()``, so a method cannot read gold answers, tolerances, gold documents or gold context.
 """
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict, Field
 
-from toolkit.records import Answer, Question
+from toolkit.records import Answer, PublicQuestion, Question
 
 
 class Method(BaseModel):
@@ -26,7 +28,14 @@ class Method(BaseModel):
         """Model calls one question costs at most (budgets and quota pre-flight use it)."""
         return 1
 
-    def __call__(self, question: Question, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
+    def __call__(
+        self, question: Question | PublicQuestion, llm: BaseChatModel, retriever: BaseRetriever | None = None
+    ) -> Answer:
+        public = question.public() if isinstance(question, Question) else question
+        return self.answer(public, llm, retriever)
+
+    def answer(self, question: PublicQuestion, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
+        """Answer from the question's public part only (implemented by each method)."""
         raise NotImplementedError
 
     def require_retriever(self, retriever: BaseRetriever | None) -> BaseRetriever:

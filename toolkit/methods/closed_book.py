@@ -6,7 +6,7 @@ from langchain_core.retrievers import BaseRetriever
 from toolkit.methods.base import Method
 from toolkit.methods.calls import chat
 from toolkit.methods.prompts import Family, family, load_prompts
-from toolkit.records import Answer, Question, Step
+from toolkit.records import Answer, PublicQuestion, Step
 
 
 def closed_book_answer(question: str, fam: Family, llm: BaseChatModel, step_name: str = "answer") -> tuple[str, Step]:
@@ -19,7 +19,7 @@ def closed_book_answer(question: str, fam: Family, llm: BaseChatModel, step_name
 class ClosedBook(Method):
     name: str = "closed_book"
 
-    def __call__(self, question: Question, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
+    def answer(self, question: PublicQuestion, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
         fam = family(question)
         text, step = closed_book_answer(question.question, fam, llm)
         return Answer(

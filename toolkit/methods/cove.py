@@ -9,6 +9,12 @@
      answer; an INCONSISTENT verdict is fed into the final prompt (and, for lists, drops the entity);
 4. final verified answer from baseline + verification Q/A.
 
+Lists (``list_check``): by default each item gets an OPEN verification question ("In which country is Lyon?"), as
+the paper found open questions beat yes/no ones, and the final answer is the model's revised list (parsed by
+``toolkit.extraction.list_items``). ``list_check="yes_no_filter"`` (registered as ``cove_factored_rulefilter``) keeps
+the older variant: yes/no questions, and the final list is the baseline minus items whose check says no — a rule
+filter, reported under its own name so that CoVe's numbers are CoVe's.
+
 With ``verify_with="retrieval"`` each verification question is answered from its own retrieval (rag_cove, the
 paper's future work); with ``baseline="rag"`` the baseline itself is RAG. Junk from the model (empty, no
 questions, unparsable) is recorded as a flag and the baseline answer is returned: never an exception.
@@ -21,24 +27,22 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, model_validator
 
+from toolkit.extraction import is_abstention, list_items, strip_citations
 from toolkit.methods.base import Method
 from toolkit.methods.calls import chat, number_chunks, retrieve
 from toolkit.methods.closed_book import closed_book_answer
 from toolkit.methods.parsing import (
     answer_verdict,
     cut_echo,
-    is_abstention,
     mentions,
-    parse_list,
     parse_numbered_answers,
     parse_qa_pairs,
     parse_questions,
     parse_verdict,
-    strip_citations,
 )
 from toolkit.methods.prompts import Family, family, load_prompts
 from toolkit.methods.rag import rag_answer, rag_flags
-from toolkit.records import Answer, Question, RetrievedChunk, Step
+from toolkit.records import Answer, PublicQuestion, RetrievedChunk, Step
 
 _NONE_LEFT = re.compile(r"^\W*(?:none|no\s+(?:items?|names?|countries|entities)|nothing|n/?a)\b", re.IGNORECASE)
 _NO_QUESTIONS = re.compile(r"^\W*(?:none|no(?:\s+verification)?\s+questions?|n/?a|nothing)\b", re.IGNORECASE)
@@ -57,6 +61,11 @@ class CoVe(Method):
     baseline: Literal["closed_book", "rag"] = Field(default="closed_book", description="How the baseline is answered.")
     verify_with: Literal["llm", "retrieval"] = Field(
         default="llm", description="Answer verification questions from the model alone or from retrieved chunks."
+    )
+    list_check: Literal["open", "yes_no_filter"] = Field(
+        default="open",
+        description="Lists: 'open' questions + the model's revised list (the paper), or 'yes_no_filter' questions + a "
+        "rule that drops baseline items whose check says no.",
     )
     max_verification_questions: int = Field(default=5, ge=1, le=20, description="Plans are cut to this many.")
     concurrency: int = Field(default=4, ge=1, description="Parallel verification calls (threads).")
@@ -83,7 +92,7 @@ class CoVe(Method):
         n = self.max_verification_questions
         return 2 + {"joint": 1, "two_step": 2, "factored": 1 + n, "factor_revise": 1 + 2 * n}[self.variant]
 
-    def __call__(self, question: Question, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
+    def answer(self, question: PublicQuestion, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
         if self.needs_retriever:
             retriever = self.require_retriever(retriever)
         run = _Run(self, question, llm, retriever)
@@ -93,10 +102,11 @@ class CoVe(Method):
 class _Run:
     """The state of one CoVe answer while it is built: steps, flags, details. Lives for one call only."""
 
-    def __init__(self, cfg: CoVe, question: Question, llm: BaseChatModel, retriever: BaseRetriever | None):
+    def __init__(self, cfg: CoVe, question: PublicQuestion, llm: BaseChatModel, retriever: BaseRetriever | None):
         self.cfg, self.question, self.llm, self.retriever = cfg, question, llm, retriever
         self.fam: Family = family(question)
         self.prompts = load_prompts("cove")
+        self.rule_filter = self.fam == "list" and cfg.list_check == "yes_no_filter"
         self.steps: list[Step] = []
         self.flags: list[str] = []
         self.retrieved: list[RetrievedChunk] = []
@@ -106,6 +116,7 @@ class _Run:
             "variant": cfg.variant,
             "baseline_source": cfg.baseline,
             "verify_with": cfg.verify_with,
+            "list_check": cfg.list_check if self.fam == "list" else None,
             "baseline": "",
             "verification_questions": [],
             "verification_answers": [],
@@ -122,6 +133,12 @@ class _Run:
             self._flag("empty_output")
             self.details.setdefault("empty_steps", []).extend(empty)
         return [text for text, _ in results]
+
+    def _prompt(self, name: str):
+        """The named prompt; for the yes/no rule filter on lists, its ``*_yes_no`` version where there is one."""
+        if self.rule_filter and f"{name}_yes_no" in self.prompts.prompts:
+            name = f"{name}_yes_no"
+        return self.prompts.get(name)
 
     def _flag(self, flag: str) -> None:
         if flag not in self.flags:
@@ -161,7 +178,7 @@ class _Run:
                 q, self.fam, self.llm, self.retriever, self.cfg.max_chunks, self.cfg.max_chunk_chars
             )
             self.steps += [step.model_copy(update={"name": f"baseline_{step.name}"}) for step in steps]
-            self.retrieved += chunks
+            self.retrieved += chunks[: info["chunks_shown"]]  # judged against what the prompt showed
             self.details["baseline_rag"] = info
             for flag in rag_flags(text, chunks, info["citations"]):
                 self._flag(flag)
@@ -174,11 +191,11 @@ class _Run:
     def _plan_and_verify(self, baseline: str) -> tuple[list[str], list[str]]:
         cfg, q, limit = self.cfg, self.question.question, self.cfg.max_verification_questions
         if cfg.variant == "joint":
-            [out] = self._chat([("plan_and_verify", self.prompts.get("joint").messages(self.fam, question=q, baseline=baseline))])
+            [out] = self._chat([("plan_and_verify", self._prompt("joint").messages(self.fam, question=q, baseline=baseline))])
             pairs = parse_qa_pairs(out)[:limit]
             questions, answers = [p[0] for p in pairs], [p[1] for p in pairs]
         else:
-            [out] = self._chat([("plan", self.prompts.get("plan").messages(self.fam, question=q, baseline=baseline))])
+            [out] = self._chat([("plan", self._prompt("plan").messages(self.fam, question=q, baseline=baseline))])
             questions = parse_questions(out, limit)
             answers = self._execute(questions) if questions else []
         if not questions:
@@ -238,11 +255,13 @@ class _Run:
             lines += [f"Q: {vq}", f"A: {va or '(no answer)'}"]
             if verdicts:
                 lines.append(f"Check: {verdicts[i].upper()}")
-        prompt = self.prompts.get("final").messages(
+        prompt = self._prompt("final").messages(
             self.fam, question=self.question.question, baseline=strip_citations(baseline), verifications="\n".join(lines)
         )
         [out] = self._chat([("final", prompt)])
         out = cut_echo(out)
+        if self.fam == "list" and not self.rule_filter:
+            return self._revised_list(baseline, out)
         if self.fam == "list":
             # an entity fails when its cross-check (factor_revise) or its yes/no verification answer says no
             # (an unparsable cross-check falls back to the answer's own yes/no)
@@ -257,13 +276,37 @@ class _Run:
             return baseline
         return out
 
+    def _revised_list(self, baseline: str, out: str) -> str:
+        """CoVe's final answer on lists: the model's revised list, as extracted (it may drop or add items).
+
+        An empty or unparsable final falls back to the baseline with a flag; "None" (every item failed) is ``""``.
+        """
+        items = list_items(baseline)
+        self.details.update(baseline_items=items, final_output=out)
+        revised = list_items(out)
+        if not out:
+            self._flag("final_empty")
+            return baseline
+        if not revised and not _NONE_LEFT.match(out):
+            self._flag("final_unparsable")
+            return baseline
+        seen = "\n".join([baseline, *self.details["verification_answers"]])
+        if revised and not any(mentions(item, seen) for item in revised):
+            self._flag("final_unrelated")  # chatter parsed as items: nothing it names was ever in play
+            return baseline
+        kept = {item.casefold() for item in revised}
+        self.details["dropped_items"] = [item for item in items if item.casefold() not in kept]
+        self.details["added_items"] = [item for item in revised if item.casefold() not in {i.casefold() for i in items}]
+        return ", ".join(revised)
+
     def _final_list(self, baseline: str, out: str, questions: list[str], verdicts: list[str]) -> str:
-        """Baseline entities the final answer keeps, minus those whose verification failed.
+        """Rule filter (``list_check="yes_no_filter"``): baseline entities the final answer keeps, minus those whose
+        yes/no verification failed.
 
         CoVe on lists only removes entities (precision); the final prompt may not add new ones. Junk finals fall
         back to the baseline minus failed entities.
         """
-        items = parse_list(baseline, keep=self.question.answers)
+        items = list_items(baseline)
         if not items:
             self._flag("baseline_unparsable")
             return out or baseline
@@ -286,5 +329,6 @@ cove_joint = CoVe(name="cove_joint", variant="joint")
 cove_two_step = CoVe(name="cove_two_step", variant="two_step")
 cove_factored = CoVe(name="cove_factored", variant="factored")
 cove_factor_revise = CoVe(name="cove_factor_revise", variant="factor_revise")
+cove_factored_rulefilter = CoVe(name="cove_factored_rulefilter", variant="factored", list_check="yes_no_filter")
 rag_cove = CoVe(name="rag_cove", variant="factored", verify_with="retrieval")
 rag_cove_rag_baseline = CoVe(name="rag_cove_rag_baseline", variant="factored", baseline="rag", verify_with="retrieval")

@@ -1,43 +1,16 @@
-"""Tolerant parsers for what chat models write: entity lists, verification questions, Q/A pairs, verdicts.
+"""Tolerant parsers for what CoVe's steps return: verification questions, Q/A pairs, numbered answers, verdicts.
 
 Small models number, bullet, wrap in JSON, or trail off into chatter; large models add lead-ins ("Here are…").
 Every parser here returns a best effort and an empty result on junk, never an exception, so a method can flag
-the problem and fall back instead of crashing an experiment. ``parse_list`` is shared with the metrics.
+the problem and fall back instead of crashing an experiment. What a *reply* claims (abstention, the answer, list
+items, numbers) is not parsed here but by ``toolkit.extraction``, which methods and metrics share.
 """
 
 import json
 import re
 
-_CITATION = re.compile(r"\s*\[(?:c\d+(?:\s*,\s*c?\d+)*)\]", re.IGNORECASE)
 _MARKER = re.compile(r"^\s*(?:[-*•·#]+|\(?\d{1,3}[.):]|\(?[a-z][.)](?=\s)|q\d*[.:)]|question\s*\d*[.:)])\s*", re.IGNORECASE)
 _ANSWER_LEAD = re.compile(r"^\s*(?:final\s+)?(?:answer|response|a)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
-_ABSTAIN = re.compile(
-    r"\b(?:i\s+(?:do\s+not|don'?t|dont|cannot|can'?t)\s+know|unknown|not\s+(?:enough|sufficient)\s+information"
-    r"|(?:cannot|can'?t|unable\s+to)\s+(?:answer|determine|find|tell)|cannot\s+be\s+(?:determined|answered)"
-    r"|no\s+information|not\s+(?:stated|mentioned|given|provided|contained|found)|i'?m\s+not\s+sure"
-    r"|does\s+not\s+(?:say|mention|contain))\b",
-    re.IGNORECASE,
-)
-_COMPOUND_NAMES = (
-    "Antigua and Barbuda", "Bosnia and Herzegovina", "Saint Kitts and Nevis", "Saint Vincent and the Grenadines",
-    "Sao Tome and Principe", "Trinidad and Tobago", "Turks and Caicos Islands", "Saint Pierre and Miquelon",
-    "Wallis and Futuna", "Heard Island and McDonald Islands", "Svalbard and Jan Mayen",
-    "South Georgia and South Sandwich Islands",
-)
-"""Names that contain "and", kept whole when splitting a list (pass more through ``parse_list(keep=...)``)."""
-_NONE_ITEMS = {"none", "n/a", "na", "no", "nothing", "unknown", "no answer", "etc", "etc."}
-_MAX_ITEM_WORDS = 8
-
-
-def strip_citations(text: str) -> str:
-    """Remove chunk citations such as ``[c2]`` or ``[c1, c3]``."""
-    return _CITATION.sub("", text)
-
-
-def is_abstention(text: str) -> bool:
-    """True when the answer declines ("I don't know" — what the RAG prompt asks for —, "not enough information",
-    an empty reply). The one definition: methods fall back on it, metrics never count it as a hallucination."""
-    return not (text or "").strip() or bool(_ABSTAIN.search(text))
 
 
 def _json_array(text: str) -> list | None:
@@ -49,61 +22,6 @@ def _json_array(text: str) -> list | None:
     except ValueError:
         return None
     return value if isinstance(value, list) else None
-
-
-_LEAD_IN = re.compile(r"^.*\b(?:are|is|include|includes|including)\s+(?=\S)", re.IGNORECASE)
-
-
-def _clean_item(item: str) -> str:
-    item = _MARKER.sub("", strip_citations(item)).strip()
-    if len(item.split()) > _MAX_ITEM_WORDS:
-        return ""  # a sentence, not a name
-    item = _LEAD_IN.sub("", item)  # "the countries bordering Peru are Chile" -> "Chile"
-    item = re.sub(r"^(?:and|or)\s+", "", item, flags=re.IGNORECASE)
-    item = item.strip(" \t\"'`*_.;:!")
-    return re.sub(r"\s+", " ", item)
-
-
-def _protect(line: str, names: tuple[str, ...]) -> str:
-    for name in names:
-        if " and " in name:
-            line = re.sub(re.escape(name), lambda m: m.group(0).replace(" and ", "\x00"), line, flags=re.IGNORECASE)
-    return line
-
-
-def parse_list(text: str, keep: tuple[str, ...] | list[str] = ()) -> list[str]:
-    """Split a list answer into entities: JSON arrays, bullets, numbered lines, commas, semicolons, "and".
-
-    A lead-in ending in a colon ("The countries are: …") is dropped, citations are removed, duplicates
-    (case-insensitive) are removed keeping the first spelling, and an abstention yields ``[]``. Names in
-    ``keep`` (e.g. the gold answers) and common "X and Y" country names are not split at their "and".
-    """
-    names = (*keep, *_COMPOUND_NAMES)
-    text = (text or "").strip()
-    if not text or (is_abstention(text) and len(text) < 80):
-        return []
-    array = _json_array(text)
-    if array is not None and all(isinstance(x, str | int | float) for x in array):
-        pieces = [str(x) for x in array]
-    else:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) > 1 and lines[0].rstrip().endswith(":"):
-            lines = lines[1:]  # "Here are the countries:" header
-        elif lines and ":" in lines[0] and len(lines) == 1:
-            lines = [lines[0].split(":", 1)[1]]  # "The countries are: A, B"
-        pieces = []
-        for line in lines:
-            line = _protect(_ANSWER_LEAD.sub("", strip_citations(line)), names)
-            pieces += [p.replace("\x00", " and ") for p in re.split(r"\s*[,;]\s*|\s+and\s+", line)]
-    items, seen = [], set()
-    for piece in pieces:
-        item = _clean_item(piece)
-        key = item.casefold()
-        if not item or key in seen or key in _NONE_ITEMS or len(item.split()) > _MAX_ITEM_WORDS:
-            continue
-        seen.add(key)
-        items.append(item)
-    return items
 
 
 def parse_questions(text: str, limit: int | None = None) -> list[str]:

@@ -15,14 +15,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toolkit.records import Question
+from toolkit.records import PublicQuestion
 from toolkit.registry import did_you_mean
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 Family = Literal["list", "short", "long"]
 
 
-def family(question: Question) -> Family:
+def family(question: PublicQuestion) -> Family:
     """Which prompt family a question uses: lists and long-form differ; every other kind is a short answer."""
     return question.kind if question.kind in ("list", "long") else "short"
 

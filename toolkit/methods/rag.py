@@ -6,11 +6,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field
 
+from toolkit.extraction import is_abstention
 from toolkit.methods.base import Method
 from toolkit.methods.calls import chat, number_chunks, retrieve
-from toolkit.methods.parsing import is_abstention
 from toolkit.methods.prompts import Family, family, load_prompts
-from toolkit.records import Answer, Question, RetrievedChunk, Step
+from toolkit.records import Answer, PublicQuestion, RetrievedChunk, Step
 
 
 def cited_chunk_ids(text: str, labels: dict[str, str]) -> list[str]:
@@ -46,7 +46,8 @@ def rag_answer(
     [(chunks, retrieve_step)] = retrieve(retriever, [("retrieve", question)])
     shown = chunks[:max_chunks]
     text, step, labels = answer_from_chunks(question, fam, llm, shown, max_chars)
-    info = {"chunk_labels": labels, "citations": cited_chunk_ids(text, labels), "chunks_shown": len(shown)}
+    info = {"chunk_labels": labels, "citations": cited_chunk_ids(text, labels), "chunks_shown": len(shown),
+            "max_chunk_chars": max_chars}  # the judge reads what the prompt showed
     return text, [retrieve_step, step], chunks, info
 
 
@@ -72,7 +73,7 @@ class Rag(Method):
     def needs_retriever(self) -> bool:
         return True
 
-    def __call__(self, question: Question, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
+    def answer(self, question: PublicQuestion, llm: BaseChatModel, retriever: BaseRetriever | None = None) -> Answer:
         retriever = self.require_retriever(retriever)
         fam = family(question)
         text, steps, chunks, info = rag_answer(

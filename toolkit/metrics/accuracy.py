@@ -1,91 +1,95 @@
-"""Accuracy metrics: plain callables ``metric(question, answer) -> float | None``.
+"""Accuracy scorers: plain callables ``metric(question, answer) -> float | None`` over EXTRACTED answers.
 
-``None`` means "does not apply to this question kind", so an arm's mean is taken over the questions a metric
-is meant for (numeric match over numeric questions, list F1 over list questions, abstention over unanswerable
-ones). Text is normalised the SQuAD way (lower case, no punctuation or articles) before any comparison.
+A reply is first reduced by ``toolkit.extraction`` to what it claims (the one answer, the one number, the list
+items, or an abstention); only that is compared with the gold answers and their aliases
+(``toolkit.datasets.aliases``). So "The USA." is correct for "United States", but a hedge ("Sydney or Canberra"),
+a range ("between 100,000 and 400,000") or a part of a name ("Republic" for "Czech Republic") never is.
+
+``None`` means "does not apply to this question kind", so an arm's mean is taken over the questions a metric is
+meant for (numeric match over numeric questions, list F1 over list questions, abstention over unanswerable ones).
 """
 
-import re
-import string
 from collections import Counter
 
-from toolkit.methods.parsing import is_abstention
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from toolkit.datasets.aliases import aliases, canonical, entity_key, entity_mentions, same_entity
+from toolkit.extraction import (
+    Quantity,
+    answer_span,
+    claimed_answer,
+    extract_number,
+    is_abstention,
+    list_items,
+    normalize,
+    numbers_close,
+    units_compatible,
+)
 from toolkit.records import Answer, Question
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans({c: " " for c in string.punctuation})
-_SCALES = {"thousand": 1e3, "million": 1e6, "mln": 1e6, "billion": 1e9, "bn": 1e9, "trillion": 1e12}
-_NUMBER = re.compile(
-    r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:\s*(thousand|million|mln|billion|bn|trillion)\b)?", re.I
-)
 ANSWERED_KINDS = ("short", "multihop", "long")
-
-
-def normalize(text: str) -> str:
-    text = text.lower().translate(_PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
+LIST_CORRECT_F1 = 0.5
+"""A list answer counts as correct (for ``accuracy``) when its list F1 reaches this."""
 
 
 def tokens(text: str) -> list[str]:
     return normalize(text).split()
 
 
-def parse_numbers(text: str) -> list[float]:
-    """Every number in ``text``, with thousands separators and scale words ("1.2 million") applied."""
-    values = []
-    for match in _NUMBER.finditer(text):
-        raw = match.group(0)
-        scale = match.group(1)
-        digits = raw[: match.start(1) - match.start(0)] if scale else raw
-        try:
-            value = float(digits.replace(",", "").strip())
-        except ValueError:
-            continue
-        values.append(value * (_SCALES[scale.lower()] if scale else 1.0))
-    return values
+def names_gold(claim: str, gold: str) -> bool:
+    """Whether a claimed answer names ``gold`` (or one of its ``aliases``).
+
+    A gold that is an entity's own name (a country) is named when the claim names exactly that one entity: "The
+    USA" names "United States", "Equatorial Guinea" does not name "Guinea", "France or Japan" names neither. Any
+    other gold ("Paris", "euro", a long-form name) is named when one of its aliases occurs in the claim on word
+    boundaries ("Paris, France").
+    """
+    if not claim:
+        return False
+    names = aliases(gold)
+    entity = canonical(gold)
+    if entity is not None and entity in names:
+        return set(entity_mentions(claim)) == {entity}
+    claim_key = f" {entity_key(claim)} "
+    return any(f" {key} " in claim_key for key in {entity_key(name) for name in names} if key)
 
 
-def numbers_close(a: float, b: float, tolerance: float) -> bool:
-    return abs(a - b) <= max(tolerance * abs(b), 1e-9)
+def _applies(question: Question) -> bool:
+    return question.kind in ANSWERED_KINDS and bool(question.answers)
 
 
-def contains_phrase(haystack: str, needle: str) -> bool:
-    """Whether the normalised ``needle`` occurs in the normalised ``haystack`` on token boundaries."""
-    needle = normalize(needle)
-    return bool(needle) and f" {needle} " in f" {normalize(haystack)} "
-
-
-def split_list(text: str, gold: tuple[str, ...] = ()) -> list[str]:
-    """The entities of a list answer, by the methods' parser (bullets, numbering, commas, "and"; gold names kept whole)."""
-    from toolkit.methods.parsing import parse_list
-
-    return [item for item in parse_list(text, keep=gold) if normalize(item)]
-
-
-def entity_matches(item: str, gold: str) -> bool:
-    """A listed entity names a gold entity if either contains the other ("Germany" vs "Federal Republic of Germany")."""
-    return contains_phrase(item, gold) or contains_phrase(gold, item)
+def _is_a_gold(text: str, question: Question) -> bool:
+    """The whole reply is a gold answer or alias, verbatim up to normalisation (a gold may itself hold a clause
+    separator, "X (prior to 2021); name disputed", which extraction would cut)."""
+    key = entity_key(text)
+    return bool(key) and any(key == entity_key(name) for gold in question.answers for name in aliases(gold))
 
 
 def exact_match(question: Question, answer: Answer) -> float | None:
-    if question.kind not in ANSWERED_KINDS or not question.answers:
+    """The claimed answer IS a gold answer or alias (after normalisation): "The capital is Paris." -> "Paris"."""
+    if not _applies(question):
         return None
-    return float(any(normalize(answer.text) == normalize(gold) for gold in question.answers))
+    return float(_is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text), question))
 
 
 def contains_match(question: Question, answer: Answer) -> float | None:
-    """A gold alias appears in the answer: the usual accuracy for chatty models ("The capital is Paris.")."""
-    if question.kind not in ANSWERED_KINDS or not question.answers:
+    """The claimed answer names a gold answer or alias (``names_gold``): the accuracy of short answers."""
+    if not _applies(question):
         return None
-    return float(any(contains_phrase(answer.text, gold) for gold in question.answers))
+    if _is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text), question):
+        return 1.0  # verbatim a gold, even one that reads "X or Y"
+    claim = claimed_answer(answer.text)
+    return float(any(names_gold(claim, gold) for gold in question.answers))
 
 
 def token_f1(question: Question, answer: Answer) -> float | None:
-    if question.kind not in ANSWERED_KINDS or not question.answers:
+    """SQuAD token F1 between the claimed answer and the best gold answer or alias (0 for no claim)."""
+    if not _applies(question):
         return None
-    predicted = tokens(answer.text)
+    predicted = tokens(claimed_answer(answer.text))
     best = 0.0
-    for gold in question.answers:
+    for gold in {name for g in question.answers for name in aliases(g)}:
         gold_tokens = tokens(gold)
         common = sum((Counter(predicted) & Counter(gold_tokens)).values())
         if common:
@@ -94,39 +98,54 @@ def token_f1(question: Question, answer: Answer) -> float | None:
     return best
 
 
+def quantity_matches(claimed: Quantity | None, gold: Quantity | None, tolerance: float) -> bool:
+    """The claimed number equals the gold number within ``tolerance``, in compatible units (converted)."""
+    if claimed is None or gold is None or not units_compatible(claimed.unit, gold.unit):
+        return False
+    if claimed.unit and gold.unit:
+        return numbers_close(claimed.in_base_unit(), gold.in_base_unit(), tolerance)
+    return numbers_close(claimed.value, gold.value, tolerance)
+
+
 def numeric_match(question: Question, answer: Answer) -> float | None:
-    """Any number in the answer lies within the question's relative tolerance of the gold number (exact if none)."""
+    """The ONE number the answer claims lies within the question's relative tolerance of a gold number."""
     if question.kind != "numeric" or not question.answers:
         return None
-    golds = [n for gold in question.answers for n in parse_numbers(gold)[:1]]
+    claimed = extract_number(answer.text)
     tolerance = question.tolerance or 0.0
-    return float(
-        any(numbers_close(value, gold, tolerance) for value in parse_numbers(answer.text) for gold in golds)
-    )
+    return float(any(quantity_matches(claimed, extract_number(gold), tolerance) for gold in question.answers))
 
 
-def _list_counts(question: Question, answer: Answer) -> tuple[int, int, int] | None:
-    """(listed entities, listed entities that are gold, gold entities covered) for a list question."""
+def align(items: list[str], golds: tuple[str, ...] | list[str]) -> int:
+    """How many listed items match a gold entity one-to-one (each gold and each item used at most once)."""
+    if not items or not golds:
+        return 0
+    matches = np.array([[same_entity(item, gold) for gold in golds] for item in items], dtype=float)
+    rows, cols = linear_sum_assignment(matches, maximize=True)
+    return int(matches[rows, cols].sum())
+
+
+def _list_counts(question: Question, answer: Answer) -> tuple[int, int] | None:
+    """(listed entities, listed entities aligned 1:1 with a gold entity) for a list question."""
     if question.kind != "list" or not question.answers:
         return None
-    items = [] if is_abstention(answer.text) else split_list(answer.text, question.answers)
-    correct = sum(any(entity_matches(item, gold) for gold in question.answers) for item in items)
-    covered = sum(any(entity_matches(item, gold) for item in items) for gold in question.answers)
-    return len(items), correct, covered
+    items = list_items(answer.text)
+    return len(items), align(items, question.answers)
 
 
 def list_precision(question: Question, answer: Answer) -> float | None:
-    """CoVe's list metric: the share of listed entities that are in the gold list (0 for an empty list)."""
+    """CoVe's list metric: the share of listed entities aligned with a gold entity (0 for an empty list)."""
     counts = _list_counts(question, answer)
     if counts is None:
         return None
-    listed, correct, _ = counts
+    listed, correct = counts
     return correct / listed if listed else 0.0
 
 
 def list_recall(question: Question, answer: Answer) -> float | None:
+    """The share of gold entities aligned with a listed entity."""
     counts = _list_counts(question, answer)
-    return None if counts is None else counts[2] / len(question.answers)
+    return None if counts is None else counts[1] / len(question.answers)
 
 
 def list_f1(question: Question, answer: Answer) -> float | None:
@@ -137,20 +156,17 @@ def list_f1(question: Question, answer: Answer) -> float | None:
 
 
 def abstention(question: Question, answer: Answer) -> float | None:
-    """On unanswerable questions, 1 when the answer abstains (the right behaviour), else 0."""
+    """On unanswerable questions, 1 when the reply as a whole abstains (the right behaviour), else 0."""
     if question.kind != "unanswerable":
         return None
     return float(is_abstention(answer.text))
 
 
-LIST_CORRECT_F1 = 0.5
-
-
 def accuracy(question: Question, answer: Answer) -> float | None:
     """One binary "correct" per question, whatever its kind, for cost per correct answer and McNemar tests.
 
-    short/multihop/long: a gold alias is contained in the answer; numeric: numeric_match; list: list F1 at least
-    0.5; unanswerable: the answer abstains.
+    short/multihop/long: the claimed answer names a gold answer or alias (``contains_match``); numeric:
+    ``numeric_match``; list: list F1 at least 0.5; unanswerable: the reply abstains.
     """
     if question.kind == "numeric":
         return numeric_match(question, answer)

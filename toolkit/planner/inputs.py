@@ -20,6 +20,13 @@ def _num(row, key: str) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _metric(row, name: str) -> float | None:
+    """A logged arm metric by its TierLab name (MLflow columns carry grouped names, e.g. ``quality/accuracy``)."""
+    from toolkit.tracking import metric_key
+
+    return _num(row, f"metrics.{metric_key(name)}")
+
+
 def measured_from_runs(runs) -> list[Measured]:
     """One ``Measured`` per arm run (a DataFrame from ``tracking.load_runs``); runs without answers are skipped.
 
@@ -28,14 +35,14 @@ def measured_from_runs(runs) -> list[Measured]:
     """
     out = []
     for _, row in runs.iterrows():
-        answered = _num(row, "metrics.answered")
-        accuracy = _num(row, "metrics.accuracy")
+        answered = _metric(row, "answered")
+        accuracy = _metric(row, "accuracy")
         provider = row.get("params.provider")
         if not answered or accuracy is None or not isinstance(provider, str):
             continue
-        calls = (_num(row, "metrics.calls") or answered) / answered
-        out_tokens = (_num(row, "metrics.output_tokens") or 0.0) / answered
-        p50 = _num(row, "metrics.latency_p50_s")
+        calls = (_metric(row, "calls") or answered) / answered
+        out_tokens = (_metric(row, "output_tokens") or 0.0) / answered
+        p50 = _metric(row, "latency_p50_s")
         method = str(row.get("params.method") or "")
         strategy = row.get("params.strategy")
         if isinstance(strategy, str) and strategy not in ("", "baseline"):
@@ -44,11 +51,11 @@ def measured_from_runs(runs) -> list[Measured]:
             provider=provider,
             method=method,
             accuracy=accuracy,
-            hallucination_rate=_num(row, "metrics.hallucination_rate"),
+            hallucination_rate=_metric(row, "hallucination_rate"),
             calls_per_request=max(calls, 1e-9),
-            input_tokens_per_request=(_num(row, "metrics.input_tokens") or 0.0) / answered,
+            input_tokens_per_request=(_metric(row, "input_tokens") or 0.0) / answered,
             output_tokens_per_request=out_tokens,
-            latency_p95_s=_num(row, "metrics.latency_p95_s"),
+            latency_p95_s=_metric(row, "latency_p95_s"),
             stream_tokens_per_s=out_tokens / p50 if p50 else None,
             n_questions=int(answered),
             run_ids=(str(row["run_id"]),),

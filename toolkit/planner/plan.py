@@ -58,6 +58,7 @@ class Choice(_Frozen):
     tier: Tier
     method: str = ""
     accuracy: float
+    n_questions: int = Field(default=0, description="Questions the accuracy was measured on (0: unknown).")
     hallucination_rate: float | None = None
     latency_p95_s: float | None = None
     cost_per_request: float | None = None
@@ -102,6 +103,7 @@ def price_choices(
         provider=offer.provider,
         method=m.method,
         accuracy=m.accuracy,
+        n_questions=m.n_questions,
         hallucination_rate=m.hallucination_rate,
         latency_p95_s=m.latency_p95_s,
     )

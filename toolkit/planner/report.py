@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from toolkit.metrics.stats import proportion_ci
 from toolkit.planner.plan import Plan, SensitivityRow
 
 
@@ -11,6 +12,14 @@ def _money(value: float | None) -> str:
 
 def _per_correct(value: float | None) -> str:
     return "–" if value is None else f"${value:.6f}"
+
+
+def _accuracy(accuracy: float, n: int) -> str:
+    """Accuracy with its Wilson interval and n, so a 4/4 arm reads ``1.00 [0.51, 1.00] n=4``, not a sure 1.00."""
+    if n <= 0:
+        return f"{accuracy:.2f}"
+    ci = proportion_ci(round(accuracy * n), n)
+    return f"{accuracy:.2f} [{ci.low:.2f}, {ci.high:.2f}] n={n}"
 
 
 def plan_markdown(plan: Plan, rows: list[SensitivityRow] | None = None) -> str:
@@ -29,7 +38,7 @@ def plan_markdown(plan: Plan, rows: list[SensitivityRow] | None = None) -> str:
     ]
     for c in plan.choices:
         lines.append(
-            f"| {c.label} | {c.accuracy:.2f} | {'–' if c.latency_p95_s is None else f'{c.latency_p95_s:.2f}'} "
+            f"| {c.label} | {_accuracy(c.accuracy, c.n_questions)} | {'–' if c.latency_p95_s is None else f'{c.latency_p95_s:.2f}'} "
             f"| {_money(c.monthly_usd)} | {_per_correct(c.cost_per_correct)} | {c.gpus or '–'} "
             f"| {c.quota.summary() if c.quota else '–'} "
             f"| {'–' if c.break_even_requests_per_day is None else f'{c.break_even_requests_per_day:,.0f}'} "

@@ -1,8 +1,9 @@
 """Response cache on disk (diskcache under ``paths.subdir("cache")``).
 
-Why: free quota is precious and experiments are re-run. The key is provider, model, messages and generation
-parameters (never the API key); only successful answers are stored, so replaying a finished experiment makes no
-network call and returns identical text and token counts.
+Why: free quota is precious and experiments are re-run. The key is the endpoint's identity (``endpoint.py``: provider,
+model, base URL or emulator options, key version), messages, generation parameters and the sample index (never the
+API key); only successful answers are stored, so replaying a finished experiment makes no network call and returns
+identical text and token counts, and an answer from one endpoint is never replayed for another.
 """
 
 import hashlib
@@ -10,10 +11,14 @@ import json
 from pathlib import Path
 
 from toolkit import paths
+from toolkit.providers.endpoint import Endpoint
 
 
-def cache_key(entry_id: str, model: str, messages: list[dict], params: dict) -> str:
-    payload = {"provider": entry_id, "model": model, "messages": messages, "params": params}
+def cache_key(endpoint: Endpoint, messages: list[dict], params: dict, sample: int | None = None) -> str:
+    """``sample``: which of several deliberate samples of the same request this is (None: not one of several)."""
+    payload = {"endpoint": endpoint.cache_identity(), "messages": messages, "params": params}
+    if sample is not None:
+        payload["sample"] = sample
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -3,11 +3,14 @@
 Chains (RAG, CoVe, judges) call ``invoke``/``stream`` and never see quotas or caches. Each answer carries
 TierLab's measurements in ``response_metadata``: ``tierlab_usage`` (a ``records.Usage`` dict), the provider that
 answered, whether it was emulated or cached, TTFT, latency, quota wait and any fallback switches.
+
+``sample=i`` (in ``params`` or as an ``invoke`` keyword) marks a call as the i-th of several deliberate samples of
+the same request: it is never sent to the provider, it only keys the response cache, so n samples are n answers.
 """
 
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -19,6 +22,7 @@ from toolkit import paths
 from toolkit.providers.cache import ResponseCache
 from toolkit.providers.catalog import Entry, load_catalog
 from toolkit.providers.client import Completion, ProviderClient, ProviderError
+from toolkit.providers.endpoint import Endpoint, open_limiter
 from toolkit.providers.keys import MissingKeyError
 from toolkit.providers.limits import QuotaExhausted, QuotaLimiter, RateLimitWaitTooLong
 from toolkit.records import USAGE_KEY
@@ -28,11 +32,11 @@ SWITCH_ON = (QuotaExhausted, RateLimitWaitTooLong, ProviderError, MissingKeyErro
 
 
 @lru_cache(maxsize=64)
-def shared_limiter(entry: Entry, quota_dir: str, max_wait_s: float) -> QuotaLimiter:
-    """One limiter per provider model and process, so threads queue in memory rather than on the file lock."""
+def shared_limiter(entry: Entry, endpoint: Endpoint, quota_dir: str, max_wait_s: float) -> QuotaLimiter:
+    """One limiter per endpoint and process, so threads queue in memory rather than on the file lock."""
     from pathlib import Path
 
-    return QuotaLimiter(entry.id, entry.limits, state_dir=Path(quota_dir), max_wait_s=max_wait_s)
+    return open_limiter(endpoint, entry.limits, root=Path(quota_dir), max_wait_s=max_wait_s)
 
 
 class ProviderChatModel(BaseChatModel):
@@ -42,12 +46,14 @@ class ProviderChatModel(BaseChatModel):
 
     provider_ids: tuple[str, ...] = Field(description="Catalog ids in fallback order, e.g. ('groq/llama-3.1-8b-instant',).")
     params: dict[str, Any] = Field(default_factory=dict, description="Generation parameters sent with every call.")
-    response_cache: bool = Field(
+    response_cache: bool | Literal["always"] = Field(
         default=True,
-        description="Answer repeated calls from TierLab's on-disk cache (replay). Not langchain's own `cache` field.",
+        description="Answer repeated calls from TierLab's on-disk cache (replay); not langchain's own `cache` field. "
+        "True skips the cache for an emulator that injects faults (a replay would hide them); 'always' does not.",
     )
     cache_ttl_s: float | None = None
-    emulated: bool = Field(default=False, description="Label results as coming from the free-tier emulator.")
+    emulated: bool = Field(default=False, description="The base URLs are TierLab emulators: label results emulated and "
+                           "key cache and quota by what each emulator runs (never by the real provider's state).")
     base_urls: dict[str, str] = Field(default_factory=dict, description="Per-id base URL overrides (e.g. an emulator).")
     catalog_path: str | None = None
     env_file: str | None = Field(default=None, description="Optional .env file to read API keys from.")
@@ -69,12 +75,13 @@ class ProviderChatModel(BaseChatModel):
     def client(self, provider_id: str) -> ProviderClient:
         if provider_id not in self._clients:
             entry = load_catalog(self.catalog_path).entry(provider_id)
+            endpoint = Endpoint.of(entry, self.base_urls.get(provider_id), self.emulated)
+            use_cache = self.response_cache == "always" or (self.response_cache and not endpoint.faults)
             self._clients[provider_id] = ProviderClient(
                 entry,
-                base_url=self.base_urls.get(provider_id),
-                cache=ResponseCache(ttl_s=self.cache_ttl_s) if self.response_cache else None,
-                limiter=shared_limiter(entry, str(paths.subdir("quota")), self.max_wait_s),
-                emulated=self.emulated,
+                endpoint=endpoint,
+                cache=ResponseCache(ttl_s=self.cache_ttl_s) if use_cache else None,
+                limiter=shared_limiter(entry, endpoint, str(paths.subdir("quota")), self.max_wait_s),
                 timeout_s=self.timeout_s,
                 max_retries=self.max_retries,
                 backoff_s=self.backoff_s,
@@ -82,11 +89,13 @@ class ProviderChatModel(BaseChatModel):
             )
         return self._clients[provider_id]
 
-    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict) -> tuple[list[dict], dict]:
+    def _request(self, messages: list[BaseMessage], stop: list[str] | None,
+                 kwargs: dict) -> tuple[list[dict], dict, int | None]:
         params = {**self.params, **kwargs}
         if stop:
             params["stop"] = stop
-        return convert_to_openai_messages(messages), params
+        sample = params.pop("sample", None)
+        return convert_to_openai_messages(messages), params, None if sample is None else int(sample)
 
     @staticmethod
     def _metadata(done: Completion, switches: list[dict]) -> dict:
@@ -124,11 +133,11 @@ class ProviderChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        payload, params = self._request(messages, stop, kwargs)
+        payload, params, sample = self._request(messages, stop, kwargs)
         switches: list[dict] = []
         for index, provider_id in enumerate(self.provider_ids):
             try:
-                done = self.client(provider_id).complete(payload, params)
+                done = self.client(provider_id).complete(payload, params, sample)
                 break
             except SWITCH_ON as error:
                 self._switch(switches, index, error)
@@ -143,12 +152,12 @@ class ProviderChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        payload, params = self._request(messages, stop, kwargs)
+        payload, params, sample = self._request(messages, stop, kwargs)
         switches: list[dict] = []
         for index, provider_id in enumerate(self.provider_ids):
             started = False
             try:
-                for part in self.client(provider_id).stream(payload, params):
+                for part in self.client(provider_id).stream(payload, params, sample):
                     if isinstance(part, Completion):
                         chunk = AIMessageChunk(content="", response_metadata=self._metadata(part, switches),
                                                usage_metadata=self._usage_metadata(part), chunk_position="last")

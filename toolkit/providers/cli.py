@@ -1,6 +1,7 @@
 """``tierlab providers`` (the catalog with key status and today's remaining quota) and ``tierlab emulate``."""
 
 import os
+import time
 from typing import Annotated
 
 import typer
@@ -20,10 +21,10 @@ def providers(
     catalog: Annotated[str | None, typer.Option(help="Catalog override YAML (default: $TIERLAB_CATALOG).")] = None,
     provider: Annotated[str | None, typer.Option(help="Only this provider, e.g. groq.")] = None,
 ) -> None:
-    """List the provider catalog: key present/missing and today's remaining quota (from the shared limiter)."""
+    """List the provider catalog: key present/missing and today's remaining quota per endpoint (the real API, each
+    other base URL, each running emulator), from the shared limiter state."""
     from toolkit import paths
     from toolkit.providers.catalog import CatalogError, load_catalog
-    from toolkit.providers.limits import QuotaLimiter, _safe
 
     try:
         cat = load_catalog(catalog)
@@ -38,13 +39,26 @@ def providers(
         key = "no key needed" if not entry.key_env else (
             f"key ${entry.key_env} present" if os.environ.get(entry.key_env) else f"key ${entry.key_env} MISSING"
             f" (sign up: {entry.signup_url})")
-        remaining = ""
-        if entry.limits.any() and (quota_dir / f"{_safe(entry_id)}.sqlite").exists():
-            limiter = QuotaLimiter(entry_id, entry.limits, state_dir=quota_dir)
-            remaining = " remaining: " + " ".join(f"{n}={w.remaining}/{w.limit}" for n, w in limiter.snapshot().items())
-            view = limiter.server_view()
-            if view.get("exhausted_until"):
-                remaining += " [server said: daily quota exhausted]"
-            limiter.close()
         typer.echo(f"{entry_id:55} {entry.kind:11} checked {entry.checked}  {key}\n"
-                   f"    limits: {_limits(entry.limits)}{remaining}")
+                   f"    limits: {_limits(entry.limits)}")
+        if entry.limits.any():
+            for line in _quota_lines(entry, quota_dir):
+                typer.echo(f"    {line}")
+
+
+def _quota_lines(entry, quota_dir) -> list[str]:
+    """One line per endpoint of ``entry`` with quota state: remaining per window, and a server-reported exhaustion."""
+    from toolkit.providers.endpoint import label, saved_states
+    from toolkit.providers.limits import QuotaLimiter
+
+    lines = []
+    for description, folder, name in saved_states(quota_dir, entry.id):
+        limiter = QuotaLimiter(entry.id, entry.limits, state_dir=folder, state_name=name)
+        try:
+            remaining = " ".join(f"{n}={w.remaining}/{w.limit}" for n, w in limiter.snapshot().items())
+            if limiter.server_view().get("exhausted_until", 0) > time.time():
+                remaining += " [server said: daily quota exhausted]"
+        finally:
+            limiter.close()
+        lines.append(f"{label(description)}: remaining {remaining}")
+    return lines

@@ -1,7 +1,8 @@
 """The one OpenAI-compatible client: cloud free tiers and self-hosted servers differ only in catalog data.
 
 A call goes: response cache -> client-side quota (``limits``) -> HTTP (httpx, kept-alive) -> the provider's quota
-signals folded back into the limiter -> cost. 429/5xx/timeouts/truncated answers are retried with exponential
+signals folded back into the limiter -> cost. Cache and quota are the endpoint's own (``endpoint.py``), and an
+attempt that never reached the server (refused, DNS, connect timeout) gives its quota reservation back. 429/5xx/timeouts/truncated answers are retried with exponential
 backoff and jitter (tenacity), ``Retry-After`` is honoured through the shared limiter view, and a spent daily
 quota raises ``QuotaExhausted`` at once instead of retrying all day.
 """
@@ -20,11 +21,14 @@ from toolkit.providers import dialects
 from toolkit.providers.cache import ResponseCache, cache_key
 from toolkit.providers.catalog import Entry
 from toolkit.providers.cost import SELFHOSTED_COST_HEADER, neurons, usage_for
+from toolkit.providers.endpoint import Endpoint, open_limiter
 from toolkit.providers.keys import api_key, redact
 from toolkit.providers.limits import QuotaExhausted, QuotaLimiter
 from toolkit.records import Usage
 
 EMULATED_HEADER = "x-tierlab-emulated"
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before the request reached the server (refused, DNS, connect or pool timeout): nothing was counted."""
 
 
 class ProviderError(RuntimeError):
@@ -73,18 +77,22 @@ class ProviderClient:
         backoff_s: float = 0.5,
         env_file: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        endpoint: Endpoint | None = None,
     ):
-        self.entry, self.cache, self.emulated, self.sleep = entry, cache, emulated, sleep
+        self.endpoint = endpoint or Endpoint.of(entry, base_url, emulated)
+        self.entry, self.cache, self.emulated, self.sleep = entry, cache, self.endpoint.emulated, sleep
         self.max_retries, self.backoff_s = max_retries, backoff_s
-        self.base_url = (base_url or entry.resolved_base_url()).rstrip("/")
-        self.limiter = limiter or QuotaLimiter(entry.id, entry.limits, sleep=sleep)
+        self.base_url = self.endpoint.base_url
+        self.limiter = limiter or open_limiter(self.endpoint, entry.limits, sleep=sleep)
         self._key = api_key(entry, env_file)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
 
     # --- public -------------------------------------------------------------------------------------------
-    def complete(self, messages: list[dict], params: dict) -> Completion:
-        key = cache_key(self.entry.id, self.entry.model, messages, params)
+    def complete(self, messages: list[dict], params: dict, sample: int | None = None) -> Completion:
+        """One answer. ``sample``: the index of this call among deliberate repeats of the same request (e.g. the
+        self-consistency samples at temperature > 0), so each repeat is its own cached answer, not a replay."""
+        key = cache_key(self.endpoint, messages, params, sample)
         if hit := self._cached(key):
             return hit
         body = {"model": self.entry.model, "messages": messages, **params}
@@ -92,9 +100,9 @@ class ProviderClient:
         self._store(key, result)
         return result
 
-    def stream(self, messages: list[dict], params: dict) -> Iterator[str | Completion]:
+    def stream(self, messages: list[dict], params: dict, sample: int | None = None) -> Iterator[str | Completion]:
         """Yield text deltas, then the final ``Completion`` (usage, TTFT). Retries only before the first delta."""
-        key = cache_key(self.entry.id, self.entry.model, messages, params)
+        key = cache_key(self.endpoint, messages, params, sample)
         if hit := self._cached(key):
             yield hit.text
             yield hit
@@ -117,8 +125,10 @@ class ProviderClient:
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is None:
             return None
-        usage = Usage(**stored["usage"]).model_copy(update={"cached_calls": 1, "latency_s": 0.0, "cost_usd": 0.0,
-                                                            "rate_limited": 0})
+        original = Usage(**stored["usage"])
+        usage = original.model_copy(update={"cached_calls": 1, "latency_s": 0.0, "cost_usd": 0.0, "rate_limited": 0,
+                                            "cached_latency_s": original.latency_s,
+                                            "cached_cost_usd": original.cost_usd})
         return Completion(**{**stored, "usage": usage, "cached": True, "waited_s": 0.0, "ttft_s": 0.0})
 
     def _store(self, key: str, result: Completion) -> None:
@@ -151,6 +161,12 @@ class ProviderClient:
         reserved = estimate_tokens(messages) + int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)
         state["waited"] += self.limiter.acquire(tokens=reserved, neurons=neurons(self.entry, reserved, 0))
         return reserved
+
+    def _unreached(self, err: httpx.TransportError, reserved: int) -> ProviderError:
+        """The request never left for the server: refund its quota (a 429 or a read timeout is kept: it counted)."""
+        self.limiter.release(tokens=reserved, neurons=neurons(self.entry, reserved, 0))
+        return ProviderError(f"{self.entry.id}: could not reach {self.base_url}: {type(err).__name__}: {err}",
+                             retryable=True)
 
     def _check(self, response: httpx.Response, state: dict, body_text: str) -> None:
         signal = dialects.parse(self.entry.dialect, response.status_code, response.headers, body_text)
@@ -191,6 +207,8 @@ class ProviderClient:
         started = time.perf_counter()
         try:
             response = self._http.post("/chat/completions", json=body)
+        except NOT_SENT as err:
+            raise self._unreached(err, reserved) from None
         except httpx.TimeoutException as err:
             raise ProviderError(f"{self.entry.id}: timed out ({type(err).__name__})", retryable=True) from None
         except httpx.TransportError as err:
@@ -236,6 +254,8 @@ class ProviderClient:
                             parts.append(delta)
                             state["yielded"] = True
                             yield delta
+        except NOT_SENT as err:
+            raise self._unreached(err, reserved) from None
         except httpx.TimeoutException:
             raise ProviderError(f"{self.entry.id}: stream timed out", retryable=not state["yielded"]) from None
         except (httpx.TransportError, ValueError) as err:

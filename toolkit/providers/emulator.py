@@ -7,18 +7,27 @@ and generates text by forwarding to a local self-hosted model (or a built-in ech
 Every answer carries ``x-tierlab-emulated: <profile>`` so results are labelled as emulated wherever logged.
 
 ``limits.time_scale`` (or ``--time-scale``) shrinks every window: at 10, "30 RPM" means 30 requests per 6 s.
+
+``GET /tierlab/identity`` says what this emulator runs (profile, backend, faults, latency, ...) and which process it
+is: clients key their cache and quota by it (``endpoint.py``). A child started by ``running_emulator`` ends with
+its parent, even after ``kill -9`` of the parent (``watch_parent``).
 """
 
 import asyncio
 import contextlib
 import json
+import os
 import random
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Annotated
@@ -67,8 +76,9 @@ def _echo(messages: list[dict], max_tokens: int | None) -> str:
 
 def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict[str, float] | None = None,
                latency: tuple[float, float] = (0.0, 0.0), time_scale: float | None = None,
-               catalog_path: str | None = None, fault_timeout_s: float = 30.0, seed: int | None = None):
-    """The emulator as an ASGI app (Starlette)."""
+               catalog_path: str | None = None, fault_timeout_s: float = 30.0, seed: int | None = None,
+               instance: str | None = None):
+    """The emulator as an ASGI app (Starlette). ``instance`` names this emulator process (default: a fresh id)."""
     import httpx
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -85,6 +95,9 @@ def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict
     rng = random.Random(seed)
     stats: Counter = Counter()
     backend = {"model": None}
+    identity = {"profile": entry.id, "backend_url": backend_url, "faults": dict(sorted(faults.items())),
+                "latency": list(latency), "time_scale": time_scale, "seed": seed, "fault_timeout_s": fault_timeout_s,
+                "instance": instance or uuid.uuid4().hex[:16], "pid": os.getpid()}
     from toolkit.security import serve_auth_headers
 
     # The backend is usually TierLab's own server, which wants its key (sent to loopback backends only).
@@ -182,11 +195,45 @@ def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict
         return JSONResponse({"profile": entry.id, "time_scale": limits.time_scale, **stats,
                              "windows": {k: w._asdict() for k, w in limiter.snapshot().items()}})
 
+    async def identity_view(_: Request) -> Response:
+        return JSONResponse(identity)
+
     return Starlette(routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/tierlab/stats", stats_view, methods=["GET"]),
+        Route("/tierlab/identity", identity_view, methods=["GET"]),
     ])
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def watch_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """End this process when ``parent_pid`` ends, however it ends (``kill -9`` included).
+
+    Linux: the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``; an emulator holds nothing
+    worth a graceful shutdown). Everywhere, as a fallback: a daemon thread notices being re-parented. The
+    parent-pid check right after ``prctl`` closes the race of a parent that died before it was set.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+    def orphaned() -> bool:
+        return os.getppid() != parent_pid
+
+    if orphaned():
+        os._exit(0)
+
+    def poll() -> None:
+        while not orphaned():
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=poll, name="tierlab-parent-watch", daemon=True).start()
 
 
 def emulate(
@@ -200,14 +247,19 @@ def emulate(
     catalog: Annotated[str | None, typer.Option(help="Catalog override YAML.")] = None,
     fault_timeout_s: Annotated[float, typer.Option(help="How long a 'timeout' fault hangs.")] = 30.0,
     seed: Annotated[int | None, typer.Option(help="Seed for fault injection.")] = None,
+    instance: Annotated[str | None, typer.Option(help="Name of this emulator process (default: a fresh id).")] = None,
+    parent_pid: Annotated[int | None, typer.Option(help="Exit when this process ends (set by running_emulator).")]
+    = None,
 ) -> None:
     """Run a free-tier emulator (OpenAI-compatible) on 127.0.0.1 until interrupted."""
     import uvicorn
 
+    if parent_pid:
+        watch_parent(parent_pid)
     try:
         app = create_app(profile, backend_url=backend_url.rstrip("/"), faults=parse_faults(fault),
                          latency=parse_latency(latency), time_scale=time_scale, catalog_path=catalog,
-                         fault_timeout_s=fault_timeout_s, seed=seed)
+                         fault_timeout_s=fault_timeout_s, seed=seed, instance=instance)
     except (ValueError, KeyError) as err:
         raise typer.BadParameter(str(err)) from None
     typer.echo(f"emulating {profile} on http://127.0.0.1:{port}/v1 (backend {backend_url})", err=True)
@@ -225,8 +277,10 @@ def running_emulator(profile: str, backend_url: str = DEFAULT_BACKEND, port: int
                      latency: str | None = None, time_scale: float | None = None, catalog_path: str | None = None,
                      fault_timeout_s: float = 30.0, seed: int | None = None, faults: str | None = None,
                      **fault_kwargs: float) -> Iterator[str]:
-    """Start an emulator subprocess, yield its base URL, stop it by PID.
+    """Start an emulator subprocess, yield its base URL, stop it by PID (it also ends if this process is killed).
 
+    Clients' quota mirror of this emulator (``quota/emulated/<instance>``) is removed when it stops. On Linux the
+    child is tied to the *thread* that starts it: keep the ``with`` block in one thread that outlives its use.
     Faults as a spec string (``faults="5xx:0.1,daily-exhausted"``) or keywords ``server_error=0.1, timeout=0.05,
     truncate=0.05, daily_exhausted=1``.
     """
@@ -236,9 +290,10 @@ def running_emulator(profile: str, backend_url: str = DEFAULT_BACKEND, port: int
         raise ValueError(f"unknown fault keyword(s) {sorted(unknown)}; use {sorted(names)}.")
     spec = ",".join(filter(None, [faults, *(f"{names[k]}:{float(v)}" for k, v in fault_kwargs.items() if v)]))
     parse_faults(spec)
-    port = port or free_port()
+    port, instance = port or free_port(), uuid.uuid4().hex[:16]
     cmd = [sys.executable, "-m", "toolkit.providers.emulator", "--profile", profile, "--port", str(port),
-           "--backend-url", backend_url, "--fault-timeout-s", str(fault_timeout_s)]
+           "--backend-url", backend_url, "--fault-timeout-s", str(fault_timeout_s), "--instance", instance,
+           "--parent-pid", str(os.getpid())]
     for flag, value in (("--fault", spec), ("--latency", latency), ("--time-scale", time_scale),
                         ("--catalog", catalog_path), ("--seed", seed)):
         if value not in (None, ""):
@@ -268,6 +323,10 @@ def running_emulator(profile: str, backend_url: str = DEFAULT_BACKEND, port: int
             proc.kill()
             proc.wait()
         log.close()
+        from toolkit import paths
+        from toolkit.providers.endpoint import EMULATED_DIR
+
+        shutil.rmtree(paths.subdir("quota") / EMULATED_DIR / instance, ignore_errors=True)
 
 
 def stats(base_url: str) -> dict:

@@ -143,6 +143,7 @@ class QuotaLimiter:
         sleep: Callable[[float], None] = time.sleep,
         max_wait_s: float = 600.0,
         margin_s: float = 0.25,
+        state_name: str | None = None,
     ):
         self.entry_id, self.limits = entry_id, limits
         self.clock, self.sleep, self.max_wait_s, self.margin_s = clock, sleep, max_wait_s, margin_s
@@ -153,8 +154,9 @@ class QuotaLimiter:
         db = ":memory:"
         if persist:
             folder = state_dir or paths.subdir("quota")
-            db = str(folder / f"{_safe(entry_id)}.sqlite")
-            self._view_path = folder / f"{_safe(entry_id)}.view.json"
+            name = state_name or _safe(entry_id)  # the client passes its endpoint's name (endpoint.py)
+            db = str(folder / f"{name}.sqlite")
+            self._view_path = folder / f"{name}.view.json"
         self.windows: dict[str, tuple[str, Rate]] = {}  # window name -> (bucket name, rate)
         self.buckets: dict[str, SQLiteBucket] = {}
         for bucket, names in BUCKETS.items():
@@ -184,11 +186,13 @@ class QuotaLimiter:
         wanted = (("neurons", neurons), ("tokens", tokens), ("requests", 1))
         return [(name, amount) for name, amount in wanted if name in self.buckets and amount > 0]
 
+    def _weight(self, bucket_name: str, amount: int) -> int:
+        return min(math.ceil(amount / UNIT[bucket_name]), min(r.limit for r in self.buckets[bucket_name].rates))
+
     def _put(self, bucket_name: str, amount: int) -> tuple[str, int, int] | None:
         """One non-blocking put: ``None`` if admitted, else (window name, wait in virtual ms, item timestamp)."""
         bucket = self.buckets[bucket_name]
-        weight = min(math.ceil(amount / UNIT[bucket_name]), min(r.limit for r in bucket.rates))
-        item = RateItem(bucket_name, self.now_ms(), weight)
+        item = RateItem(bucket_name, self.now_ms(), self._weight(bucket_name, amount))
         with self._lock:
             self._maybe_leak(item.timestamp)
             if bucket.put(item):
@@ -221,6 +225,21 @@ class QuotaLimiter:
                 waited += self._sleep(wait_ms / 1000 / self.scale + self.margin_s, waited, name)
                 waited += self._wait_for_server_view(waited)
         return waited
+
+    def release(self, tokens: int = 0, neurons: int = 0) -> None:
+        """Give back what one ``acquire`` with the same arguments took: for an attempt that never reached the server
+        (connection refused, DNS failure, connect timeout), which the provider never counted either.
+
+        The newest rows of each bucket go; under concurrency they may be another call's rows of the same size, a
+        few milliseconds apart, which leaves every window's count exactly right.
+        """
+        for bucket_name, amount in self._amounts(tokens, neurons):
+            bucket = self.buckets[bucket_name]
+            with self._lock, bucket.lock:
+                bucket.conn.execute(f"DELETE FROM '{bucket.table}' WHERE rowid IN (SELECT rowid FROM '{bucket.table}' "
+                                    "ORDER BY item_timestamp DESC, rowid DESC LIMIT ?)",
+                                    (self._weight(bucket_name, amount),)).close()
+                bucket.conn.commit()
 
     def record_extra(self, tokens: int = 0, neurons: int = 0) -> None:
         """Charge what a call used beyond its reservation (best effort: a full window just carries the debt)."""

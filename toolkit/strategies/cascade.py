@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from langchain_core.language_models import BaseChatModel
 
-from toolkit.methods.parsing import is_abstention
+from toolkit.extraction import is_abstention
 from toolkit.records import Answer, Question
 from toolkit.strategies.caching import normalize
 from toolkit.strategies.spec import Cascade
@@ -43,15 +43,15 @@ def inconsistent_samples(answer: Answer, samples: list[Answer]) -> bool:
     return any(normalize(s.text) != target for s in samples)
 
 
-def sample_llm(llm: BaseChatModel, temperature: float, seed: int) -> BaseChatModel:
-    """A copy of the chat model sampling at ``temperature`` with its own ``seed``.
+def sample_llm(llm: BaseChatModel, temperature: float, sample: int) -> BaseChatModel:
+    """A copy of the chat model drawing the ``sample``-th of several samples at ``temperature``.
 
-    TierLab's provider models keep call parameters in ``params`` (and key their response cache on them), so a
-    distinct seed per sample keeps the cache from replaying one sample n times.
+    TierLab's provider models take the sample index as an explicit call parameter: it is never sent, it keys the
+    response cache, so n samples are n answers rather than one answer replayed n times.
     """
     fields = type(llm).model_fields
     if "params" in fields and isinstance(getattr(llm, "params", None), dict):
-        return llm.model_copy(update={"params": {**llm.params, "temperature": temperature, "seed": seed}})
+        return llm.model_copy(update={"params": {**llm.params, "temperature": temperature, "sample": sample}})
     if "temperature" in fields:
         return llm.model_copy(update={"temperature": temperature})
     raise ValueError(f"self_consistency needs a chat model with a temperature setting; {type(llm).__name__} has none")
@@ -87,7 +87,7 @@ def cascade_answer(question: Question, answer_with: Callable[[Question, BaseChat
     extra: list[Answer] = []
 
     def resample() -> list[Answer]:
-        extra.extend(answer_with(question, sample_llm(cheap, settings.temperature, seed=i + 1))
+        extra.extend(answer_with(question, sample_llm(cheap, settings.temperature, sample=i))
                      for i in range(settings.samples))
         return extra
 

@@ -7,7 +7,7 @@ A strategies file wraps an ordinary experiment spec (one provider, one method) a
       batch4: {batching: {k: 4}}
       cascade: {cascade: {strong: groq/llama-3.3-70b-versatile, signals: [abstention]}}
 
-Answers go to the experiments area's result store (resumable), are summarized with its metrics and bootstrap
+Answers go to the experiments area's result store (resumable), are summarized with its metrics and their
 CIs, compared to the baseline with paired tests, and logged through ``tracking`` (one child run per arm, plus the
 strategy params and counters). The baseline arm is always run; it is what every strategy is measured against.
 """
@@ -108,7 +108,8 @@ class StrategyResult(BaseModel):
                 if t is not None and name != BASELINE:
                     sign = 1 if t.arm_a == label else -1
                     lo, hi = sorted((sign * t.low, sign * t.high))
-                    row[f"{metric}_diff_vs_baseline"] = f"{sign * t.diff:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                    row[f"{metric}_diff_vs_baseline"] = f"{sign * t.diff:+.3f} [{lo:+.3f}, {hi:+.3f}] n={t.n}"
+                    row[f"{metric}_p_holm"] = t.p_text(adjusted=True)
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -133,7 +134,8 @@ def run_strategies(
     from toolkit.experiments.components import Components, needs_retriever
     from toolkit.experiments.results import ExperimentResult, paired_tests, summarize_arm
     from toolkit.experiments.store import AnswerRecord, Store, run_dir
-    from toolkit.metrics.hallucination import judge_rules
+    from toolkit.judges.answers import judge_answer
+    from toolkit.metrics.stats import adjust
     from toolkit.strategies.arm import StrategyArm
     from toolkit.strategies.caching import AnswerCache
     from toolkit.strategies.report import arm_metrics, savings
@@ -179,7 +181,7 @@ def run_strategies(
         for question, answer in zip(pending, arm.answer_many(pending, llm, retriever), strict=True):
             store.append(AnswerRecord(
                 arm=label, provider=provider.name, method=method_spec.arm_name, question=question, answer=answer,
-                latency_s=answer.usage.latency_s, verdict=judge_rules(question, answer,
+                latency_s=answer.usage.latency_s, verdict=judge_answer(question, answer,
                                                                        use_embeddings=spec.judge.use_embeddings),
             ))
         if cache:
@@ -191,8 +193,8 @@ def run_strategies(
     summaries = tuple(summarize_arm(spec, label, provider.name, method_spec.arm_name, len(questions), rows)
                       for label, rows in by_arm.items())
     base_label = exp.arm_label(BASELINE)
-    comparisons = tuple(t for label, rows in by_arm.items() if label != base_label
-                        for t in paired_tests(spec, {base_label: by_arm[base_label], label: rows}))
+    comparisons = adjust([t for label, rows in by_arm.items() if label != base_label  # one Holm family
+                          for t in paired_tests(spec, {base_label: by_arm[base_label], label: rows})])
     result = ExperimentResult(spec=spec, run_key=key, run_dir=str(store.directory), arms=summaries,
                               comparisons=comparisons, records=tuple(r for rows in by_arm.values() for r in rows))
 
@@ -205,7 +207,8 @@ def run_strategies(
         counts |= savings(counts, base_counts)
         if name in queues:
             queue = ReviewQueue(queues[name], root=review_root) if review_root else ReviewQueue(queues[name])
-            counts |= review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows})
+            counts |= review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows},
+                                     {r.question.id: r.verdict for r in rows})
         counters[name] = counts
 
     arm_runs: dict[str, str] = {}
@@ -233,7 +236,8 @@ def sync_review(result: StrategyResult, *, review_root: Path | None = None, trac
         label = result.experiment.arm_label(name)
         rows = [r for r in result.result.records if r.arm == label]
         queue = ReviewQueue(queue_name, root=review_root) if review_root else ReviewQueue(queue_name)
-        summary = review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows})
+        summary = review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows},
+                                 {r.question.id: r.verdict for r in rows})
         out[name] = summary
         if name in result.arm_runs:
             from toolkit import tracking

@@ -132,8 +132,12 @@ def reviewed_accuracy(auto: Mapping[str, float | None], marks: Mapping[str, bool
     return sum(values) / len(values) if values else None
 
 
-def review_summary(queue: ReviewQueue, auto: Mapping[str, float | None]) -> dict[str, float]:
-    """Metrics for MLflow: review cost (items per 100 questions), items marked, and reviewed accuracy."""
+def review_summary(queue: ReviewQueue, auto: Mapping[str, float | None], verdicts: Mapping | None = None
+                   ) -> dict[str, float]:
+    """Metrics for MLflow: review cost (items per 100 questions), items marked, and reviewed accuracy.
+
+    With the judge's ``verdicts`` (question id -> Verdict) also the judge's agreement with the human marks
+    (``review.judge_kappa``: Cohen's kappa of "supported" vs "marked correct")."""
     marks = {q: m for q, m in queue.marks().items() if q in auto}
     auto_values = [v for v in auto.values() if v is not None]
     out = {
@@ -144,6 +148,13 @@ def review_summary(queue: ReviewQueue, auto: Mapping[str, float | None]) -> dict
     reviewed = reviewed_accuracy(auto, marks)
     if reviewed is not None:
         out["accuracy_reviewed"] = reviewed
+    if verdicts:
+        from toolkit.judges import human_agreement
+
+        agree = human_agreement(verdicts, marks)
+        if agree["n"]:
+            out |= {"review.judge_kappa": agree["kappa"], "review.judge_agreement": agree["agreement"],
+                    "review.judge_n": agree["n"]}
     return out
 
 

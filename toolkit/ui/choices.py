@@ -11,28 +11,22 @@ from typing import Any
 
 from toolkit.ui.state import ProviderStatus
 
-ALWAYS_REPORTED = ("hallucination", "groundedness")
 """Metrics the runner reports for every arm anyway; offering them as choices would only confuse."""
 
 EMULATABLE_KINDS = ("free", "trial")
 
 
-def _remaining_today(entry) -> int | None:
-    """Requests left today from the persisted limiter (the same numbers `tierlab providers` prints)."""
+def _remaining_today(entry, base_url: str | None = None) -> int | None:
+    """Requests left today at this real endpoint (the same numbers `tierlab providers` prints)."""
     if not entry.limits.rpd:
         return None
-    from toolkit import paths
-    from toolkit.providers.limits import QuotaLimiter, _safe
+    from toolkit.providers import remaining_quota
+    from toolkit.providers.catalog import CatalogError
 
-    quota_dir = paths.subdir("quota")
-    if not (quota_dir / f"{_safe(entry.id)}.sqlite").exists():
-        return entry.limits.rpd
-    limiter = QuotaLimiter(entry.id, entry.limits, state_dir=quota_dir)
     try:
-        window = limiter.snapshot().get("rpd")
-        return None if window is None else window.remaining
-    finally:
-        limiter.close()
+        return remaining_quota(entry.id, base_url).get("rpd")
+    except CatalogError:  # its URL needs an unset variable: it cannot have been called
+        return entry.limits.rpd
 
 
 def provider_status(provider: dict[str, Any], catalog=None) -> ProviderStatus:
@@ -49,7 +43,7 @@ def provider_status(provider: dict[str, Any], catalog=None) -> ProviderStatus:
         id=spec.name,
         key_env=None if spec.emulate else entry.key_env,
         key_present=spec.emulate or not entry.key_env or bool(os.environ.get(entry.key_env)),
-        remaining_today=None if spec.emulate else _remaining_today(entry),
+        remaining_today=None if spec.emulate else _remaining_today(entry, spec.base_url),
         emulated=spec.emulate,
         kind=entry.kind,
     )
@@ -89,7 +83,7 @@ def method_names() -> list[str]:
 def metric_names() -> list[str]:
     from toolkit.metrics import METRICS
 
-    return [name for name in METRICS.names() if name not in ALWAYS_REPORTED]
+    return [name for name in METRICS.names() if METRICS.info(name).selectable]
 
 
 def judge_names() -> list[str]:

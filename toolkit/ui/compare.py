@@ -12,12 +12,14 @@ from typing import Any
 
 import ipywidgets as w
 
+from toolkit.metrics import binary_metrics, headline_metrics, paired_metrics
+from toolkit.metrics.stats import STATS_NOTE
 from toolkit.ui.html import esc, fmt, interval, money, table
 
-ARM_METRICS = ("accuracy", "hallucination_rate", "list_precision", "abstention", "groundedness")
+ARM_METRICS = headline_metrics()
 ARM_HEADERS = ("run", "arm", "answered", *ARM_METRICS, "p50 s", "$ shadow per correct", "network calls")
-PAIRED_METRICS = ("accuracy", "hallucination", "list_precision", "list_recall", "list_f1", "token_f1", "abstention")
-PAIRED_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "p (paired bootstrap)", "p (McNemar)")
+PAIRED_METRICS = paired_metrics()
+PAIRED_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "test", "p", "p (Holm)")
 
 
 def _missing(value: Any) -> bool:
@@ -63,31 +65,39 @@ def arm_label(row: Any) -> str:
     return f"{row['parent']} | {row['arm']}"
 
 
+def _metric(row: Any, name: str):
+    """A logged arm metric by its TierLab name (MLflow columns carry grouped names, e.g. ``quality/accuracy``)."""
+    from toolkit import tracking
+
+    return _get(row, f"metrics.{tracking.metric_key(name)}")
+
+
 def arm_rows(arms) -> list[list[str]]:
     """One row per arm: logged metric values with their logged CI bounds, latency, cost per correct answer."""
     rows = []
     for _, row in arms.iterrows():
-        cells = [row["parent"], row["arm"], f"{fmt(_get(row, 'metrics.answered'), 0)}/{fmt(_get(row, 'metrics.planned'), 0)}"]
+        cells = [row["parent"], row["arm"], f"{fmt(_metric(row, 'answered'), 0)}/{fmt(_metric(row, 'planned'), 0)}"]
         for name in ARM_METRICS:
             cells.append(
-                interval(_get(row, f"metrics.{name}"), _get(row, f"metrics.{name}_ci_low"), _get(row, f"metrics.{name}_ci_high"))
+                interval(_metric(row, name), _metric(row, f"{name}_ci_low"), _metric(row, f"{name}_ci_high"),
+                         n=_metric(row, f"{name}_n"))
             )
         cells += [
-            fmt(_get(row, "metrics.latency_p50_s")),
-            money(_get(row, "metrics.shadow_cost_per_correct_usd")),
-            fmt(_get(row, "metrics.network_calls"), 0),
+            fmt(_metric(row, "latency_p50_s")),
+            money(_metric(row, "shadow_cost_per_correct_usd")),
+            fmt(_metric(row, "network_calls"), 0),
         ]
         rows.append(cells)
     return rows
 
 
 def paired_tests(tables: dict[str, Any], metric: str, *, confidence: float = 0.95, seed: int = 0) -> list[Any]:
-    """Paired bootstrap (and McNemar for binary metrics) for every pair of arms on the questions both answered.
+    """McNemar (binary metrics) or a paired permutation test for every pair of arms on the questions both answered.
 
-    ``tables``: arm label -> its per-question table (``question_id`` plus one column per metric).
+    ``tables``: arm label -> its per-question table (``question_id`` plus one column per metric). The tests shown
+    together (every pair, this metric) are one Holm family.
     """
-    from toolkit.experiments.results import BINARY_METRICS
-    from toolkit.metrics.stats import compare
+    from toolkit.metrics.stats import adjust, compare
 
     tests = []
     for (label_a, a), (label_b, b) in itertools.combinations(tables.items(), 2):
@@ -97,10 +107,10 @@ def paired_tests(tables: dict[str, Any], metric: str, *, confidence: float = 0.9
         vb = {q: None if _missing(v) else float(v) for q, v in zip(b["question_id"], b[metric], strict=True)}
         common = sorted(set(va) & set(vb))
         test = compare(metric, label_a, [va[q] for q in common], label_b, [vb[q] for q in common],
-                       binary=metric in BINARY_METRICS, confidence=confidence, seed=seed)
+                       binary=metric in binary_metrics(), confidence=confidence, seed=seed)
         if test is not None:
             tests.append(test)
-    return tests
+    return list(adjust(tests))
 
 
 class ComparePanel:
@@ -164,11 +174,9 @@ class ComparePanel:
             self.paired_html.value = ""
             return
         tests = paired_tests(self.tables, self.metric.value)
-        rows = [
-            [t.metric, t.arm_a, t.arm_b, str(t.n), f"{t.diff:+.2f} [{t.low:+.2f}, {t.high:+.2f}]",
-             f"{t.p_bootstrap:.3f}", "–" if t.p_mcnemar is None else f"{t.p_mcnemar:.3f}"]
-            for t in tests
-        ]
+        rows = [[t.metric, t.arm_a, t.arm_b, str(t.n), t.diff_text(), t.test, t.p_text(), t.p_text(adjusted=True)]
+                for t in tests]
         self.paired_html.value = (
-            table(PAIRED_HEADERS, rows) if rows else "<small>no pair of arms shares questions for this metric</small>"
+            table(PAIRED_HEADERS, rows) + f"<small>{esc(STATS_NOTE)}; Holm over the {len(rows)} tests shown</small>"
+            if rows else "<small>no pair of arms shares questions for this metric</small>"
         )

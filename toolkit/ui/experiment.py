@@ -15,6 +15,7 @@ import ipywidgets as w
 
 from toolkit.ui import choices
 from toolkit.ui.html import esc, fmt, table
+from toolkit.ui.power import PowerSection
 from toolkit.ui.run import BackgroundRun, answer_row, plan_arms
 from toolkit.ui.state import ExperimentForm, RunState
 
@@ -119,9 +120,11 @@ class ExperimentPanel:
         settings = w.VBox([self.name, w.HBox([self.dataset, self.split]), w.HBox([self.sample_size, self.seed]),
                            self.providers, w.HBox([self.methods, self.metrics]), self.judge])
         spec_box = w.VBox([self.spec_yaml, w.HBox([self.save_path, self.save_button])])
+        self.power = PowerSection(lambda: self.spec, runs_root=self.run_kwargs.get("runs_root"))
         self.widget = w.VBox([
             w.HTML("<h3 style='margin:4px 0'>TierLab experiment</h3>"),
             w.HBox([settings, spec_box]),
+            w.Accordion(children=[self.power.widget], titles=("Power: how many questions does this comparison need?",)),
             w.HBox([self.run_button, self.cancel_button]),
             self.status, self.progress, self.live, self.results,
         ])

@@ -19,15 +19,16 @@ def fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def interval(value: Any, low: Any = None, high: Any = None, digits: int = 2) -> str:
-    """``0.50 [0.25, 0.75]`` — a metric with its confidence interval, or ``–`` when it does not apply."""
+def interval(value: Any, low: Any = None, high: Any = None, digits: int = 2, n: Any = None) -> str:
+    """``0.50 [0.25, 0.75] n=12`` — a metric with its confidence interval and sample size, or ``–``."""
     if value is None or (isinstance(value, float) and value != value):
         return "–"
     if hasattr(value, "low"):  # an Interval
-        value, low, high = value.value, value.low, value.high
+        value, low, high, n = value.value, value.low, value.high, value.n
     if low is None or high is None:
         return fmt(float(value), digits)
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    size = "" if n is None or (isinstance(n, float) and n != n) else f" n={int(n)}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{size}"
 
 
 def money(value: Any) -> str:

@@ -11,9 +11,11 @@ from typing import Any
 
 import ipywidgets as w
 
+from toolkit.metrics import headline_metrics
+from toolkit.metrics.stats import STATS_NOTE
 from toolkit.ui.html import esc, fmt, interval, money, table
 
-SUMMARY_METRICS = ("accuracy", "hallucination_rate", "entity_hallucination_rate", "list_precision", "abstention")
+SUMMARY_METRICS = headline_metrics()
 SUMMARY_HEADERS = (
     "arm",
     "answered",
@@ -51,20 +53,13 @@ def summary_rows(result: Any) -> list[list[str]]:
     return rows
 
 
-COMPARISON_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "p (paired bootstrap)", "p (McNemar)")
+COMPARISON_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "test", "p", "p (Holm)")
 
 
 def comparison_rows(comparisons: Any, metric: str | None = None) -> list[list[str]]:
+    """One row per paired test; ``p (Holm)`` is adjusted over every comparison of the run, not only those shown."""
     return [
-        [
-            t.metric,
-            t.arm_a,
-            t.arm_b,
-            str(t.n),
-            f"{t.diff:+.2f} [{t.low:+.2f}, {t.high:+.2f}]",
-            f"{t.p_bootstrap:.3f}",
-            "–" if t.p_mcnemar is None else f"{t.p_mcnemar:.3f}",
-        ]
+        [t.metric, t.arm_a, t.arm_b, str(t.n), t.diff_text(), t.test, t.p_text(), t.p_text(adjusted=True)]
         for t in comparisons
         if metric in (None, t.metric)
     ]
@@ -155,7 +150,7 @@ class ResultsView:
         self.header = w.HTML(
             f"<h4 style='margin:4px 0'>Results: {esc(spec.name)}</h4>"
             f"<small>run <code>{esc(result.run_key)}</code> · {len(result.records)} answers · "
-            f"{result.network_calls} network calls this run · {round(spec.confidence * 100)}% bootstrap CIs</small> "
+            f"{result.network_calls} network calls this run · {round(spec.confidence * 100)}% CIs (Wilson / BCa)</small> "
             f"{mlflow_link(result)}"
         )
         self.summary = w.HTML(table(SUMMARY_HEADERS, summary_rows(result)))
@@ -212,7 +207,9 @@ class ResultsView:
     def _show_comparisons(self) -> None:
         rows = comparison_rows(self.result.comparisons, self.metric.value)
         self.comparisons.value = (
-            table(COMPARISON_HEADERS, rows) if rows else "<small>no paired tests (one arm, or no shared questions)</small>"
+            table(COMPARISON_HEADERS, rows) + f"<small>{esc(STATS_NOTE)}; Holm over all "
+            f"{len(self.result.comparisons)} comparisons of this run</small>"
+            if rows else "<small>no paired tests (one arm, or no shared questions)</small>"
         )
 
     def _records(self) -> list[Any]:

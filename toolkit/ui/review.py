@@ -7,17 +7,19 @@ the widgets, so a review survives a kernel restart and the panel is testable by 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from toolkit.strategies.review import ReviewItem, ReviewQueue
 from toolkit.ui.html import esc
 
 
 class ReviewPanel:
-    def __init__(self, queue: ReviewQueue, reviewer: str = "", on_mark: Callable[[ReviewItem, bool], None] | None = None):
+    def __init__(self, queue: ReviewQueue, reviewer: str = "", on_mark: Callable[[ReviewItem, bool], None] | None = None,
+                 verdicts: Mapping | None = None):
+        """``verdicts`` (question id -> the judge's Verdict) adds the judge's agreement with the marks (Cohen's kappa)."""
         import ipywidgets as w
 
-        self.queue, self.on_mark = queue, on_mark
+        self.queue, self.on_mark, self.verdicts = queue, on_mark, verdicts
         self.reviewer = w.Text(value=reviewer, description="Reviewer")
         self.card = w.HTML()
         self.status = w.HTML()
@@ -44,7 +46,7 @@ class ReviewPanel:
         for button in (self.correct, self.incorrect, self.skip):
             button.disabled = self.current is None
         total, done = len(self.queue.items()), len(self.queue.marks())
-        self.status.value = f"{done} of {total} reviewed"
+        self.status.value = f"{done} of {total} reviewed" + self._judge_agreement()
         if self.current is None:
             self.card.value = "<i>Nothing left to review.</i>"
             return
@@ -55,6 +57,17 @@ class ReviewPanel:
             f"<small>confidence {c.confidence:.2f} · {esc(', '.join(c.reasons) or 'no reason recorded')} · "
             f"automatic score {esc(c.auto_correct)}</small>"
         )
+
+    def _judge_agreement(self) -> str:
+        if not self.verdicts:
+            return ""
+        from toolkit.judges import human_agreement
+
+        agree = human_agreement(self.verdicts, self.queue.marks())
+        if not agree["n"]:
+            return ""
+        kappa = "undefined" if agree["kappa"] != agree["kappa"] else f"{agree['kappa']:.2f}"
+        return f" · judge vs marks: agreement {agree['agreement']:.0%}, Cohen's κ {kappa} (n={int(agree['n'])})"
 
     def _mark(self, correct: bool) -> None:
         if self.current is None:

@@ -1,0 +1,122 @@
+"""`tierlab judge eval`: output formats, bad input, the labelled set's build, and the shipped judge's figures."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import rag_corpus
+from toolkit.cli import app
+from toolkit.judges.base import Verdict
+from toolkit.judges.metaeval import figures, judge_card
+
+JUDGE_DIR = rag_corpus.ROOT / "judge"
+FIXTURE = Path(__file__).parent / "fixtures" / "judge_handwritten.jsonl"
+runner = CliRunner()
+
+ITEMS = [
+    {"question": "What is the capital of France?", "answer": "Paris.", "label": "supported", "gold": ["Paris"]},
+    {"question": "What is the capital of France?", "answer": "Lyon.", "label": "hallucinated", "gold": ["Paris"]},
+    {"question": "What is the capital of France?", "answer": "I don't know.", "label": "abstained"},
+    {"question": "What is the capital of France?", "answer": "Marseille", "label": "hallucinated",
+     "context": "### Capital\n\n- name: Paris"},
+]
+
+
+def write(tmp_path: Path, lines: list, name: str = "set.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines), encoding="utf-8")
+    return path
+
+
+def test_figures_by_hand():
+    verdicts = [Verdict(judge="j", hallucinated=h, abstained=a, unknown=u)
+                for h, a, u in ((True, False, False), (False, False, False), (False, False, False),
+                                (True, False, False), (False, True, False), (False, False, True))]
+    labels = ["hallucinated", "hallucinated", "supported", "supported", "abstained", "supported"]
+    f = figures(labels, verdicts, "j")
+    assert (f["detected"], f["false_alarm"], f["abstention_accuracy"], f["unknown"]) == (0.5, 0.5, 1.0, 1)
+    assert f["balanced_accuracy"] == 0.5 and f["n"] == 6
+
+
+def test_table_and_json_lines(tmp_path):
+    path = write(tmp_path, ITEMS)
+    table = runner.invoke(app, ["judge", "eval", str(path)])
+    assert table.exit_code == 0, table.output
+    assert "judge claims" in table.output and "balanced_acc" in table.output and "context_only" in table.output
+    result = runner.invoke(app, ["judge", "eval", str(path), "--json", "--judge", "claims", "--judge", "llm",
+                                 "--model", "nonexistent-model-id"])
+    assert result.exit_code != 0  # an unknown catalog id fails loudly
+    result = runner.invoke(app, ["judge", "eval", str(path), "--json"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 0 and len(lines) == 1
+    row = json.loads(lines[-1])
+    assert list(row) == ["judge", "n", "balanced_accuracy", "detected", "false_alarm", "abstention_accuracy",
+                         "unknown"]
+    assert row == {"judge": "claims", "n": 4, "balanced_accuracy": 1.0, "detected": 1.0, "false_alarm": 0.0,
+                   "abstention_accuracy": 1.0, "unknown": 0}
+
+
+@pytest.mark.parametrize("lines, message", [
+    ([{"question": "q", "answer": "a"}], 'line 1: missing field "label"'),
+    ([ITEMS[0], {"question": "q", "answer": "a", "label": "wrong"}], "line 2: field \"label\" is 'wrong'"),
+    ([ITEMS[0], "{not json"], "line 2: not a JSON object"),
+    ([{"question": "q", "answer": "a", "label": "supported", "gold": "Paris"}], 'field "gold" must be a list'),
+    ([], "no labelled items (the file is empty)"),
+])
+def test_bad_input_is_one_clear_error_with_exit_code_2(tmp_path, lines, message):
+    path = write(tmp_path, lines)
+    result = runner.invoke(app, ["judge", "eval", str(path)])
+    assert result.exit_code == 2 and message in result.output and str(path) in result.output
+    assert "Traceback" not in result.output
+
+
+def test_non_utf8_and_unknown_judge(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(json.dumps(ITEMS[0]).encode() + b"\n" + '{"question": "caf\xe9"}'.encode("latin-1") + b"\n")
+    result = runner.invoke(app, ["judge", "eval", str(path)])
+    assert result.exit_code == 2 and f"{path}, line 2: not UTF-8" in result.output
+    result = runner.invoke(app, ["judge", "eval", str(write(tmp_path, ITEMS)), "--judge", "claim"])
+    assert result.exit_code == 2 and "Did you mean 'claims'" in result.output
+
+
+def test_labelled_set_rebuilds_byte_identical_and_is_balanced(tmp_path):
+    subprocess.run([sys.executable, str(JUDGE_DIR / "build.py"), str(tmp_path)], check=True, capture_output=True)
+    for split in ("dev", "test"):
+        assert (tmp_path / f"{split}.jsonl").read_bytes() == (JUDGE_DIR / f"{split}.jsonl").read_bytes()
+    rows = [json.loads(line) for line in (JUDGE_DIR / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    labels = [r["label"] for r in rows]
+    assert len(rows) >= 600
+    assert 0.35 <= labels.count("hallucinated") / len(rows) <= 0.55
+    assert 0.35 <= labels.count("supported") / len(rows) <= 0.55
+    assert labels.count("abstained") >= 60
+    modes = {(bool(r.get("gold")), bool(r.get("context"))) for r in rows}
+    assert modes == {(True, False), (False, True), (True, True)}
+    dev = {r["answer"] for r in map(json.loads, (JUDGE_DIR / "dev.jsonl").read_text(encoding="utf-8").splitlines())
+           if r["label"] == "abstained"}
+    assert not dev & {r["answer"] for r in rows if r["label"] == "abstained"}  # test phrasings differ from dev
+
+
+def _eval_json(path: Path) -> dict:
+    result = runner.invoke(app, ["judge", "eval", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output.strip().splitlines()[-1])
+
+
+def test_default_judge_meets_its_targets_on_the_shipped_test_split():
+    """A measurement of the product: the figures README and the judge card report."""
+    row = _eval_json(JUDGE_DIR / "test.jsonl")
+    assert row["balanced_accuracy"] >= 0.90 and row["false_alarm"] <= 0.05 and row["abstention_accuracy"] == 1.0
+    card = judge_card("claims")
+    assert card["measured"] and card["version"] == "claims-v1" and judge_card("rules") == card
+    assert card["figures"]["balanced_accuracy"] == pytest.approx(row["balanced_accuracy"], abs=1e-4)
+    assert not judge_card("never-measured")["measured"]
+
+
+def test_hand_written_answers():
+    """Realistic replies phrased unlike the generator: a generalisation check (figures in the README)."""
+    row = _eval_json(FIXTURE)
+    assert row["n"] >= 40 and row["abstention_accuracy"] == 1.0 and row["balanced_accuracy"] >= 0.8

@@ -1,0 +1,130 @@
+"""Accounting that holds up: a replayed arm keeps the latency that was measured, a call shared between arms is
+charged to each, and a question that fails after spending calls still counts them (in cost and in the budget).
+
+Real runner, real provider client and response cache, over real HTTP to a counting server on 127.0.0.1 whose answers
+take a known time (``delay_s``), so every latency below has a floor that a replay from cache cannot reach.
+"""
+
+import numpy as np
+import pytest
+from test_experiments_runner import CountingServer, spec_text
+
+from toolkit.experiments.accounting import arm_cost
+from toolkit.experiments.components import Components
+from toolkit.experiments.report import summary_markdown
+from toolkit.experiments.runner import run_experiment
+from toolkit.experiments.spec import parse_spec
+
+DELAY = 0.3
+
+
+@pytest.fixture()
+def server():
+    srv = CountingServer(delay_s=DELAY)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERLAB_HOME", str(tmp_path / "home"))
+
+
+def _cached_spec(url: str, **kwargs) -> str:
+    return spec_text(url, **kwargs).replace("cache: false", "cache: true")
+
+
+def test_an_arm_replayed_from_cache_reports_the_latency_originally_measured(server, tmp_path):
+    spec = parse_spec(_cached_spec(server.url, methods="[closed_book]"))
+    first = run_experiment(spec, progress=False, track=False)
+    measured = first.arms[0].cost
+    assert measured["latency_p50_s"] >= DELAY and measured["answered_from_cache"] == 0
+
+    # the same questions in a new run folder: every answer comes from the provider's response cache
+    replay = run_experiment(spec, progress=False, track=False, runs_root=tmp_path / "elsewhere")
+    cost = replay.arms[0].cost
+    assert replay.network_calls == 0 and all(r.answer.cached for r in replay.records)
+    assert cost["answered_from_cache"] == 4 and cost["latency_from_cache"] == 1.0
+    assert cost["latency_p50_s"] == pytest.approx(measured["latency_p50_s"], rel=0.5)
+    assert cost["latency_p50_s"] >= DELAY and cost["latency_p95_s"] >= DELAY  # not the ~0 s of a replay
+    assert cost["rate_limited"] == 0
+    assert "answered from cache: 4 (latency: as originally measured)" in summary_markdown(replay)
+
+
+def test_the_cove_baseline_reused_from_the_closed_book_arm_is_charged_to_both(server):
+    spec = parse_spec(_cached_spec(server.url, methods="[closed_book, cove_joint]", concurrency=1))
+    result = run_experiment(spec, progress=False, track=False)
+    closed, cove = result.arms
+    cove_records = [r for r in result.records if r.method == "cove_joint"]
+    baselines = [r.answer.steps[0] for r in cove_records]
+    assert all(step.name == "baseline" and step.cached for step in baselines)  # served from the cache ...
+    assert cove.cost["shared_calls"] == 4 and cove.cost["answered_from_cache"] == 0  # ... but not a replay
+    assert all(step.usage.cached_latency_s >= DELAY for step in baselines)
+    expected = np.median(
+        [r.latency_s + s.usage.cached_latency_s for r, s in zip(cove_records, baselines, strict=True)]
+    )
+    assert cove.cost["latency_p50_s"] == pytest.approx(expected)
+    assert cove.cost["calls"] == cove.cost["network_calls"] + 4
+    assert cove.cost["input_tokens"] >= sum(s.usage.input_tokens for s in baselines) > 0
+    assert closed.cost["shared_calls"] == 0
+    assert server.repeated() == 0  # shared, not asked twice
+
+
+class AskThenFail(Components):
+    """A method that makes one real model call, then raises (a parser bug, say): the call was still paid."""
+
+    def method(self, method):
+        from langchain_core.messages import HumanMessage
+
+        from toolkit.methods.calls import chat
+
+        def ask_then_fail(question, llm, retriever=None):
+            chat(llm, [("answer", [HumanMessage(content=question.question)])])
+            raise ValueError("could not parse the answer")
+
+        return ask_then_fail
+
+
+def test_a_question_that_fails_after_spending_calls_still_counts_them(server):
+    spec = parse_spec(spec_text(server.url, methods="[closed_book]"))
+    result = run_experiment(spec, progress=False, track=False, components=AskThenFail())
+    cost = result.arms[0].cost
+    assert result.failed_arms == ("local/smollm2-135m-instruct | closed_book",) and len(result.errors) == 4
+    assert server.total() == 4 and result.network_calls == 4
+    assert cost["calls"] == 4 and cost["failed_calls"] == 4 and cost["failed_questions"] == 4
+    assert cost["input_tokens"] == 4 * 20 and cost["output_tokens"] == 4 * 4
+    assert "calls spent by failed questions: 4 (4 questions)" in summary_markdown(result)
+
+    # the budget knows: 4 of max_requests 6 are spent, so the rerun may try only 2 more questions
+    capped = parse_spec(spec_text(server.url, methods="[closed_book]") + "    budget: {max_requests: 6}\n")
+    again = run_experiment(capped, progress=False, track=False, components=AskThenFail())
+    assert server.total() == 6 and again.arms[0].cost["failed_calls"] == 6
+    assert (again.arms[0].stopped or "").startswith("budget")
+
+
+def _record(latency_s: float, cached: bool, original_s: float = 0.0):
+    from toolkit.experiments.store import AnswerRecord
+    from toolkit.judges.base import Verdict
+    from toolkit.records import Answer, Question, Step, Usage
+
+    usage = Usage(
+        calls=1, cached_calls=int(cached), latency_s=0.0 if cached else latency_s, cached_latency_s=original_s
+    )
+    return AnswerRecord(
+        arm="a",
+        provider="p",
+        method="m",
+        question=Question(id=f"q{latency_s}", question=f"Q{latency_s}?", kind="short", answers=("x",)),
+        answer=Answer(
+            text="x", method="m", steps=(Step(name="answer", prompt=f"Q{latency_s}?", usage=usage),)
+        ),
+        latency_s=latency_s,
+        verdict=Verdict(judge="rules", hallucinated=False),
+    )
+
+
+def test_cached_answers_are_left_out_of_latency_percentiles_of_a_measured_arm():
+    records = [_record(1.0, False), _record(3.0, False), _record(0.01, True, 9.0), _record(0.01, True, 9.0)]
+    cost = arm_cost(records, 0)
+    assert cost["latency_p50_s"] == pytest.approx(2.0) and cost["latency_n"] == 2
+    assert cost["answered_from_cache"] == 2 and cost["latency_from_cache"] == 0.0

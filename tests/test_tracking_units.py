@@ -1,0 +1,163 @@
+"""Fast checks of the pieces MLflow logging is built from, each on the case a naive version gets wrong
+(``max_tokens`` masked as a secret, a paid call counted twice, a span clamped to a negative duration …).
+The same behaviour is checked end to end against a real ``mlflow server`` in test_tracking.py."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, get_buffer_string
+
+from toolkit.experiments.results import ArmSummary
+from toolkit.experiments.store import AnswerRecord
+from toolkit.judges.base import Verdict
+from toolkit.metrics.stats import PairedTest
+from toolkit.records import Answer, Question, RetrievedChunk, Step, Usage
+from toolkit.tracking import params
+from toolkit.tracking.metrics import combined_cost, metric_key, significance
+from toolkit.tracking.provenance import host
+from toolkit.tracking.traces import _documents, chat_messages, layout
+
+
+@pytest.mark.parametrize("name", ["api_key", "GROQ_API_KEY", "HF_TOKEN", "access_token", "Authorization",
+                                  "client_secret", "password", "key", "x-api-key", "apiKey"])
+def test_secret_names_are_masked(name):
+    assert params.is_secret_name(name)
+    assert params.safe_params({name: "abc"}) == {name: "***"}
+
+
+@pytest.mark.parametrize("name", ["max_tokens", "max_completion_tokens", "maxTokens", "key_env", "monkey",
+                                  "tokens", "input_tokens"])
+def test_ordinary_names_that_contain_secret_words_are_not_masked(name):
+    assert not params.is_secret_name(name)
+
+
+def test_params_are_json_numbers_not_python_repr():
+    logged = params.safe_params({"max_tokens": 24, "temperature": 0.1 + 0.2, "methods": ("closed_book", "rag"),
+                                 "options": {"k": 3, "on": True}, "missing": None, "label": "a b"}, secrets=())
+    assert logged["max_tokens"] == "24" and float(logged["max_tokens"]) == 24
+    assert logged["temperature"] == "0.3"
+    assert logged["methods"] == '["closed_book", "rag"]'
+    assert logged["options"] == '{"k": 3, "on": true}'
+    assert logged["missing"] == "null" and logged["label"] == "a b"
+    assert params.round_float(0.000123456789) == 0.000123457  # small dollar amounts keep their digits
+
+
+def test_secret_values_from_the_environment_are_scrubbed_from_any_value():
+    env = {"GROQ_API_KEY": "gsk_live_0123456789abcdef", "MY_CUSTOM": "custom-credential-123", "SHORT_TOKEN": "1",
+           "PATH": "/usr/bin"}
+    secrets = params.secret_values(env, names=["MY_CUSTOM"])
+    assert set(secrets) == {"gsk_live_0123456789abcdef", "custom-credential-123"}  # "1" is too short to scrub
+    logged = params.safe_params({"base_url": "https://x.test/v1?key=gsk_live_0123456789abcdef",
+                                 "note": ["custom-credential-123"]}, secrets)
+    assert logged == {"base_url": "https://x.test/v1?key=***", "note": '["***"]'}
+    assert params.redact({"providers": [{"params": {"api_key": "k", "max_tokens": 5}}]}) == {
+        "providers": [{"params": {"api_key": "***", "max_tokens": 5}}]
+    }
+
+
+def test_host_keeps_no_path_query_or_login():
+    assert host("https://user:pw@api.groq.com/openai/v1?key=abc") == "api.groq.com"
+    assert host("http://127.0.0.1:8010/v1") == "127.0.0.1:8010"
+    assert host("https://api.cloudflare.com/client/v4/accounts/ACCOUNT/ai/v1") == "api.cloudflare.com"
+    assert host(None) == "" and host("not a url") == ""
+
+
+def test_metric_names_are_grouped_for_the_chart_sections():
+    assert metric_key("accuracy") == "quality/accuracy"
+    assert metric_key("accuracy_ci_low") == "quality/accuracy_ci_low"
+    assert metric_key("hallucination_rate_n") == "hallucination/rate_n"
+    assert metric_key("latency_p95_s") == "latency/p95_s"
+    assert metric_key("shadow_cost_per_correct_usd") == "cost/shadow_usd_per_correct"
+    assert metric_key("answered") == "usage/answered"
+    assert metric_key("cost/total_usd_per_question") == "cost/total_usd_per_question"
+
+
+def _arm(**cost) -> ArmSummary:
+    return ArmSummary(arm="a", provider="p", method="m", planned=4, answered=4, metrics={}, cost=cost)
+
+
+def test_combined_cost_counts_a_paid_call_once_and_adds_self_hosting():
+    paid = combined_cost(_arm(cost_usd=0.4, shadow_cost_usd=0.4, selfhosted_cost_usd=0.0, correct=2))
+    assert paid["cost/total_usd_per_question"] == pytest.approx(0.1)  # not 0.2: charged == shadow for paid tiers
+    assert paid["cost/usd_per_correct"] == pytest.approx(0.2)
+    free = combined_cost(_arm(cost_usd=0.0, shadow_cost_usd=0.8, selfhosted_cost_usd=0.0, correct=0))
+    assert free["cost/total_usd_per_question"] == pytest.approx(0.2) and "cost/usd_per_correct" not in free
+    hosted = combined_cost(_arm(cost_usd=0.0, shadow_cost_usd=0.0, selfhosted_cost_usd=0.12, correct=3))
+    assert hosted["cost/total_usd_per_question"] == pytest.approx(0.03)
+    assert hosted["cost/selfhosted_usd_per_question"] == pytest.approx(0.03)
+
+
+def _test(p_adjusted, diff=0.5, metric="accuracy"):
+    return PairedTest(metric=metric, arm_a="A", arm_b="B", n=20, diff=diff, low=0.1, high=0.9, test="mcnemar",
+                      p_value=None if p_adjusted is None else p_adjusted / 2, p_adjusted=p_adjusted)
+
+
+def test_significance_uses_only_testable_pairs_and_says_which_arm_is_higher():
+    metrics, tags = significance([_test(0.004), _test(None, metric="token_f1")], alpha=0.05)
+    assert metrics["A"]["significance/accuracy/higher_than"] == 1 and metrics["B"]["significance/accuracy/lower_than"] == 1
+    assert tags["A"]["tierlab.significant.accuracy"] == "higher than B (p=0.004)"
+    assert not any("token_f1" in k for k in metrics["A"])  # too few pairs to test: nothing is shown
+    none, _ = significance([_test(0.3)], alpha=0.05)
+    assert none["A"]["significance/accuracy/higher_than"] == 0 and none["A"]["significance/accuracy/min_p"] == 0.3
+
+
+def test_prompts_come_back_as_chat_messages():
+    prompt = get_buffer_string([SystemMessage("Be brief."), HumanMessage("Q: capital of France?\nThink."),
+                                AIMessage("Paris."), HumanMessage("And Spain?")])
+    assert chat_messages(prompt) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Q: capital of France?\nThink."},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And Spain?"},
+    ]
+    assert chat_messages("a bare retrieval query") == [{"role": "user", "content": "a bare retrieval query"}]
+
+
+def _record(steps, latency_s, finished_at) -> AnswerRecord:
+    question = Question(id="q1", question="Capital of France?", kind="short", answers=("Paris",))
+    return AnswerRecord(arm="p | m", provider="p", method="m", question=question,
+                        answer=Answer(text="Paris", method="m", steps=tuple(steps)), latency_s=latency_s,
+                        verdict=Verdict(judge="rules-v1", hallucinated=False), finished_at=finished_at)
+
+
+def test_span_times_are_never_negative_even_with_whole_second_finish_times():
+    # The old layout clamped each step's end to finished_at; with finished_at rounded down to the second, the
+    # last step ("final") ended before it started (-1168 ms in the UI).
+    finished = datetime(2026, 12, 1, 12, 0, 5, tzinfo=UTC).isoformat(timespec="seconds")
+    steps = [Step(name=n, usage=Usage(latency_s=s)) for n, s in
+             (("baseline", 0.6), ("verify[1]", 0.5), ("verify[2]", 0.7), ("final", 1.2))]
+    start, end, spans = layout(_record(steps, latency_s=1.5, finished_at=finished))
+    assert all(b <= e for _, b, e in spans) and start <= end
+    assert all(start <= b and e <= end for _, b, e in spans)
+    by_name = {s.name: (b, e) for s, b, e in spans}
+    assert by_name["verify[1]"][0] == by_name["verify[2]"][0] == by_name["baseline"][1]  # one parallel batch
+    assert by_name["final"][0] == by_name["verify[2]"][1]
+    assert [round((e - b) / 1e9, 3) for _, b, e in spans] == [0.6, 0.5, 0.7, 1.2]
+
+
+def test_precise_finish_times_keep_the_root_span_exactly_the_measured_latency():
+    finished = (datetime(2026, 12, 1, tzinfo=UTC) + timedelta(microseconds=123456)).isoformat()
+    start, end, _ = layout(_record([Step(name="answer", usage=Usage(latency_s=0.2))], 0.25, finished))
+    assert (end - start) / 1e9 == pytest.approx(0.25)
+
+
+def test_retriever_steps_return_their_documents():
+    chunks = (RetrievedChunk(id="fr#0", doc_id="fr", text="Paris is the capital.", score=0.91),)
+    step = Step(name="retrieve", prompt="capital of France", output="fr#0 (0.910)\nzz#9 (0.100)")
+    docs = _documents(step, chunks)
+    assert docs[0] == {"id": "fr#0", "page_content": "Paris is the capital.",
+                       "metadata": {"doc_uri": "fr", "chunk_id": "fr#0", "score": 0.91}}
+    assert docs[1]["id"] == "zz#9" and docs[1]["page_content"] == ""
+
+
+def test_dataset_digest_follows_the_contents_not_the_location(tmp_path):
+    from toolkit.datasets.files import dataset_files, files_digest
+
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "qa.jsonl").write_text('{"question": "q", "answers": ["a"]}\n')
+    one, two = (dataset_files(f"jsonl:{tmp_path / f}/qa.jsonl", "all") for f in ("one", "two"))
+    assert files_digest(one) == files_digest(two)
+    (tmp_path / "two" / "qa.jsonl").write_text('{"question": "q", "answers": ["b"]}\n')
+    assert files_digest(one) != files_digest(two)
+    assert len(dataset_files("factbook", "dev")) > 1  # questions + the corpus documents

@@ -1,0 +1,38 @@
+"""Answer extraction: the step between a method's raw reply and the scorers (lm-evaluation-harness "filters").
+
+A reply is free text ("Not Sydney or Canberra; it is Melbourne."). Before anything is scored it is reduced to what
+it *claims*: whether it abstains at all (``is_abstention``), the one answer it commits to (``claimed_answer``), the
+one number with unit and scale (``extract_number``), or its list of entities (``list_items``). Scorers compare
+these extractions with gold answers (plus ``toolkit.datasets.aliases``); judges read the raw text. Methods use the
+same functions (CoVe splits its baseline list with ``list_items``), so a method and a metric never disagree about
+what a reply said, and no metric imports a method's parser.
+
+Every function is deterministic, never raises on junk, and refuses to guess: a hedge between candidates, a range
+or two conflicting numbers extract to "nothing claimed" (``""`` / ``None``), so they can never score as correct.
+"""
+
+from toolkit.extraction.lists import list_items
+from toolkit.extraction.numbers import Quantity, extract_number, numbers_close, quantities, units_compatible
+from toolkit.extraction.text import (
+    answer_span,
+    claimed_answer,
+    fold,
+    is_abstention,
+    normalize,
+    strip_citations,
+)
+
+__all__ = [
+    "Quantity",
+    "answer_span",
+    "claimed_answer",
+    "extract_number",
+    "fold",
+    "is_abstention",
+    "list_items",
+    "normalize",
+    "numbers_close",
+    "quantities",
+    "strip_citations",
+    "units_compatible",
+]

@@ -1,0 +1,99 @@
+"""List extraction: the entities a list reply names, compound names kept whole by a gazetteer (never by gold)."""
+
+import json
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from toolkit.extraction.text import _NEGATED_CLAUSE, _clean, fold, is_abstention, normalize
+
+_MARKER = re.compile(r"^\s*(?:[-*•·#]+|\(?\d{1,3}[.):]|\(?[a-z][.)](?=\s)|q\d*[.:)])\s*", re.IGNORECASE)
+_ANSWER_LEAD = re.compile(r"^\s*(?:final\s+)?(?:answer|response|a)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
+_LEAD_IN = re.compile(r"^.*\b(?:are|is|include|includes|including)\s+(?=\S)", re.IGNORECASE)
+_NONE_ITEMS = {"none", "n/a", "na", "no", "nothing", "unknown", "no answer", "etc", "others", "and others"}
+_MAX_ITEM_WORDS = 8
+_ASIDE = re.compile(r"\s*\((?:\s*not\s+[^)]*|[^)]*\d[^)]*)\)", re.IGNORECASE)
+"""Parenthetical asides dropped before splitting: "Italy (not Spain)", "Spain (1,214 km)"."""
+_SEPARATOR = re.compile(r"\s*[,;]\s*|\s+(?:and|&)\s+|\s+or\s+", re.IGNORECASE)
+
+
+@lru_cache(maxsize=16)
+def _compound_names(names: frozenset[str]) -> re.Pattern | None:
+    """One pattern for the names that contain a list separator ("Bosnia and Herzegovina"), longest first;
+    compiled once per gazetteer (the Factbook one has ~1,000 names)."""
+    compound = sorted({fold(n) for n in names if _SEPARATOR.search(n)}, key=len, reverse=True)
+    if not compound:
+        return None
+    return re.compile("|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in compound), re.IGNORECASE)
+
+
+def _protect(line: str, pattern: re.Pattern | None) -> str:
+    """Hide the separators inside compound names so the split keeps them whole (``_restore`` undoes it)."""
+    if pattern is None:
+        return line
+    return pattern.sub(lambda m: m.group(0).replace(",", "\x01").replace(";", "\x02").replace(" ", "\x00"), line)
+
+
+def _restore(piece: str) -> str:
+    return piece.replace("\x00", " ").replace("\x01", ",").replace("\x02", ";")
+
+
+def _json_array(text: str) -> list | None:
+    start, end = text.find("["), text.rfind("]")
+    if start < 0 or end <= start:
+        return None
+    try:
+        value = json.loads(text[start : end + 1])
+    except ValueError:
+        return None
+    return value if isinstance(value, list) and all(isinstance(x, str | int | float) for x in value) else None
+
+
+def _clean_item(item: str) -> str:
+    item = _MARKER.sub("", item).strip()
+    if len(item.split()) > _MAX_ITEM_WORDS or _NEGATED_CLAUSE.match(item) or is_abstention(item):
+        return ""  # a sentence, a negated name ("not Italy"), or "the rest is unknown"
+    item = _LEAD_IN.sub("", item)  # "the countries bordering Peru are Chile" -> "Chile"
+    item = re.sub(r"^(?:and|or)\s+", "", item, flags=re.IGNORECASE)
+    return re.sub(r"\s+", " ", item.strip(" \t\"'`*_.;:!?"))
+
+
+def list_items(text: str, gazetteer: Iterable[str] | None = None) -> list[str]:
+    """The entities a list reply names: JSON arrays, bullets, numbered lines, commas, semicolons, "and", "or".
+
+    Names in ``gazetteer`` that contain a separator ("Bosnia and Herzegovina", "Saint Helena, Ascension, and
+    Tristan da Cunha") are kept whole; ``None`` means the Factbook gazetteer (``toolkit.datasets.aliases``), pass
+    ``()`` for none. Gold answers are never used for this. A lead-in ("The countries are: …"), citations, negated
+    items, abstaining fragments and case-insensitive duplicates are dropped; an abstaining reply yields ``[]``.
+    """
+    if gazetteer is None:
+        from toolkit.datasets.aliases import gazetteer as default_gazetteer
+
+        gazetteer = default_gazetteer()
+    text = _clean(text)
+    if not text or is_abstention(text):
+        return []
+    compound = _compound_names(gazetteer if isinstance(gazetteer, frozenset) else frozenset(gazetteer))
+    array = _json_array(text)
+    if array is not None:
+        pieces = [_ASIDE.sub("", str(x)) for x in array]
+    else:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].rstrip().endswith(":"):
+            lines = lines[1:]  # "Here are the countries:" header
+        elif len(lines) == 1 and ":" in lines[0]:
+            lines = [lines[0].split(":", 1)[1]]  # "The countries are: A, B"
+        pieces = []
+        for line in lines:
+            line = _ASIDE.sub("", _ANSWER_LEAD.sub("", line)).replace(" & ", " and ").rstrip(" .")
+            line = _protect(line, compound)
+            pieces += [_restore(p) for p in _SEPARATOR.split(line)]
+    items, seen = [], set()
+    for piece in pieces:
+        item = _clean_item(piece)
+        key = normalize(item)
+        if not key or key in seen or key in _NONE_ITEMS:
+            continue
+        seen.add(key)
+        items.append(item)
+    return items

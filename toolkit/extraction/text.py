@@ -1,0 +1,197 @@
+"""Text-level extraction: normalisation, the reply's stance (does it abstain?) and the one answer it claims."""
+
+
+import re
+import unicodedata
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "´": "'", "`": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+_CITATION = re.compile(r"\s*\[(?:c\d+(?:\s*,\s*c?\d+)*)\]", re.IGNORECASE)
+_MARKDOWN = re.compile(r"[*_#>]+")
+
+
+def fold(text: str) -> str:
+    """Curly quotes and dashes made plain, accents removed ("Côte d’Ivoire" -> "Cote d'Ivoire")."""
+    text = unicodedata.normalize("NFKD", (text or "").translate(_QUOTES))
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+_DOTTED = re.compile(r"\b[A-Za-z](?:\.[A-Za-z])+\b\.?")
+
+
+def normalize(text: str) -> str:
+    """SQuAD normalisation plus accent and quote folding: lower case, no punctuation, no articles; dotted
+    abbreviations are joined first ("U.S.A." -> "usa", so it is not read as "u s" plus the article "a")."""
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), fold(text))
+    text = re.sub(r"[^\w\s]", " ", text.lower().replace("'", ""))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def _clean(text: str) -> str:
+    return _MARKDOWN.sub("", _CITATION.sub("", fold(text))).strip()
+
+
+# ---------------------------------------------------------------- stance: does the reply abstain?
+
+_ABSTAIN = re.compile(
+    r"\b(?:i\s+(?:do\s*not|dont|don't|cannot|can't|cant|am\s+unable\s+to|am\s+not\s+able\s+to|was\s+unable\s+to|"
+    r"could\s*not|couldn't)\s+(?:know|say|tell|answer|determine|find|provide|confirm|be\s+sure|verify|recall|"
+    r"identify|access|give)"
+    r"|i'?m\s+(?:not\s+(?:sure|certain|aware)|unable\s+to|unsure)|i\s+am\s+(?:not\s+(?:sure|certain|aware)|unsure)"
+    r"|not\s+(?:sure|certain)\b|no\s+idea|i\s+have\s+no\s+(?:idea|information|data|knowledge)"
+    r"|(?:is|are|remains?)\s+(?:unknown|unclear|not\s+known)|^\W*(?:unknown|unclear|n\s*/\s*a|na|none\s+known|"
+    r"no\s+answer|not\s+known)\W*$"
+    r"|(?:there\s+is|there's|i\s+have|i\s+found|with)\s+no\s+(?:\w+\s+){0,2}(?:information|data|records?|"
+    r"details|answer|mention|evidence)"
+    r"|no\s+(?:reliable\s+|available\s+|specific\s+|such\s+)?(?:information|data)\b"
+    r"|not\s+enough\s+(?:information|data|context)|insufficient\s+(?:information|data|context)"
+    r"|(?:cannot|can't|can\s+not|could\s+not)\s+be\s+(?:determined|answered|found|known|confirmed)"
+    r"|(?:unable|not\s+able)\s+to\s+(?:answer|determine|find|say|tell|provide)"
+    r"|(?:is|are|was|were)\s+not\s+(?:publicly\s+|officially\s+|well\s+)?(?:stated|mentioned|given|provided|specified|"
+    r"available|included|listed|contained|found|known|documented|recorded|defined|designated|tracked)"
+    r"|(?:does|do)\s+not\s+(?:say|mention|contain|state|provide|specify|include|give|list)"
+    r"|doesn't\s+(?:say|mention|contain|state|provide|specify|include|give|list)"
+    r"|not\s+(?:stated|mentioned|specified)\s+in|beyond\s+my\s+knowledge|no\s+way\s+to\s+(?:know|tell))",
+    re.IGNORECASE,
+)
+_FILLER = re.compile(
+    r"^\W*(?:sorry|i'?m\s+sorry|i\s+apologi[sz]e|unfortunately|however|but|as\s+an\s+ai(?:\s+language\s+model)?|"
+    r"i\s+hope\s+this\s+helps|thank\s+you|please\s+(?:check|consult|refer|verify|note)|"
+    r"you\s+(?:may|might|could|can|should)\s+(?:want\s+to\s+)?(?:check|consult|look|refer|search|verify)|"
+    r"(?:for\s+)?more\s+information|i\s+recommend|it\s+is\s+best\s+to\s+(?:check|consult)|based\s+on|according\s+to|"
+    r"from\s+the\s+(?:given|provided)|in\s+the\s+(?:given\s+|provided\s+)?(?:context|passage|chunks|text|documents?)|"
+    r"to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know|sadly|regrettably)\b[^\n]*$|^\W*$",
+    re.IGNORECASE,
+)
+_CLAUSE = re.compile(r"(?<=[.!?])(?<!\b[A-Za-z]\.)\s+(?-i:(?![a-z]))|\n+|;\s*|,?\s+\bbut\b\s+|,\s*(?:however|although|though)\b,?\s*", re.IGNORECASE)
+
+
+def _clauses(text: str) -> list[str]:
+    return [c.strip() for c in _CLAUSE.split(text) if c and c.strip()]
+
+
+def _stance(clause: str) -> str:
+    """``"abstain"``, ``"filler"`` or ``"assert"`` for one clause."""
+    if _ABSTAIN.search(clause):
+        return "abstain"
+    if _FILLER.match(clause):
+        return "filler"
+    return "assert"
+
+
+_STANCE_SPLIT = re.compile(r",\s*")
+
+
+def _clause_stances(clause: str) -> list[str]:
+    """Stances inside one clause: comma-separated fragments before an abstaining fragment count on their own
+    ("France, Germany, the rest is unknown" asserts two names); what follows it belongs to the abstention
+    ("I don't know the population of Paris, France")."""
+    if _stance(clause) != "abstain":
+        return [_stance(clause)]
+    stances = []
+    for part in _STANCE_SPLIT.split(clause):
+        stances.append(_stance(part))
+        if stances[-1] == "abstain":
+            break
+    return stances
+
+
+def is_abstention(text: str) -> bool:
+    """Whether the reply as a whole declines to answer.
+
+    Decided from its stance, clause by clause, not by a substring: it abstains when at least one clause declines
+    ("I don’t know", "There is no information about…", "N/A", an empty reply) and no clause asserts anything
+    ("Sorry." and "Please check an encyclopedia." assert nothing). So "Sydney. Its founding date is unknown."
+    does NOT abstain (it asserts Sydney), nor does a list that ends "…the rest is unknown".
+    """
+    text = _clean(text)
+    if not text:
+        return True
+    stances = [stance for clause in _clauses(text) for stance in _clause_stances(clause)]
+    return "abstain" in stances and "assert" not in stances
+
+
+# ---------------------------------------------------------------- the one claimed answer
+
+_NEGATED_CLAUSE = re.compile(
+    r"^\W*(?:not|no\b|it\s+is\s+not|it's\s+not|it\s+isn't|that\s+is\s+not|this\s+is\s+not|neither|nor)\b", re.I
+)
+_NEGATION = re.compile(
+    r"\(\s*not\s+[^)]*\)|,?\s*\b(?:(?:and|but)\s+)?(?:not|rather\s+than|instead\s+of|as\s+opposed\s+to)\s+"
+    r"(?:[^,;.]*?)(?=\s+but\b|[,;.]|$)",
+    re.IGNORECASE,
+)
+_HEDGE_WORDS = re.compile(
+    r"^\W*(?:(?:i\s+(?:think|believe|guess|suppose)(?:\s+that)?|probably|possibly|perhaps|maybe|likely|"
+    r"most\s+likely|apparently|well|so|yes|it\s+(?:is|was|would\s+be|might\s+be|may\s+be|could\s+be)|it's|"
+    r"that\s+(?:is|would\s+be)|that's)\b,?|(?:final\s+)?answer\s*[:\-]|a\s*:)\s*",
+    re.IGNORECASE,
+)
+_COPULA_LEAD = re.compile(
+    r"^(?:the|its|it's|their|his|her|this|that|my|our|your)\b[^,]*?\b(?:is|are|was|were|would\s+be|remains?)\s+"
+    r"(?:called\s+|named\s+|known\s+as\s+)?(?P<answer>.+)$",
+    re.IGNORECASE,
+)
+_SUBJECT_IS_THE = re.compile(
+    r"^(?P<answer>.+?)\s+(?:is|are|was|were|has\s+been|serves\s+as)\s+(?:the|its|their|a|an)\b", re.IGNORECASE
+)
+_COMPARATIVE = re.compile(
+    r"^(?P<a>.+?)\s+(?:is|has|was|covers|occupies)\s+(?:a\s+|the\s+|much\s+|far\s+|slightly\s+)?"
+    r"(?P<cmp>larger|bigger|greater|more|higher|smaller|less|fewer|lower)\b[^.]*?\bthan\s+(?P<b>[^,.;]+)",
+    re.IGNORECASE,
+)
+_OR = re.compile(r"\b(?:or|either|and/or)\b|/", re.IGNORECASE)
+
+
+def _strip_hedges(clause: str) -> str:
+    previous = None
+    while previous != clause:
+        previous, clause = clause, _HEDGE_WORDS.sub("", clause, count=1)
+    return clause
+
+
+def _core(clause: str) -> str:
+    """The answer part of one asserting clause: lead-ins, copulas and comparatives reduced to the named thing."""
+    clause = _strip_hedges(_NEGATION.sub("", clause)).strip(" \t,:-")
+    comparative = _COMPARATIVE.match(clause)
+    if comparative:
+        smaller = comparative.group("cmp").lower() in ("smaller", "less", "fewer", "lower")
+        clause = comparative.group("b") if smaller else comparative.group("a")
+    else:
+        for pattern in (_COPULA_LEAD, _SUBJECT_IS_THE):
+            match = pattern.match(clause)
+            if match:
+                clause = match.group("answer")
+                break
+    return _strip_hedges(clause).strip(" \t\"'.,;:!-")
+
+
+def answer_span(text: str) -> str:
+    """The answer part of the first asserting clause, hedges NOT rejected ("Either Sydney or Canberra" ->
+    "Sydney or Canberra"); ``""`` when nothing is asserted. Scorers use it only for verbatim gold matches (a gold
+    may itself read "Tuvaluan dollars or Australian dollars"); ``claimed_answer`` is the extraction to score."""
+    if is_abstention(text):
+        return ""
+    for clause in _clauses(_clean(text)):
+        if clause.endswith("?") or _stance(clause) != "assert" or _NEGATED_CLAUSE.match(clause):
+            continue  # an echoed question, filler, or "Not Sydney or Canberra"
+        core = _core(clause)
+        if normalize(core):
+            return core
+    return ""
+
+
+def claimed_answer(text: str) -> str:
+    """The one answer a reply commits to, or ``""`` when it claims none (abstains) or hedges between candidates.
+
+    Negated alternatives, hedging lead-ins and filler are removed, and the first asserting clause is reduced to the
+    thing it names: "Not Sydney or Canberra; it is Melbourne." -> "Melbourne"; "The capital is Paris." -> "Paris";
+    "France is larger than Japan." -> "France". "Either Sydney or Canberra" -> "" (a hedge claims neither).
+    """
+    core = answer_span(text)
+    return "" if _OR.search(core) else core
+
+
+def strip_citations(text: str) -> str:
+    """Remove chunk citations such as ``[c2]`` or ``[c1, c3]`` (RAG answers cite what they used)."""
+    return _CITATION.sub("", text or "")

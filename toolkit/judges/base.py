@@ -1,0 +1,93 @@
+"""What every hallucination judge takes and returns, and the one registry of judges.
+
+A judge sees one :class:`JudgeInput` (the question, the raw answer text, the gold aliases if any, the context the
+model saw if any) and returns a :class:`Verdict`. Judges never see a method's parsed answer: they judge what the
+model wrote. The same input type serves experiments (built from a ``Question`` and an ``Answer`` by
+:func:`judge_input`) and the meta-evaluation (built from one labelled JSONL line), so the figures
+``tierlab judge eval`` reports are figures of exactly the code experiments run.
+"""
+
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import Field
+
+from toolkit.records import Answer, Question, Record, Usage
+from toolkit.registry import Registry
+
+Label = Literal["hallucinated", "supported", "abstained", "unknown"]
+LABELS: tuple[str, ...] = ("hallucinated", "supported", "abstained")
+"""Labels a labelled item may carry; a judge may also answer ``unknown`` (counted, excluded from the rates)."""
+
+
+class JudgeInput(Record):
+    question: str
+    answer: str
+    gold: tuple[str, ...] = Field(default=(), description="Accepted answers (aliases), or the gold items of a list.")
+    context: str = Field(default="", description="What the model saw in its prompt; empty for closed-book answers.")
+    kind: str = Field(default="", description="Question kind (short, numeric, list, ...); empty when unknown.")
+    tolerance: float | None = Field(default=None, description="Relative tolerance for numeric gold answers.")
+
+
+class Verdict(Record):
+    """One judge's decision on one answer; stored with the answer so replays never judge twice."""
+
+    judge: str
+    version: str = ""
+    hallucinated: bool
+    abstained: bool = False
+    unknown: bool = Field(default=False, description="The judge could not decide; excluded from every rate.")
+    entities: int = 0
+    unsupported_entities: int = 0
+    groundedness: float | None = None
+    reason: str = ""
+    usage: Usage = Usage()
+
+    @property
+    def label(self) -> Label:
+        if self.unknown:
+            return "unknown"
+        if self.abstained:
+            return "abstained"
+        return "hallucinated" if self.hallucinated else "supported"
+
+
+Judge = Callable[[JudgeInput], Verdict]
+
+JUDGES = Registry("judge")
+JUDGES.register("claims", "toolkit.judges.claims:judge_claims")
+JUDGES.register("llm", "toolkit.judges.llm:LlmJudge")
+DEFAULT_JUDGE = "claims"
+"""The offline judge experiments use unless a spec names an LLM judge."""
+
+
+def get_judge(name: str = DEFAULT_JUDGE, **options) -> Judge:
+    """The judge registered as ``name``; ``llm`` needs ``model=`` (a chat model or a catalog id)."""
+    target = JUDGES.get(name)
+    return target(**options) if isinstance(target, type) else target
+
+
+def shown_context(answer: Answer) -> str:
+    """The chunk text the model saw in its prompt: the first ``chunks_shown`` chunks, each cut as the prompt cut it.
+
+    Methods record ``chunks_shown`` and ``max_chunk_chars`` in ``Answer.details``; answers stored before they did
+    fall back to every retrieved chunk (what older versions judged).
+    """
+    shown = answer.details.get("chunks_shown", len(answer.retrieved))
+    limit = answer.details.get("max_chunk_chars")
+    return "\n".join(chunk.text[:limit] if limit else chunk.text for chunk in answer.retrieved[:shown])
+
+
+def judge_input(question: Question, answer: Answer) -> JudgeInput:
+    """What a judge sees for one experiment answer (see the README's "What is measured" for the per-arm rules).
+
+    Closed-book arms: the gold answers only. RAG arms: the gold answers and the chunks shown to the model.
+    """
+    return JudgeInput(
+        question=question.question,
+        answer=answer.text,
+        gold=question.answers,
+        context=shown_context(answer),
+        kind=question.kind,
+        tolerance=question.tolerance,
+    )

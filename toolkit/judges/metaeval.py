@@ -1,0 +1,176 @@
+"""Meta-evaluation: how often a judge agrees with labelled answers, and the judge card experiments log.
+
+A labelled line is ``{"question", "answer", "label", "gold"?, "context"?, "kind"?}`` with label ``hallucinated``,
+``supported`` or ``abstained`` (other keys are ignored). The figures follow HaluEval/FActScore practice: a judge
+is reported with its agreement with labels on a balanced set, never alone.
+
+- ``detected``: share of hallucinated items judged hallucinated;
+- ``false_alarm``: share of supported items judged hallucinated;
+- ``balanced_accuracy``: (detected + 1 - false_alarm) / 2;
+- ``abstention_accuracy``: share of abstained items judged abstained;
+- ``unknown``: items the judge could not decide; they are excluded from the three shares above.
+"""
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import rag_corpus
+from toolkit.judges.base import LABELS, Judge, JudgeInput, Verdict
+
+JUDGE_SET_DIR = rag_corpus.ROOT / "judge"
+METAEVAL_FILE = JUDGE_SET_DIR / "metaeval.json"
+FIGURES = ("n", "balanced_accuracy", "detected", "false_alarm", "abstention_accuracy", "unknown")
+
+
+class LabelledSetError(ValueError):
+    """A labelled file that cannot be read; the message names the file, the line and the field."""
+
+
+def _require(condition: bool, path: Path, line: int, message: str) -> None:
+    if not condition:
+        raise LabelledSetError(f"{path}, line {line}: {message}")
+
+
+def load_labelled(path: str | Path) -> list[tuple[JudgeInput, str, dict]]:
+    """(judge input, label, raw row) per line; blank lines are skipped, anything malformed raises."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise LabelledSetError(f"{path}: no such file") from None
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise LabelledSetError(f"{path}, line {line}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
+    items = []
+    for number, text in enumerate(raw.splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except ValueError as error:
+            raise LabelledSetError(f"{path}, line {number}: not a JSON object ({error.msg})") from None
+        _require(isinstance(row, dict), path, number, "not a JSON object")
+        for field in ("question", "answer", "label"):
+            _require(field in row, path, number, f'missing field "{field}"')
+            _require(isinstance(row[field], str), path, number, f'field "{field}" must be a string')
+        _require(row["label"] in LABELS, path, number,
+                 f'field "label" is {row["label"]!r}; expected one of {", ".join(LABELS)}')
+        gold = row.get("gold") or []
+        _require(isinstance(gold, list) and all(isinstance(g, str) for g in gold), path, number,
+                 'field "gold" must be a list of strings')
+        for field in ("context", "kind"):
+            _require(isinstance(row.get(field) or "", str), path, number, f'field "{field}" must be a string')
+        item = JudgeInput(question=row["question"], answer=row["answer"], gold=tuple(gold),
+                          context=row.get("context") or "", kind=row.get("kind") or "")
+        items.append((item, row["label"], row))
+    _require(bool(items), path, 1, "no labelled items (the file is empty)")
+    return items
+
+
+def _share(hits: int, total: int) -> float:
+    return hits / total if total else math.nan
+
+
+def figures(labels: Iterable[str], verdicts: Iterable[Verdict], judge: str) -> dict:
+    """The meta-evaluation figures of one judge (see the module docstring)."""
+    pairs = list(zip(labels, (v.label for v in verdicts), strict=True))
+    known = [(label, said) for label, said in pairs if said != "unknown"]
+
+    def share(label: str, said: str) -> float:
+        group = [s for lab, s in known if lab == label]
+        return _share(sum(s == said for s in group), len(group))
+
+    detected, false_alarm = share("hallucinated", "hallucinated"), share("supported", "hallucinated")
+    return {
+        "judge": judge,
+        "n": len(pairs),
+        "balanced_accuracy": (detected + 1 - false_alarm) / 2,
+        "detected": detected,
+        "false_alarm": false_alarm,
+        "abstention_accuracy": share("abstained", "abstained"),
+        "unknown": len(pairs) - len(known),
+    }
+
+
+def evaluate(judge: Judge, items: list[tuple[JudgeInput, str, dict]], name: str,
+             progress: Callable[[int], None] | None = None) -> tuple[dict, list[Verdict]]:
+    """Run ``judge`` on every item: (figures, verdicts in item order)."""
+    verdicts = []
+    for i, (item, _, _) in enumerate(items):
+        verdicts.append(judge(item))
+        if progress:
+            progress(i + 1)
+    return figures([label for _, label, _ in items], verdicts, name), verdicts
+
+
+def subsets(items: list[tuple[JudgeInput, str, dict]], verdicts: list[Verdict], name: str) -> dict[str, dict]:
+    """Figures on the items judged from the context only, from the gold answers only, and from both."""
+    groups = {
+        "context_only": lambda i: bool(i.context) and not i.gold,
+        "gold_only": lambda i: bool(i.gold) and not i.context,
+        "gold_and_context": lambda i: bool(i.gold) and bool(i.context),
+    }
+    out = {}
+    for key, keep in groups.items():
+        chosen = [(label, v) for (item, label, _), v in zip(items, verdicts, strict=True) if keep(item)]
+        if chosen:
+            out[key] = figures([label for label, _ in chosen], [v for _, v in chosen], name)
+    return out
+
+
+def record(path: Path, name: str, version: str, split: str, result: dict, parts: dict[str, dict]) -> None:
+    """Merge one judge's figures into the committed ``metaeval.json`` (product data, read by :func:`judge_card`)."""
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data.setdefault(name, {})[split] = {
+        "version": version,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        **{k: _round(result[k]) for k in FIGURES},
+        "subsets": {key: {k: _round(f[k]) for k in FIGURES} for key, f in parts.items()},
+    }
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _round(value):
+    return round(value, 4) if isinstance(value, float) and not math.isnan(value) else value
+
+
+def judge_card(name: str, split: str = "test") -> dict:
+    """The judge's name, version and its meta-evaluation figures on the shipped ``split`` (logged to MLflow).
+
+    ``name`` is a registered judge, ``rules`` (what experiment specs call the default offline judge) or the catalog
+    id of the model behind an LLM judge (recorded as ``llm:<id>``). ``measured`` is False when no figures exist.
+    """
+    from toolkit.judges.base import DEFAULT_JUDGE
+
+    data = json.loads(METAEVAL_FILE.read_text(encoding="utf-8")) if METAEVAL_FILE.exists() else {}
+    key = DEFAULT_JUDGE if name == "rules" else name if name in data else f"llm:{name}"
+    entry = data.get(key, {}).get(split)
+    if entry is None:
+        return {"name": key, "version": "", "split": split, "measured": False, "figures": {}}
+    return {"name": key, "version": entry["version"], "split": split, "measured": True, "date": entry["date"],
+            "figures": {k: entry[k] for k in FIGURES}}
+
+
+def cohen_kappa(a: list[bool], b: list[bool]) -> dict[str, float]:
+    """Raw agreement and Cohen's kappa between two binary raters on the same items (nan when undefined)."""
+    n = len(a)
+    if n == 0 or n != len(b):
+        return {"n": float(n), "agreement": math.nan, "kappa": math.nan}
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    expected = pa * pb + (1 - pa) * (1 - pb)
+    kappa = (observed - expected) / (1 - expected) if expected < 1 else math.nan
+    return {"n": float(n), "agreement": observed, "kappa": kappa}
+
+
+def human_agreement(verdicts: Mapping[str, Verdict], marks: Mapping[str, bool]) -> dict[str, float]:
+    """Cohen's kappa between a judge and the review widget's human marks, question by question.
+
+    A person marks an answer correct or incorrect; the judge's counterpart is "supported" versus "hallucinated".
+    Questions the judge found abstaining or could not decide are left out (a refusal is neither).
+    """
+    shared = [q for q in marks if q in verdicts and verdicts[q].label in ("supported", "hallucinated")]
+    return cohen_kappa([verdicts[q].label == "supported" for q in shared], [bool(marks[q]) for q in shared])

@@ -1,0 +1,185 @@
+"""Logging one experiment: a parent run for the experiment and one child run per arm.
+
+Runs are created and written through an explicit ``MlflowClient`` with run ids passed around (never a hidden
+global active run, so threads and notebooks cannot cross-log). Run times are the experiment's (first answer
+started .. last answer finished), not the time spent logging.
+"""
+
+import json
+from datetime import datetime
+
+from toolkit.experiments.results import ExperimentResult, question_row
+from toolkit.experiments.spec import MethodSpec, ProviderSpec
+from toolkit.tracking import metrics as names
+from toolkit.tracking import provenance, tables
+from toolkit.tracking.client import client_for, create_experiment, log_metrics, log_params
+from toolkit.tracking.params import scrub, secret_values
+from toolkit.tracking.traces import MAX_TRACES_PER_ARM, log_assessments, log_trace
+
+DIGEST_TAG = "tierlab.digest"
+NOTE = "mlflow.note.content"
+
+
+def _catalog():
+    from toolkit.providers import load_catalog
+
+    return load_catalog()
+
+
+def arm_run_name(provider: ProviderSpec, method: MethodSpec) -> str:
+    """``closed_book · groq/llama-3.1-8b-instant~emu``: the method first, so a truncated name still shows it."""
+    who = provider.label or (f"{provider.id}~emu" if provider.emulate else provider.id)
+    return f"{method.arm_name} · {who}"
+
+
+def _window_ms(records) -> tuple[int | None, int | None]:
+    """(first answer's start, last answer's end) in epoch ms; (None, None) without answers."""
+    if not records:
+        return None, None
+    ends = [datetime.fromisoformat(r.finished_at).timestamp() for r in records]
+    starts = [end - max(r.latency_s, 0.0) for end, r in zip(ends, records, strict=True)]
+    return int(min(starts) * 1000), int(max(ends) * 1000)
+
+
+def _prompt_versions(records) -> list[str]:
+    return sorted({str(v) for r in records if (v := r.answer.details.get("prompt_version"))})
+
+
+def _judge(result: ExperimentResult) -> dict:
+    """The judge's name, version and meta-evaluation figures.
+
+    Hook for ``toolkit.judges.judge_card(name)`` (name, version, figures from its labelled meta-evaluation set):
+    used when that package exists; until then the name from the spec and the versions the verdicts carry.
+    """
+    spec = result.spec
+    versions = sorted({r.verdict.judge for r in result.records} | {r.llm_verdict.judge for r in result.records
+                                                                   if r.llm_verdict})
+    card = {}
+    try:
+        from toolkit.judges import judge_card  # judge-core's package, when present
+    except ImportError:
+        judge_card = None
+    if judge_card is not None:
+        card = dict(judge_card(spec.judge.provider) or {})
+    params = {"judge.name": card.get("name", spec.judge.provider), "judge.version": card.get("version", versions),
+              "judge.sample": spec.judge.sample, "judge.use_embeddings": spec.judge.use_embeddings}
+    figures = {f"judge/{k}": float(v) for k, v in (card.get("figures") or {}).items()
+               if isinstance(v, int | float) and not isinstance(v, bool)}
+    return {"params": params, "metrics": figures}
+
+
+def _describe_parent(result: ExperimentResult) -> str:
+    spec = result.spec
+    lines = [spec.description.strip() or f"TierLab experiment `{spec.name}`.", "",
+             f"Dataset `{spec.dataset}` split `{spec.split}`, {len({r.question.id for r in result.records})} questions "
+             f"(sample {spec.sample_size or 'all'}, seed {spec.seed}); {len(result.arms)} arms (child runs)."]
+    if result.skipped:
+        lines.append("Skipped providers: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items()) + ".")
+    stopped = [f"{a.arm} ({a.stopped})" for a in result.arms if a.stopped]
+    if stopped:
+        lines.append("Stopped early: " + "; ".join(stopped) + ".")
+    lines.append("Compare arms: Chart view grouped by section (quality/, hallucination/, cost/, latency/); "
+                 "sort by cost/total_usd_per_question; significance/ and tierlab.significant.* tags hold the paired "
+                 "tests (Holm-adjusted where available).")
+    return "\n".join(lines)
+
+
+def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None, traces: bool = True) -> str:
+    """Log ``result`` (parent run + one child run per arm); returns the parent run id.
+
+    If the same content was logged before (same spec and answers), the existing parent run id is returned.
+    """
+    client = client_for(tracking_uri)
+    spec = result.spec
+    secrets = secret_values(names=[p.key_env for p in _catalog().providers.values() if p.key_env])
+    experiment = client.get_experiment_by_name(spec.name)
+    experiment_id = experiment.experiment_id if experiment else create_experiment(client, spec.name)
+    if spec.description:
+        client.set_experiment_tag(experiment_id, NOTE, scrub(spec.description, secrets))
+    digest = result.digest()
+    existing = client.search_runs([experiment_id], filter_string=f"tags.`{DIGEST_TAG}` = '{digest}'", max_results=1)
+    if existing:
+        return existing[0].info.run_id
+
+    start_ms, end_ms = _window_ms(result.records)
+    context = provenance.context_tags({})
+    parent = client.create_run(
+        experiment_id,
+        run_name=f"{spec.name} ({result.run_key})",
+        start_time=start_ms,
+        tags={
+            **context, DIGEST_TAG: digest, "tierlab.run_key": result.run_key, "tierlab.kind": "experiment",
+            NOTE: scrub(_describe_parent(result), secrets),
+            **({"tierlab.skipped": json.dumps(result.skipped, sort_keys=True)} if result.skipped else {}),
+        },
+    )
+    parent_id = parent.info.run_id
+    judge = _judge(result)
+    questions = tables.questions_frame(result)
+    log_params(client, parent_id, {
+        **provenance.dataset_params(spec),
+        "sample_size": spec.sample_size, "seed": spec.seed, "kinds": spec.kinds,
+        "providers": [p.id for p in spec.providers], "methods": [m.arm_name for m in spec.methods],
+        "metrics": spec.metrics, "retriever": spec.retriever, "spec_hash": spec.spec_hash(),
+        "catalog_version": _catalog().version, "prompt_versions": _prompt_versions(result.records),
+        "confidence": spec.confidence, "skipped_providers": result.skipped, **judge["params"],
+    }, secrets)
+    client.log_inputs(parent_id, datasets=[provenance.dataset_input(spec, tables.dataset_frame(result))])
+    alpha = 1 - spec.confidence
+    significance, significant_tags = names.significance(result.comparisons, alpha)
+    log_metrics(client, parent_id, {
+        "usage/arms": len(result.arms), "usage/answers": len(result.records),
+        "usage/network_calls": result.network_calls, "usage/errors": len(result.errors), **judge["metrics"],
+    })
+    tables.log_parent_artifacts(client, parent_id, result, questions, secrets)
+
+    providers = {p.name: p for p in spec.providers}
+    methods = {m.arm_name: m for m in spec.methods}
+    arm_traces = []
+    for arm in result.arms:
+        provider, method = providers[arm.provider], methods[arm.method]
+        records = [r for r in result.records if r.arm == arm.arm]
+        endpoint = provenance.endpoint(provider)
+        answered_by = provenance.answered_by(provider, endpoint)
+        arm_start, arm_end = _window_ms(records)
+        note = f"**{method.arm_name}** on **{provider.name}**. Text written by {answered_by}."
+        if arm.stopped:
+            note += f" Stopped early: {arm.stopped}."
+        child = client.create_run(
+            experiment_id,
+            run_name=arm_run_name(provider, method),
+            start_time=arm_start,
+            tags={
+                "mlflow.parentRunId": parent_id, "tierlab.kind": "arm", "tierlab.arm": arm.arm,
+                "tierlab.run_key": result.run_key, "tierlab.method": method.arm_name,
+                "tierlab.provider": provider.name, "tierlab.emulated": str(provider.emulate).lower(),
+                "tierlab.answered_by": scrub(answered_by, secrets), NOTE: scrub(note, secrets),
+                **significant_tags.get(arm.arm, {}),
+                **context,
+            },
+        )
+        child_id = child.info.run_id
+        log_params(client, child_id, {
+            "provider": provider.id, "provider_label": provider.name, "emulated": provider.emulate,
+            "method": method.name, "method_label": method.arm_name, "method_options": method.options,
+            **{f"generation.{k}": v for k, v in provider.params.items()},
+            **endpoint, "prompt_versions": _prompt_versions(records), "stopped": arm.stopped or "",
+        }, secrets)
+        log_metrics(client, child_id, {**names.arm_metrics(arm), **significance.get(arm.arm, {})})
+        if records:
+            client.log_inputs(child_id, datasets=[provenance.dataset_input(spec, tables.dataset_frame(result))])
+            rows = [question_row(r, spec.metrics) for r in records]
+            tables.log_arm_table(client, child_id, rows, secrets)
+            if traces:
+                for record, row in list(zip(records, rows, strict=True))[:MAX_TRACES_PER_ARM]:
+                    trace_id = log_trace(client, experiment_id, child_id, record, row, secrets)
+                    arm_traces.append((trace_id, record, row))
+        client.set_terminated(child_id, "KILLED" if arm.stopped else "FINISHED", end_time=arm_end)
+    if arm_traces:
+        import mlflow
+
+        mlflow.flush_trace_async_logging()
+        for trace_id, record, row in arm_traces:
+            log_assessments(trace_id, record, row, spec.judge.provider)
+    client.set_terminated(parent_id, "FINISHED", end_time=end_ms)
+    return parent_id
