@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, get_
 
 from toolkit.experiments.results import ArmSummary
 from toolkit.experiments.store import AnswerRecord
-from toolkit.metrics.hallucination import Verdict
+from toolkit.judges.base import Verdict
 from toolkit.metrics.stats import PairedTest
 from toolkit.records import Answer, Question, RetrievedChunk, Step, Usage
 from toolkit.tracking import params

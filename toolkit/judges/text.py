@@ -168,9 +168,9 @@ def quantities(text: str) -> list[Quantity]:
 
 
 def consistent(claimed: Quantity, evidence: Quantity, tolerance: float) -> bool:
-    """Same dimension (or one side unitless) and within tolerance, or a rounding of it (at most 20% off)."""
+    """Same dimension (or one side unitless) and within tolerance, or a rounding of it (at most 10% off)."""
     if claimed.dimension and evidence.dimension and claimed.dimension != evidence.dimension:
         return False
     gap = abs(claimed.value - evidence.value)
     scale = max(abs(evidence.value), 1e-9)
-    return gap <= tolerance * scale or (gap <= claimed.step + 1e-9 and gap <= 0.2 * scale)
+    return gap <= tolerance * scale or (gap < claimed.step and gap <= 0.1 * scale)
