@@ -136,3 +136,37 @@ def test_records_carry_a_schema_version_and_old_lines_read_as_version_1(tmp_path
     versions = {k: r.schema_version for k, r in store.records().items()}
     assert versions == {("a", "q1"): 1, ("a", "q2"): SCHEMA_VERSION}
     assert json.loads(_line("a", "q3"))["schema_version"] == SCHEMA_VERSION == 2
+
+
+def test_a_resumed_run_supersedes_its_earlier_mlflow_parent(server, tmp_path):
+    """One current parent per run folder: the parent logged by the interrupted run is tagged superseded, with its
+    arms, by the parent of the run that continued it (real MLflow, SQLite store)."""
+    import threading
+
+    from mlflow import MlflowClient
+
+    from toolkit.experiments.runner import run_experiment
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec(spec_text(server.url, methods="[closed_book]", concurrency=1))
+    cancel = threading.Event()
+    first = run_experiment(
+        spec, progress=False, tracking_uri=uri, cancel=cancel, on_answer=lambda r: cancel.set()
+    )
+    second = run_experiment(spec, progress=False, tracking_uri=uri)
+    assert (
+        len(first.records) == 1 and len(second.records) == 4 and first.mlflow_run_id != second.mlflow_run_id
+    )
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(spec.name).experiment_id
+    runs = client.search_runs([experiment], filter_string=f"tags.`tierlab.run_key` = '{spec.run_key()}'")
+    current = [r for r in runs if "tierlab.superseded_by" not in r.data.tags]
+    superseded = [r for r in runs if r.data.tags.get("tierlab.superseded_by") == second.mlflow_run_id]
+    assert [r.info.run_id for r in current if r.data.tags["tierlab.kind"] == "experiment"] == [
+        second.mlflow_run_id
+    ]
+    assert {r.data.tags["tierlab.kind"] for r in superseded} == {"experiment", "arm"}
+    assert {r.info.run_id for r in superseded if r.data.tags["tierlab.kind"] == "experiment"} == {
+        first.mlflow_run_id
+    }

@@ -153,7 +153,11 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
         assert list(table.columns[:2]) == ["question_id", "arm"] and len(table) == 3
     parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "questions_all_arms.json" in parent_artifacts and "questions.json" not in parent_artifacts
-    assert parent.data.params["judge.name"] == "rules" and json.loads(parent.data.params["judge.version"]) == ["rules-v1"]
+    # the judge that produced the verdicts, its version and its accuracy against human labels (judge card)
+    assert json.loads(parent.data.params["judge.name"]) == ["claims"]
+    assert json.loads(parent.data.params["judge.version"]) == ["claims-v1"]
+    assert parent.data.params["judge.measured"] == "true" and 0 < parent.data.metrics["judge/balanced_accuracy"] <= 1
+    assert parent.data.metrics["judge/n"] > 0
 
     # traces: consistent span times, token usage (the Tokens column), chat messages, assessments, filterable tags
     mlflow.set_tracking_uri(mlflow_server)
@@ -169,7 +173,7 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
         assert chat and all(s.inputs["messages"][-1]["role"] == "user" for s in chat)
         assert all(s.get_attribute("mlflow.chat.messages")[-1]["role"] == "assistant" for s in chat)
         feedback = {a.name: a for a in trace.info.assessments}
-        assert feedback["hallucinated"].value is True and feedback["hallucinated"].source.source_id == "rules-v1"
+        assert feedback["hallucinated"].value is True and feedback["hallucinated"].source.source_id == "claims-v1"
         assert feedback["correct"].value is False and feedback["correct"].source.source_type == "CODE"
     wrong = mlflow.search_traces(locations=[experiment.experiment_id], filter_string="tags.correct = 'false'",
                                  return_type="list")

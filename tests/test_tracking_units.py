@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, get_
 
 from toolkit.experiments.results import ArmSummary
 from toolkit.experiments.store import AnswerRecord
-from toolkit.judges.base import Verdict
+from toolkit.judges import Verdict
 from toolkit.metrics.stats import PairedTest
 from toolkit.records import Answer, Question, RetrievedChunk, Step, Usage
 from toolkit.tracking import params
@@ -68,7 +68,8 @@ def test_metric_names_are_grouped_for_the_chart_sections():
     assert metric_key("hallucination_rate_n") == "hallucination/rate_n"
     assert metric_key("latency_p95_s") == "latency/p95_s"
     assert metric_key("shadow_cost_per_correct_usd") == "cost/shadow_usd_per_correct"
-    assert metric_key("answered") == "usage/answered"
+    assert metric_key("answered") == "usage/answered" and metric_key("shared_calls") == "usage/shared_calls"
+    assert metric_key("some_new_count", default="usage") == "usage/some_new_count"
     assert metric_key("cost/total_usd_per_question") == "cost/total_usd_per_question"
 
 
@@ -117,7 +118,7 @@ def _record(steps, latency_s, finished_at) -> AnswerRecord:
     question = Question(id="q1", question="Capital of France?", kind="short", answers=("Paris",))
     return AnswerRecord(arm="p | m", provider="p", method="m", question=question,
                         answer=Answer(text="Paris", method="m", steps=tuple(steps)), latency_s=latency_s,
-                        verdict=Verdict(judge="rules-v1", hallucinated=False), finished_at=finished_at)
+                        verdict=Verdict(judge="claims", version="claims-v1", hallucinated=False), finished_at=finished_at)
 
 
 def test_span_times_are_never_negative_even_with_whole_second_finish_times():

@@ -35,6 +35,7 @@ def run(
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import SpecError, load_spec
     from toolkit.experiments.store import StoreError
+    from toolkit.registry import UnknownNameError
 
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     try:
@@ -42,7 +43,7 @@ def run(
         result = run_experiment(
             loaded, ray_address=ray_address, progress=not quiet, track=not no_track, tracking_uri=tracking_uri
         )
-    except (SpecError, DatasetError, StoreError) as error:
+    except (SpecError, DatasetError, StoreError, UnknownNameError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
     print_summary(result)

@@ -206,21 +206,6 @@ class ExperimentSpec(_Spec):
             return [{key: v} if isinstance(v, str) else v for v in value]
         return value
 
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset_format(cls, value: str) -> str:
-        from toolkit.datasets import LOADERS
-        from toolkit.registry import UnknownNameError
-
-        prefix, _, arg = value.partition(":")
-        try:
-            LOADERS.get(prefix)
-        except UnknownNameError as error:
-            raise ValueError(str(error)) from None
-        if prefix != "factbook" and not arg:
-            raise ValueError(f"dataset {value!r} needs a path: use '{prefix}:/path/to/data'.")
-        return value
-
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, value: tuple[str, ...]) -> tuple[str, ...]:

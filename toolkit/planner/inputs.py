@@ -37,9 +37,11 @@ def measured_from_runs(runs) -> list[Measured]:
     for _, row in runs.iterrows():
         answered = _metric(row, "answered")
         accuracy = _metric(row, "accuracy")
-        provider = row.get("params.provider")
-        if not answered or accuracy is None or not isinstance(provider, str):
+        catalog_id = row.get("params.provider")
+        if not answered or accuracy is None or not isinstance(catalog_id, str):
             continue
+        label = row.get("params.provider_label")
+        provider = label if isinstance(label, str) and label else catalog_id
         calls = (_metric(row, "calls") or answered) / answered
         out_tokens = (_metric(row, "output_tokens") or 0.0) / answered
         p50 = _metric(row, "latency_p50_s")
@@ -49,6 +51,7 @@ def measured_from_runs(runs) -> list[Measured]:
             method = f"{method}+{strategy}"  # strategy arms are planned as options of their own
         out.append(Measured(
             provider=provider,
+            catalog_id=catalog_id,
             method=method,
             accuracy=accuracy,
             hallucination_rate=_metric(row, "hallucination_rate"),
@@ -63,8 +66,11 @@ def measured_from_runs(runs) -> list[Measured]:
     return out
 
 
-def offer_from_entry(entry, workload: Workload | None = None, measured: Measured | None = None) -> Offer:
-    """A catalog ``Entry`` as an ``Offer``: free limits (if any), paid prices (if any), GPU pricing if self-hosted."""
+def offer_from_entry(
+    entry, workload: Workload | None = None, measured: Measured | None = None, label: str | None = None
+) -> Offer:
+    """A catalog ``Entry`` as an ``Offer`` named ``label`` (default: its id): free limits (if any), paid prices (if
+    any), accelerator-hour pricing if self-hosted (CPU nodes when the catalog prices a CPU machine)."""
     limits = entry.limits
     free = None
     if entry.kind in ("free", "trial") and limits.any():
@@ -85,11 +91,12 @@ def offer_from_entry(entry, workload: Workload | None = None, measured: Measured
     if entry.kind == "self-hosted":
         tps = (workload.selfhosted_tokens_per_s.get(entry.id) if workload else None) or (
             measured.stream_tokens_per_s if measured else None)
-        return Offer(provider=entry.id, third_party=False, gpu_hour_usd=price.usd_per_hour or 0.0,
+        return Offer(provider=label or entry.id, third_party=False, gpu_hour_usd=price.usd_per_hour or 0.0,
+                     accelerator=price.accelerator,
                      gpu_tokens_per_s=tps, stream_tokens_per_s=measured.stream_tokens_per_s if measured else None)
     paid = price.input_per_m > 0 or price.output_per_m > 0
     return Offer(
-        provider=entry.id,
+        provider=label or entry.id,
         free=free,
         price_in_per_m=price.input_per_m if paid else None,
         price_out_per_m=price.output_per_m if paid else None,
@@ -105,7 +112,9 @@ def offers_for(measured: list[Measured], workload: Workload | None = None, catal
     first = {}
     for m in measured:
         first.setdefault(m.provider, m)
-    return [offer_from_entry(catalog.entry(provider), workload, m) for provider, m in first.items()]
+    return [
+        offer_from_entry(catalog.entry(m.catalog_id or label), workload, m, label=label) for label, m in first.items()
+    ]
 
 
 def load_arm_runs(selectors: list[str], tracking_uri: str | None = None):
@@ -130,4 +139,6 @@ def load_arm_runs(selectors: list[str], tracking_uri: str | None = None):
                 "(see `tierlab runs` or the MLflow UI)"
             )
         parts.append(rows)
-    return pd.concat(parts).drop_duplicates("run_id")
+    runs = pd.concat(parts).drop_duplicates("run_id")
+    superseded = runs.get("tags.tierlab.superseded_by", pd.Series(index=runs.index, dtype=object))
+    return runs[superseded.isna() | (superseded == "")]  # a resumed run's earlier arms are superseded

@@ -23,7 +23,8 @@ class _Frozen(BaseModel):
 class Measured(_Frozen):
     """What finished runs measured for one provider (and method), per user request."""
 
-    provider: str
+    provider: str = Field(description="The arm's provider label (an emulated and a real arm of one id differ).")
+    catalog_id: str = Field(default="", description="Catalog id whose offer prices it (default: ``provider``).")
     method: str = ""
     accuracy: float = Field(ge=0, le=1)
     hallucination_rate: float | None = None
@@ -48,7 +49,8 @@ class Offer(_Frozen):
     free: QuotaLimits | None = None
     price_in_per_m: float | None = None
     price_out_per_m: float | None = None
-    gpu_hour_usd: float | None = None
+    gpu_hour_usd: float | None = Field(default=None, description="$ per accelerator-hour (a GPU, or a CPU node).")
+    accelerator: Literal["gpu", "cpu"] = Field(default="gpu", description="What self-hosting rents by the hour.")
     gpu_tokens_per_s: float | None = Field(default=None, description="One GPU's aggregate output tokens/s under load.")
     stream_tokens_per_s: float | None = Field(default=None, description="One request's decode speed on that GPU.")
 
@@ -64,7 +66,9 @@ class Choice(_Frozen):
     cost_per_request: float | None = None
     monthly_usd: float | None = None
     cost_per_correct: float | None = None
-    gpus: int | None = None
+    gpus: int | None = Field(default=None, description="Accelerators to rent (GPUs, or CPU nodes: see accelerator).")
+    accelerator: Literal["gpu", "cpu"] = "gpu"
+    accelerator_hours_per_month: float | None = Field(default=None, description="gpus x 24 h x days per month.")
     quota: QuotaVerdict | None = None
     break_even_requests_per_day: float | None = None
     excluded: tuple[str, ...] = Field(default=(), description="Why this choice cannot serve the workload; empty = feasible.")
@@ -80,6 +84,7 @@ class Plan(_Frozen):
     choices: tuple[Choice, ...]
     recommended: Choice | None
     reason: str
+    caveat: str = Field(default="", description="Why the accuracy side of the recommendation is not settled, if so.")
     run_ids: tuple[str, ...] = ()
 
 
@@ -159,7 +164,9 @@ def _selfhosted(w: Workload, offer: Offer, m: Measured, gpu_price_factor: float,
                       excluded=(*common, f"one stream decodes too slowly for the {w.latency_target_s:g}s target"))
     monthly = costs.selfhosted_monthly_cost(gpus, gpu_hour, w.days_per_month)
     per_request = monthly / (w.requests_per_day * w.days_per_month)
-    return Choice(**base, tier="selfhosted", gpus=gpus, monthly_usd=monthly, cost_per_request=per_request,
+    return Choice(**base, tier="selfhosted", gpus=gpus, accelerator=offer.accelerator,
+                  accelerator_hours_per_month=gpus * 24 * w.days_per_month,
+                  monthly_usd=monthly, cost_per_request=per_request,
                   cost_per_correct=costs.cost_per_correct(per_request, m.accuracy),
                   excluded=tuple(common + _over_budget(w, monthly)))
 
@@ -215,7 +222,35 @@ def make_plan(
             f"{c.label}: {', '.join(c.excluded)}" for c in choices
         )
     run_ids = tuple(sorted({r for m in measured for r in m.run_ids}))
-    return Plan(workload=workload, choices=tuple(choices), recommended=best, reason=reason, run_ids=run_ids)
+    return Plan(workload=workload, choices=tuple(choices), recommended=best, reason=reason,
+                caveat=accuracy_caveat(best, feasible), run_ids=run_ids)
+
+
+def accuracy_caveat(best: Choice | None, feasible: list[Choice]) -> str:
+    """Say so when the measured accuracies cannot tell the recommendation from a more accurate feasible choice:
+    too few questions to test (``MIN_PAIRS``) or overlapping Wilson intervals. Then the pick rests on cost alone."""
+    from toolkit.metrics.stats import MIN_PAIRS, proportion_ci
+
+    if best is None:
+        return ""
+    rivals = [c for c in feasible if (c.provider, c.method) != (best.provider, best.method)]
+    if not rivals:
+        return ""
+    small = sorted({c.n_questions for c in (best, *rivals) if c.n_questions < MIN_PAIRS})
+    if small:
+        return (f"accuracy was measured on only {small[0]} question(s) (fewer than {MIN_PAIRS}): too few to tell these "
+                "choices apart on accuracy; the recommendation rests on cost. Run a larger sample (see `tierlab power`).")
+
+    def interval(c: Choice):
+        return proportion_ci(round(c.accuracy * c.n_questions), c.n_questions)
+
+    low = interval(best)
+    close = [c for c in rivals if c.accuracy > best.accuracy and interval(c).low <= low.high]
+    if close:
+        names = ", ".join(c.label for c in close)
+        return (f"{names} measured more accurate, but within the intervals (n={best.n_questions} vs "
+                f"{', '.join(str(c.n_questions) for c in close)}): the data cannot tell them apart on accuracy.")
+    return ""
 
 
 class Scenario(_Frozen):

@@ -22,6 +22,14 @@ def _accuracy(accuracy: float, n: int) -> str:
     return f"{accuracy:.2f} [{ci.low:.2f}, {ci.high:.2f}] n={n}"
 
 
+def _capacity(c) -> str:
+    """Self-hosted capacity in what is rented: GPUs, or CPU nodes sized in CPU-hours (a CPU profile has no GPU)."""
+    if not c.gpus:
+        return "–"
+    unit = "GPU" if c.accelerator == "gpu" else "CPU node"
+    return f"{c.gpus} {unit}{'s' if c.gpus > 1 else ''} ({c.accelerator_hours_per_month:,.0f} {c.accelerator.upper()}-h/month)"
+
+
 def plan_markdown(plan: Plan, rows: list[SensitivityRow] | None = None) -> str:
     w = plan.workload
     lines = [
@@ -32,14 +40,16 @@ def plan_markdown(plan: Plan, rows: list[SensitivityRow] | None = None) -> str:
         f"sensitive data: {'yes' if w.sensitive_data else 'no'}, users in {w.timezone}.",
         "",
         f"**Recommendation:** {plan.recommended.label if plan.recommended else 'none'} — {plan.reason}",
+        *(["", f"**Caveat:** {plan.caveat}"] if plan.caveat else []),
         "",
-        "| choice | accuracy | p95 s | $/month | $/correct | GPUs | free-tier quota | break-even req/day | excluded because |",
+        "| choice | accuracy | p95 s | $/month | $/correct | self-hosted capacity | free-tier quota | break-even req/day "
+        "| excluded because |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in plan.choices:
         lines.append(
             f"| {c.label} | {_accuracy(c.accuracy, c.n_questions)} | {'–' if c.latency_p95_s is None else f'{c.latency_p95_s:.2f}'} "
-            f"| {_money(c.monthly_usd)} | {_per_correct(c.cost_per_correct)} | {c.gpus or '–'} "
+            f"| {_money(c.monthly_usd)} | {_per_correct(c.cost_per_correct)} | {_capacity(c)} "
             f"| {c.quota.summary() if c.quota else '–'} "
             f"| {'–' if c.break_even_requests_per_day is None else f'{c.break_even_requests_per_day:,.0f}'} "
             f"| {'; '.join(c.excluded) or '–'} |"

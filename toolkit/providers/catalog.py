@@ -60,7 +60,8 @@ class Limits(Spec):
 class Price(Spec):
     input_per_m: float = Field(default=0.0, ge=0, description="Paid-tier $ per million input tokens (shadow price).")
     output_per_m: float = Field(default=0.0, ge=0, description="Paid-tier $ per million output tokens.")
-    usd_per_hour: float | None = Field(default=None, ge=0, description="Self-hosted capacity price ($/GPU-hour).")
+    usd_per_hour: float | None = Field(default=None, ge=0, description="Self-hosted capacity price ($ per accelerator-hour).")
+    accelerator: Literal["gpu", "cpu"] = Field(default="gpu", description="What usd_per_hour rents: a GPU or a CPU node.")
     neurons_per_m_input: float | None = Field(default=None, ge=0, description="Cloudflare neurons per M input tokens.")
     neurons_per_m_output: float | None = Field(default=None, ge=0, description="Cloudflare neurons per M output tokens.")
     usd_per_1k_neurons: float | None = Field(default=None, ge=0, description="Cloudflare paid price per 1,000 neurons.")

@@ -19,7 +19,8 @@ _HALLUCINATION = {
     "judge_kappa": "hallucination/judge_kappa",
     "judge_n": "hallucination/judge_n",
 }
-_LATENCY = {"latency_p50_s": "latency/p50_s", "latency_p95_s": "latency/p95_s"}
+_LATENCY = {"latency_p50_s": "latency/p50_s", "latency_p95_s": "latency/p95_s", "latency_n": "latency/n",
+            "latency_from_cache": "latency/from_cache"}
 _COST = {
     "cost_usd": "cost/actual_usd",
     "shadow_cost_usd": "cost/shadow_usd",
@@ -33,14 +34,16 @@ _COST = {
 _USAGE = {
     name: f"usage/{name}"
     for name in ("calls", "network_calls", "cached_calls", "input_tokens", "output_tokens", "rate_limited",
-                 "answered", "planned", "correct", "judge_calls", "arms", "answers", "errors")
+                 "answered", "planned", "correct", "judge_calls", "arms", "answers", "errors", "shared_calls",
+                 "answered_from_cache", "failed_questions", "failed_calls")
 }
 KEYS = {**_HALLUCINATION, **_LATENCY, **_COST, **_USAGE}
 
 
-def metric_key(name: str) -> str:
+def metric_key(name: str, default: str = "quality") -> str:
     """The logged name of a TierLab metric: ``accuracy`` -> ``quality/accuracy``, ``accuracy_ci_low`` ->
-    ``quality/accuracy_ci_low``, ``latency_p50_s`` -> ``latency/p50_s``. Names with a ``/`` are kept."""
+    ``quality/accuracy_ci_low``, ``latency_p50_s`` -> ``latency/p50_s``. Names with a ``/`` are kept; other
+    unknown names go to the ``default`` group (``usage`` for an arm's accounting figures)."""
     if "/" in name:
         return name
     for suffix in ("_ci_low", "_ci_high", "_n", ""):
@@ -53,7 +56,9 @@ def metric_key(name: str) -> str:
         return f"hallucination/{name}"
     if name.endswith("_usd"):
         return f"cost/{name}"
-    return f"quality/{name}"
+    if name.startswith("latency"):
+        return f"latency/{name.removeprefix('latency_')}"
+    return f"{default}/{name}"
 
 
 def arm_metrics(arm: ArmSummary) -> dict[str, float]:
@@ -67,7 +72,12 @@ def arm_metrics(arm: ArmSummary) -> dict[str, float]:
                 metric_key(f"{name}_ci_high"): interval.high,
                 metric_key(f"{name}_n"): interval.n,
             }
-    values |= {metric_key(k): float(v) for k, v in arm.cost.items() if v is not None}
+    judged = bool(arm.cost.get("judge_calls"))  # without an LLM judge its cost lines are noise in the charts
+    values |= {
+        metric_key(k, default="usage"): float(v)
+        for k, v in arm.cost.items()
+        if v is not None and (judged or not k.startswith("judge_"))
+    }
     values |= {metric_key("answered"): arm.answered, metric_key("planned"): arm.planned}
     values |= combined_cost(arm)
     return values

@@ -46,26 +46,28 @@ def _prompt_versions(records) -> list[str]:
 
 
 def _judge(result: ExperimentResult) -> dict:
-    """The judge's name, version and meta-evaluation figures.
+    """Which judges produced the verdicts (name and version, as the verdicts record them) and the primary judge's
+    meta-evaluation figures from its judge card (accuracy against human labels on the shipped labelled set)."""
+    from toolkit.judges import judge_card
 
-    Hook for ``toolkit.judges.judge_card(name)`` (name, version, figures from its labelled meta-evaluation set):
-    used when that package exists; until then the name from the spec and the versions the verdicts carry.
-    """
     spec = result.spec
-    versions = sorted({r.verdict.judge for r in result.records} | {r.llm_verdict.judge for r in result.records
-                                                                   if r.llm_verdict})
-    card = {}
-    try:
-        from toolkit.judges import judge_card  # judge-core's package, when present
-    except ImportError:
-        judge_card = None
-    if judge_card is not None:
-        card = dict(judge_card(spec.judge.provider) or {})
-    params = {"judge.name": card.get("name", spec.judge.provider), "judge.version": card.get("version", versions),
-              "judge.sample": spec.judge.sample, "judge.use_embeddings": spec.judge.use_embeddings}
-    figures = {f"judge/{k}": float(v) for k, v in (card.get("figures") or {}).items()
-               if isinstance(v, int | float) and not isinstance(v, bool)}
-    return {"params": params, "metrics": figures}
+    rules = sorted({(r.verdict.judge, r.verdict.version) for r in result.records})
+    llm = sorted({(r.llm_verdict.judge, r.llm_verdict.version) for r in result.records if r.llm_verdict})
+    params = {
+        "judge.name": [name for name, _ in rules], "judge.version": [version for _, version in rules],
+        "judge.spec": spec.judge.provider, "judge.sample": spec.judge.sample,
+        "judge.use_embeddings": spec.judge.use_embeddings,
+    }
+    if llm:
+        params |= {"llm_judge.name": [n for n, _ in llm], "llm_judge.version": [v for _, v in llm]}
+    metrics = {}
+    if len(rules) == 1:
+        card = judge_card(rules[0][0])
+        params |= {"judge.card_version": card.get("version", ""), "judge.card_split": card.get("split", ""),
+                   "judge.measured": card.get("measured", False)}
+        metrics = {f"judge/{k}": float(v) for k, v in (card.get("figures") or {}).items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)}
+    return {"params": params, "metrics": metrics}
 
 
 def _describe_parent(result: ExperimentResult) -> str:
@@ -182,4 +184,25 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         for trace_id, record, row in arm_traces:
             log_assessments(trace_id, record, row, spec.judge.provider)
     client.set_terminated(parent_id, "FINISHED", end_time=end_ms)
+    _supersede_earlier(client, experiment_id, result.run_key, parent_id)
     return parent_id
+
+
+SUPERSEDED_TAG = "tierlab.superseded_by"
+
+
+def _supersede_earlier(client, experiment_id: str, run_key: str, parent_id: str) -> None:
+    """Tag the runs an earlier invocation logged for the same run folder as superseded by ``parent_id``.
+
+    A resumed (or continued) run logs a new parent, because MLflow params cannot change; tagging the earlier parent
+    and its arms leaves exactly one current parent per run folder (search with ``tags.tierlab.superseded_by`` absent).
+    """
+    for run in client.search_runs([experiment_id], filter_string=f"tags.`tierlab.run_key` = '{run_key}'",
+                                  max_results=5000):
+        tags = run.data.tags
+        if parent_id in (run.info.run_id, tags.get("mlflow.parentRunId")) or SUPERSEDED_TAG in tags:
+            continue
+        client.set_tag(run.info.run_id, SUPERSEDED_TAG, parent_id)
+        if tags.get("tierlab.kind") == "experiment":
+            client.set_tag(run.info.run_id, NOTE, f"Superseded by run {parent_id} (the same run folder, continued). "
+                           + tags.get(NOTE, ""))

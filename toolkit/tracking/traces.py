@@ -115,7 +115,8 @@ def log_trace(client, experiment_id: str, run_id: str, record: AnswerRecord, row
     """Write one answer's trace (root span + a span per step); returns the trace id."""
     start_ns, end_ns, spans = layout(record)
     tags = {"arm": record.arm, "method": record.method, "provider": record.provider,
-            "question_id": record.question.id, "kind": record.question.kind, **verdict_tags(row)}
+            "question_id": record.question.id, "kind": record.question.kind,
+            "cached": str(record.answer.cached).lower(), **verdict_tags(row)}
     root = client.start_trace(
         name=f"{record.method} · {record.question.id}",
         span_type="CHAIN",
@@ -136,6 +137,14 @@ def log_trace(client, experiment_id: str, run_id: str, record: AnswerRecord, row
     return root.trace_id
 
 
+def _judge_id(verdict) -> str:
+    """``claims-v1``: the judge and its version, as the verdict records them."""
+    version = getattr(verdict, "version", "")
+    if not version:
+        return verdict.judge
+    return version if version.startswith(verdict.judge) else f"{verdict.judge}-{version}"
+
+
 def log_assessments(trace_id: str, record: AnswerRecord, row: dict, judge_provider: str) -> None:
     """The judges' verdicts and the accuracy as MLflow feedback on the (already exported) trace."""
     import mlflow
@@ -144,7 +153,7 @@ def log_assessments(trace_id: str, record: AnswerRecord, row: dict, judge_provid
     code = AssessmentSourceType.CODE
     mlflow.log_feedback(
         trace_id=trace_id, name="hallucinated", value=bool(record.verdict.hallucinated),
-        rationale=record.verdict.reason or None, source=AssessmentSource(code, record.verdict.judge),
+        rationale=record.verdict.reason or None, source=AssessmentSource(code, _judge_id(record.verdict)),
     )
     if row.get("accuracy") is not None:
         mlflow.log_feedback(
@@ -156,5 +165,5 @@ def log_assessments(trace_id: str, record: AnswerRecord, row: dict, judge_provid
         mlflow.log_feedback(
             trace_id=trace_id, name="llm_judge_hallucinated", value=bool(record.llm_verdict.hallucinated),
             rationale=record.llm_verdict.reason or None,
-            source=AssessmentSource(AssessmentSourceType.LLM_JUDGE, f"{judge_provider} ({record.llm_verdict.judge})"),
+            source=AssessmentSource(AssessmentSourceType.LLM_JUDGE, f"{judge_provider} ({_judge_id(record.llm_verdict)})"),
         )
