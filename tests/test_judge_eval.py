@@ -114,6 +114,8 @@ def test_default_judge_meets_its_targets_on_the_shipped_test_split():
     assert card["measured"] and card["version"] == "claims-v1" and judge_card("rules") == card
     assert card["figures"]["balanced_accuracy"] == pytest.approx(row["balanced_accuracy"], abs=1e-4)
     assert not judge_card("never-measured")["measured"]
+    llm = judge_card("local/smollm2-135m-instruct")  # measured on a named sample of the test split
+    assert llm["name"] == "llm:local/smollm2-135m-instruct" and llm["split"] == "test_every4th"
 
 
 def test_hand_written_answers():
