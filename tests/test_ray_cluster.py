@@ -82,7 +82,11 @@ def cluster(tmp_path_factory):
     (root / "catalog.yaml").write_text(CATALOG)
     homes = {name: root / f"home-{name}" for name in ("driver", "head", "worker")}
     saved = dict(os.environ)
-    _token_auth(root, True)
+    from toolkit import security
+
+    os.environ.update(security.local_ray_env())  # token auth with the home's token, loopback only
+    os.environ.pop(security.RAY_TOKEN_ENV, None)
+    security._refresh_ray(single_machine=True)
     os.environ["TIERLAB_CATALOG"] = str(root / "catalog.yaml")
     os.environ["RAY_agent_register_timeout_ms"] = "120000"  # agents start slowly on 2 busy cores
     try:
@@ -103,7 +107,7 @@ def cluster(tmp_path_factory):
             made.shutdown()
         os.environ.clear()
         os.environ.update(saved)
-        _token_auth(root, False)
+        security._refresh_ray(single_machine=os.environ.get(security.SINGLE_MACHINE_ENV) == "0")
 
 
 def _retried(start, attempts: int = 3):
@@ -117,25 +121,6 @@ def _retried(start, attempts: int = 3):
                 raise
             time.sleep(5)
     return None
-
-
-def _token_auth(root: Path, on: bool) -> None:
-    """Token auth + single-machine (loopback) Ray for the nodes started here (TODO: toolkit.security helpers)."""
-    import secrets
-
-    import ray._private.ray_constants as ray_constants
-    from ray._raylet import AuthenticationTokenLoader, Config
-
-    if on:
-        token = root / "ray_token"
-        token.write_text(secrets.token_hex(32))
-        token.chmod(0o600)
-        os.environ.pop("RAY_AUTH_TOKEN", None)
-        os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
-                           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"})
-    ray_constants.ENABLE_RAY_CLUSTER = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0"
-    Config.initialize("")
-    AuthenticationTokenLoader.instance().reset_cache()
 
 
 @pytest.fixture()

@@ -5,14 +5,17 @@ one actor per endpoint (``ray_quota.py``). Nothing assumes a disk shared with th
 driver's machine can reach is refused before anything runs on a multi-node cluster.
 """
 
+import contextlib
 import shutil
 import time
 
+from toolkit import security
 from toolkit.experiments.spec import ExperimentSpec
 
 
 def _start_local_ray(attempts: int = 3) -> str:
-    """A private local Ray (localhost only, own temp dir); returns the temp dir to remove after shutdown.
+    """A private local Ray (loopback only, token auth, own temp dir; call inside ``security.local_ray()``);
+    returns the temp dir to remove after shutdown.
 
     A busy 2-core machine can miss Ray's fixed startup deadline while the dashboard agent is still importing;
     a retry finds warm caches and succeeds (the same remedy serving/ uses).
@@ -23,9 +26,11 @@ def _start_local_ray(attempts: int = 3) -> str:
 
     import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray: no token to manage
     os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
-    env = {k: v for k, v in os.environ.items() if k.startswith(("TIERLAB_", "HF_", "MLFLOW_", "RAY_AUTH"))}
+    # Workers inherit this process's environment (secrets included); the runtime env, which Ray stores and
+    # shows, carries only the non-secret settings.
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(("TIERLAB_", "HF_", "MLFLOW_")) and not security.is_secret_name(k)}  # fmt: skip
     temp_dir = tempfile.mkdtemp(prefix="tlray")  # short: Ray's socket paths must stay under 108 bytes
     for attempt in range(1, attempts + 1):
         try:
@@ -38,6 +43,7 @@ def _start_local_ray(attempts: int = 3) -> str:
                 log_to_driver=False,
                 runtime_env={"env_vars": env},
             )
+            security.check_private_ray()
             return temp_dir
         except Exception as error:  # ray raises a bare Exception for a startup timeout
             if "timed out during startup" not in str(error) or attempt == attempts:
@@ -50,21 +56,23 @@ def _start_local_ray(attempts: int = 3) -> str:
 
 
 def run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, bars):
-    """Each arm with pending questions as one Ray task; a local Ray started here is shut down afterwards."""
+    """The pending questions as Ray tasks (``ray_tasks.py``); a local Ray started here is shut down afterwards."""
     import ray
 
     started = None
-    if not ray.is_initialized():
-        if ray_address == "local":
-            started = _start_local_ray()
-        else:
-            ray.init(address=ray_address)
-    try:
-        return _ray_arms(spec, pending, store, base_urls, cancel, on_answer, bars)
-    finally:
-        if started:
-            ray.shutdown()
-            shutil.rmtree(started, ignore_errors=True)
+    with contextlib.ExitStack() as private:
+        if not ray.is_initialized():
+            if ray_address == "local":
+                private.enter_context(security.local_ray())  # until after the shutdown below
+                started = _start_local_ray()
+            else:
+                security.connect_ray(ray_address)
+        try:
+            return _ray_arms(spec, pending, store, base_urls, cancel, on_answer, bars)
+        finally:
+            if started:
+                ray.shutdown()
+                shutil.rmtree(started, ignore_errors=True)
 
 
 def _ray_arms(spec, pending, store, base_urls, cancel, on_answer, bars):
@@ -104,12 +112,12 @@ def check_reachable(spec: ExperimentSpec, base_urls: dict, node_hosts: list[str]
     from toolkit.experiments.spec import SpecError
     from toolkit.providers import load_catalog
 
-    if all(_loopback(host) for host in node_hosts):
+    if all(security.is_loopback(host) for host in node_hosts):
         return
     catalog = load_catalog()
     for provider in spec.providers:
         url = base_urls.get(provider.name) or catalog.entry(provider.id).resolved_base_url()
-        if _loopback(urlsplit(url).hostname or ""):
+        if security.is_loopback(urlsplit(url).hostname or ""):
             what = "its emulator" if provider.emulate else "its endpoint"
             raise SpecError(
                 f"provider {provider.name}: {what} is at {url}, which on a multi-node Ray cluster "
@@ -120,13 +128,3 @@ def check_reachable(spec: ExperimentSpec, base_urls: dict, node_hosts: list[str]
                    "with `emulate: false`." if provider.emulate else "or run on a single-machine Ray.")
             )
 
-
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
