@@ -124,7 +124,8 @@ def check_reachable(spec: ExperimentSpec, base_urls: dict, node_hosts: list[str]
                 f"({len(set(node_hosts))} hosts: {sorted(set(node_hosts))[:4]}) means each worker's own machine. "
                 "Name a URL every worker can reach in the spec's `base_url` (e.g. the RayService's Kubernetes "
                 "Service, http://tierlab-llm-serve-svc.<namespace>.svc:8000/v1), "
-                + ("and for an emulated tier start `tierlab emulate` where the workers reach it and set `base_url` "
-                   "with `emulate: false`." if provider.emulate else "or run on a single-machine Ray.")
+                + ("or, for an emulated tier (it listens on the driver's loopback only), rehearse on a "
+                   "single-machine Ray (`--ray-address local`)." if provider.emulate
+                   else "or run on a single-machine Ray (`--ray-address local`).")
             )
 
