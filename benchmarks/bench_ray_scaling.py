@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import os
 import platform
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -66,16 +65,6 @@ def machine() -> dict:
     return {"cores": os.cpu_count(), "memory": f"{memory / 2**30:.1f} GiB", "cpu model": model}
 
 
-def secure_single_machine_ray(root: Path) -> None:
-    """Token auth and loopback-only nodes (set before ``ray`` is imported)."""
-    token = root / "ray_token"
-    token.write_text(secrets.token_hex(32))
-    token.chmod(0o600)
-    os.environ.pop("RAY_AUTH_TOKEN", None)
-    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
-                       "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"})
-
-
 def run(profile: str, n: int, concurrency: int, url: str, address: str, runs: Path, name: str) -> tuple[float, object]:
     from toolkit.experiments.components import Components
     from toolkit.experiments.runner import run_experiment
@@ -105,27 +94,22 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     (root / "catalog.yaml").write_text(CATALOG.format(rpm=args.rpm))
     os.environ["TIERLAB_CATALOG"] = str(root / "catalog.yaml")
-    os.environ["RAY_agent_register_timeout_ms"] = "120000"  # agents start slowly on 2 busy cores
-    secure_single_machine_ray(root)
+    os.environ["TIERLAB_HOME"] = str(root / "home-driver")
     import ray
-    from ray.cluster_utils import Cluster
 
+    from toolkit.experiments.ray_local_cluster import add_node, secured
     from toolkit.providers.emulator import running_emulator, stats
 
-    os.environ["TIERLAB_HOME"] = str(root / "home-head")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
-                                                             "node_ip_address": "127.0.0.1",
-                                                             "temp_dir": f"/tmp/tlbh{os.getpid()}"})
-    os.environ["TIERLAB_HOME"] = str(root / "home-driver")
+    stack = contextlib.ExitStack()
+    stack.enter_context(secured())
+    cluster = add_node(None, root / "home-head")
     ray.init(address=cluster.address, log_to_driver=False)
     figures: dict = {}
     try:
         with running_emulator("groq/bench-open", "echo", latency=str(args.latency)) as url:
             warm, _ = run("bench-open", 4, args.concurrency, url, cluster.address, root / "warm1", "warm1")
             one, r1 = run("bench-open", args.questions, args.concurrency, url, cluster.address, root / "one", "one")
-            os.environ["TIERLAB_HOME"] = str(root / "home-worker")
-            cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1", temp_dir=f"/tmp/tlbw{os.getpid()}")
-            os.environ["TIERLAB_HOME"] = str(root / "home-driver")
+            add_node(cluster, root / "home-worker")
             run("bench-open", 4, args.concurrency, url, cluster.address, root / "warm2", "warm2")
             two, r2 = run("bench-open", args.questions, args.concurrency, url, cluster.address, root / "two", "two")
         assert len(r1.records) == len(r2.records) == args.questions, (r1.errors, r2.errors)
@@ -148,8 +132,8 @@ def main() -> None:
         }
     finally:
         ray.shutdown()
-        with contextlib.suppress(Exception):
-            cluster.shutdown()
+        cluster.shutdown()
+        stack.close()
     goals = {"speedup_2_vs_1": ">= 1.5", "server_429": "== 0", "share_of_limit": "<= 1.05 and >= 0.6"}
     tight = figures["tight_tier"]
     met = (figures["open_tier"]["speedup_2_vs_1"] >= 1.5 and tight["server_429"] == 0

@@ -76,51 +76,26 @@ providers:
 def cluster(tmp_path_factory):
     """Head + one worker node (1 CPU each), token auth, loopback only; yields (cluster, worker node, homes)."""
     ray = pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
+    from toolkit.experiments.ray_local_cluster import add_node, secured
 
     root = tmp_path_factory.mktemp("raycluster")
     (root / "catalog.yaml").write_text(CATALOG)
     homes = {name: root / f"home-{name}" for name in ("driver", "head", "worker")}
-    saved = dict(os.environ)
-    from toolkit import security
-
-    os.environ.update(security.local_ray_env())  # token auth with the home's token, loopback only
-    os.environ.pop(security.RAY_TOKEN_ENV, None)
-    security._refresh_ray(single_machine=True)
-    os.environ["TIERLAB_CATALOG"] = str(root / "catalog.yaml")
-    os.environ["RAY_agent_register_timeout_ms"] = "120000"  # agents start slowly on 2 busy cores
-    try:
-        os.environ["TIERLAB_HOME"] = str(homes["head"])  # the node's processes (and its workers) inherit it
-        made = _retried(lambda: Cluster(initialize_head=True, head_node_args={
-            "num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1",
-            "temp_dir": str(Path("/tmp") / f"tlh{os.getpid()}")}))
-        os.environ["TIERLAB_HOME"] = str(homes["worker"])
-        worker = _retried(lambda: made.add_node(num_cpus=1, node_ip_address="127.0.0.1",
-                                                temp_dir=str(Path("/tmp") / f"tlw{os.getpid()}")))
-        os.environ["TIERLAB_HOME"] = str(homes["driver"])
-        ray.init(address=made.address, log_to_driver=False)
-        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
-        yield made, worker, homes
-    finally:
-        ray.shutdown()
-        with contextlib.suppress(Exception):
-            made.shutdown()
-        os.environ.clear()
-        os.environ.update(saved)
-        security._refresh_ray(single_machine=os.environ.get(security.SINGLE_MACHINE_ENV) == "0")
-
-
-def _retried(start, attempts: int = 3):
-    """Ray waits a fixed 30 s for a node to register; on a busy 2-core machine a second try usually makes it
-    (a failed try's processes end with this process: Ray's reaper and exit hooks)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return start()
-        except Exception as error:  # ray raises a bare Exception for a startup timeout
-            if "timed out during startup" not in str(error) or attempt == attempts:
-                raise
-            time.sleep(5)
-    return None
+    made = None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIERLAB_CATALOG", str(root / "catalog.yaml"))
+        patch.setenv("TIERLAB_HOME", str(homes["driver"]))
+        with secured():
+            try:
+                made = add_node(None, homes["head"])
+                worker = add_node(made, homes["worker"])
+                ray.init(address=made.address, log_to_driver=False)
+                assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+                yield made, worker, homes
+            finally:
+                ray.shutdown()
+                if made is not None:
+                    made.shutdown()
 
 
 @pytest.fixture()

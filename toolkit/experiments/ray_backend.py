@@ -27,6 +27,7 @@ def _start_local_ray(attempts: int = 3) -> str:
     import ray
 
     os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")  # the raylet's wait for its agents' port files
     # Workers inherit this process's environment (secrets included); the runtime env, which Ray stores and
     # shows, carries only the non-secret settings.
     env = {k: v for k, v in os.environ.items()
