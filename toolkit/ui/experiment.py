@@ -144,6 +144,7 @@ class ExperimentPanel:
         self._bars: dict[str, w.IntProgress] = {}
         self.live = w.HTML()
         self.results = w.VBox()
+        self.results_view = None
         settings = w.VBox([self.name, w.HBox([self.dataset, self.split]), w.HBox([self.sample_size, self.seed]),
                            self.providers, w.HBox([self.methods, self.metrics]), self.judge])
         spec_box = w.VBox([self.spec_yaml, w.HBox([self.save_path, self.save_button])])
@@ -261,6 +262,7 @@ class ExperimentPanel:
             self.progress.children = ()
             self.live.value = ""
             self.results.children = ()
+            self.results_view = None
             self._status("starting…")
 
     def _status(self, html_text: str) -> None:
@@ -291,7 +293,8 @@ class ExperimentPanel:
                 from toolkit.ui.results import ResultsView
 
                 try:
-                    self.results.children = [ResultsView(self.state.result).widget]
+                    self.results_view = ResultsView(self.state.result, tracking_uri=self.run_kwargs.get("tracking_uri"))
+                    self.results.children = [self.results_view.widget]
                 except Exception as error:  # noqa: BLE001 - keep the live table even if the view fails
                     self.results.children = [w.HTML(f"<span style='color:#b00'>results view failed: {esc(error)}</span>")]
 
