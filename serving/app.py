@@ -22,12 +22,13 @@ SERVER_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "VLLM_CPU_KVCACHE_SPACE": "1",
-    "RAY_AUTH_MODE": "disabled",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_agent_register_timeout_ms": "120000",
 }
-"""Environment every local server process needs: no hub downloads, a 1 GiB KV cache, no Ray auth token, and
-patience for Ray's dashboard agent, which a busy 2-core machine can take well over the default to start."""
+"""Environment every local server process needs: no hub downloads, a 1 GiB KV cache, and patience for Ray's
+dashboard agent, which a busy 2-core machine can take well over the default to start. Ray's token auth and
+loopback-only node come on top from ``toolkit.security.local_ray_env`` (``tierlab serve up`` sets them); ``run``
+refuses to serve without them."""
 
 
 def build_app(profiles: Sequence[str]):
@@ -55,6 +56,7 @@ def run(
 
     serve_config(list(profiles))  # validate before starting Ray: bad profiles fail fast
     _init_ray(temp_dir, num_cpus, object_store_mb)
+    _check_private(host)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -95,6 +97,26 @@ def _init_ray(temp_dir: str, num_cpus: int, object_store_mb: int, attempts: int 
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(2)
+
+
+def _check_private(host: str) -> None:
+    """Stop here rather than serve from a Ray that others could reach: token auth on, node on loopback (Ray
+    silently swaps 127.0.0.1 for the external address unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0)."""
+    import ray
+
+    problems = []
+    if os.environ.get("RAY_AUTH_MODE") != "token":
+        problems.append("RAY_AUTH_MODE is not 'token'")
+    if ray.util.get_node_ip_address() != "127.0.0.1":
+        problems.append(f"the Ray node listens on {ray.util.get_node_ip_address()}, not 127.0.0.1")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        problems.append(f"--host {host} is not loopback")
+    if problems:
+        ray.shutdown()
+        raise SystemExit(
+            "refusing to serve: " + "; ".join(problems) + ". Start the server with `tierlab serve up`, which sets "
+            "RAY_AUTH_MODE=token, RAY_AUTH_TOKEN_PATH and RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0."
+        )
 
 
 def descendants(pid: int) -> list[int]:

@@ -16,10 +16,19 @@ Non-streaming responses carry the headers ``x-tierlab-busy-seconds``, ``x-tierla
 (``: x-tierlab-busy-seconds=… x-tierlab-cost-usd=…``), which OpenAI clients ignore.
 
 The meter is O(1) per request (one running integral), so it costs no measurable throughput.
+
+API key: when ``$TIERLAB_SERVE_API_KEY`` is set in the replica's environment (``tierlab serve up`` sets it from
+``$TIERLAB_HOME/secrets/serve_api_key``; on Kubernetes it comes from Secret ``tierlab-serve-api-key``, key
+``api-key``), every request to the ingress must carry ``Authorization: Bearer <key>`` or gets a 401. The check
+wraps the whole ASGI app, so a route a future Ray adds is covered too (fail closed). Unset: no check. The Serve
+proxy's own ``/-/healthz`` and ``/-/routes`` never reach the ingress and stay open (they expose no model).
 """
 
 from __future__ import annotations
 
+import hmac
+import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -30,6 +39,7 @@ BUSY_HEADER = "x-tierlab-busy-seconds"
 COST_HEADER = "x-tierlab-cost-usd"
 RATE_HEADER = "x-tierlab-usd-per-hour"
 DONE = "data: [DONE]\n\n"
+API_KEY_ENV = "TIERLAB_SERVE_API_KEY"
 
 
 class BusyMeter:
@@ -75,6 +85,11 @@ class CostedIngress(OpenAiIngress):
         self._usd_per_hour = dict(usd_per_hour or {})
         self._meters: dict[str, BusyMeter] = {}
 
+    def _set_asgi_app(self, app) -> None:
+        """Serve's replica wrapper (``ASGIAppReplicaWrapper``) installs the FastAPI app through this method:
+        wrapping it here puts the key check in front of every route."""
+        super()._set_asgi_app(require_api_key(app, os.environ.get(API_KEY_ENV, "").strip()))
+
     async def _process_llm_request(self, body, call_method: str, raw_request=None) -> Response:
         model = body.model or next(iter(self._usd_per_hour), "")
         rate = self._usd_per_hour.get(model, 0.0)
@@ -110,3 +125,37 @@ async def _metered(chunks: AsyncIterator, meter: BusyMeter, started: float, rate
     finally:
         if not stopped:
             meter.stop(started)
+
+
+def require_api_key(app, key: str):
+    """``app`` behind an ``Authorization: Bearer <key>`` check on HTTP requests (``app`` itself if no key)."""
+    return _KeyGuard(app, key) if key else app
+
+
+class _KeyGuard:
+    """ASGI wrapper; other attributes (Serve calls ``add_exception_handler``) pass through to the app."""
+
+    def __init__(self, app, key: str):
+        self._app = app
+        self._expected = f"Bearer {key}".encode()
+
+    def __getattr__(self, name: str):
+        return getattr(self._app, name)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            sent = dict(scope.get("headers") or ()).get(b"authorization", b"")
+            if not hmac.compare_digest(sent, self._expected):
+                await _unauthorized(send)
+                return
+        await self._app(scope, receive, send)
+
+
+async def _unauthorized(send) -> None:
+    body = json.dumps({"error": {
+        "message": f"missing or wrong API key: send 'Authorization: Bearer <key>' (the server's {API_KEY_ENV})",
+        "type": "invalid_request_error", "code": "invalid_api_key",
+    }}).encode()  # fmt: skip
+    headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -18,26 +18,33 @@ os.environ["TIERLAB_HOME"] = tempfile.mkdtemp(prefix="tierlab-test-home-")
 atexit.register(shutil.rmtree, os.environ["TIERLAB_HOME"], ignore_errors=True)
 
 
+LLM_PORT = int(os.environ.get("TIERLAB_TEST_LLM_PORT", "8010"))
+
+
 @pytest.fixture(scope="session")
 def local_llm_server():
-    """``toolkit.serve.ServeHandle`` of the session's own model server (vLLM on Ray Serve, port 8010), or
-    ``None`` when ``TIERLAB_TEST_LLM_URL`` points at an already running server. Prepares the model if needed."""
+    """``toolkit.serve.ServeHandle`` of the session's own model server (vLLM on Ray Serve, port 8010 or
+    ``$TIERLAB_TEST_LLM_PORT``), or ``None`` when ``TIERLAB_TEST_LLM_URL`` points at an already running server
+    (export ``TIERLAB_SERVE_API_KEY`` too if that server has a key). Prepares the model if needed."""
     if os.environ.get("TIERLAB_TEST_LLM_URL"):
+        _check_key_of(os.environ["TIERLAB_TEST_LLM_URL"])
         yield None
         return
     import shutil
     import tempfile
 
-    from toolkit import local_models, serve
+    from toolkit import local_models, security, serve
 
     local_models.prepare("smollm2-135m-instruct")  # a no-op once prepared
     # Not under pytest's basetemp: concurrent pytest runs prune old basetemps, Ray's live session dir included.
     state_dir = tempfile.mkdtemp(prefix="tierlab-test-serve-")
     try:
-        handle = serve.up(profile="cpu-smollm2", port=8010, state_dir=state_dir)
+        handle = serve.up(profile="cpu-smollm2", port=LLM_PORT, state_dir=state_dir)
+        # Its key, for clients with another TierLab home (notebooks, JupyterLab) and plain OpenAI clients.
+        os.environ[security.SERVE_KEY_ENV] = security.serve_api_key()
         yield handle
     finally:
-        serve.down(state_dir=state_dir, port=8010)
+        serve.down(state_dir=state_dir, port=LLM_PORT)
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
@@ -93,3 +100,31 @@ def mlflow_server(tmp_path_factory):
             server.kill()
             server.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def local_llm_key(local_llm_url) -> str:
+    """What to pass as ``api_key`` to a plain OpenAI client of ``local_llm_url`` (a placeholder for a server
+    without a key, which accepts anything)."""
+    from toolkit import security
+
+    return security.serve_api_key() or "no-key-needed"
+
+
+def _check_key_of(url: str) -> None:
+    """Stop the session with the fix if the server given by TIERLAB_TEST_LLM_URL wants a key we do not have."""
+    import httpx
+
+    from toolkit import security
+
+    if security.serve_api_key():
+        return
+    try:
+        refused = httpx.get(f"{url.rstrip('/')}/models", timeout=30).status_code == 401
+    except httpx.HTTPError:
+        return  # down: the tests that need it say so
+    if refused:
+        pytest.exit(
+            f"{url} wants an API key: export {security.SERVE_KEY_ENV}=$(cat <its TIERLAB_HOME>/secrets/serve_api_key)",
+            returncode=2,
+        )

@@ -40,6 +40,11 @@ ABSTAINING = [
     "The answer cannot be determined from the passage.",
     "I don't know the population of Paris, France.",
     "No information is available [c1].",
+    "I'm sorry, but I don't have information about that.",
+    "I do not have enough information to answer this question.",
+    "As of my knowledge cutoff, I cannot provide that.",
+    "It is not possible to determine this from the text.",
+    "Nobody knows.",
 ]
 ASSERTING = [
     "Paris",

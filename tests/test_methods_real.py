@@ -26,10 +26,10 @@ CLIMATE = Question(id="climate-sp", question="What is the climate of Spain?", ki
 
 
 @pytest.fixture(scope="module")
-def llm(local_llm_url):
+def llm(local_llm_url, local_llm_key):
     from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(base_url=local_llm_url, api_key="none", model="smollm2-135m-instruct", max_tokens=40,
+    return ChatOpenAI(base_url=local_llm_url, api_key=local_llm_key, model="smollm2-135m-instruct", max_tokens=40,
                       temperature=0, timeout=120, max_retries=1)
 
 

@@ -3,7 +3,8 @@
 ``up`` starts ``python -m serving.app`` in its own process group (a private Ray head plus the Serve app), so it
 outlives a CLI call or a notebook kernel, records its PID in a state dir and waits until ``/v1/models`` answers.
 A second ``up`` reuses a healthy server; ``down`` stops only the process group it recorded. Everything binds
-127.0.0.1.
+127.0.0.1, Ray runs with token auth (``toolkit.security``), and the OpenAI endpoint wants
+``Authorization: Bearer <key>`` with the key from ``$TIERLAB_SERVE_API_KEY`` or ``$TIERLAB_HOME/secrets/serve_api_key``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import typer
 from pydantic import BaseModel, ConfigDict
 
 from serving.app import SERVER_ENV, descendants
-from toolkit import paths
+from toolkit import paths, security
 
 STATE_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -85,8 +86,9 @@ def up(
         )
     log = (folder / LOG_FILE).open("ab")
     env = {
-        **os.environ,
+        **security.local_ray_env(),
         **SERVER_ENV,
+        security.SERVE_KEY_ENV: security.serve_api_key(create=True),
         "PYTHONPATH": os.pathsep.join([str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     cmd = [sys.executable, "-m", "serving.app", "--profile", profile, "--port", str(port),
@@ -150,6 +152,8 @@ def status(state_dir: str | Path | None = None, port: int = DEFAULT_PORT) -> dic
         "healthy": bool(models),
         "models": models or [],
         "state_dir": str(folder),
+        "api_key": f"${security.SERVE_KEY_ENV}" if os.environ.get(security.SERVE_KEY_ENV)
+        else str(security.secret_file(security.SERVE_KEY_FILE, create=False)),
     }
 
 
@@ -191,10 +195,19 @@ def _wait_ready(handle: ServeHandle, folder: Path, timeout_s: float, progress: b
 
 def _generates(base_url: str, model_id: str) -> bool:
     body = json.dumps({"model": model_id, "prompt": "Hi", "max_tokens": 1}).encode()
-    request = urllib.request.Request(f"{base_url}/completions", body, {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **security.serve_auth_headers(base_url)}
+    request = urllib.request.Request(f"{base_url}/completions", body, headers)
     try:
         with urllib.request.urlopen(request, timeout=20) as resp:
             return resp.status == 200
+    except urllib.error.HTTPError as err:
+        if err.code == 401:
+            raise ServeError(
+                f"{base_url} refuses the API key (${security.SERVE_KEY_ENV} or "
+                f"{security.secret_file(security.SERVE_KEY_FILE, create=False)}): it was started with another key. "
+                "Restart it: `tierlab serve down` then `tierlab serve up`."
+            ) from None
+        return False
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -217,7 +230,8 @@ def _crash_hint(folder: Path) -> str:
 
 def _models(base_url: str) -> list[str] | None:
     try:
-        with urllib.request.urlopen(f"{base_url}/models", timeout=5) as resp:
+        request = urllib.request.Request(f"{base_url}/models", headers=security.serve_auth_headers(base_url))
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return [m["id"] for m in json.load(resp).get("data", [])]
     except (urllib.error.URLError, OSError, ValueError, KeyError):
         return None

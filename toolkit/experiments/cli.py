@@ -36,6 +36,7 @@ def run(
     from toolkit.experiments.spec import SpecError, load_spec
     from toolkit.experiments.store import StoreError
     from toolkit.registry import UnknownNameError
+    from toolkit.security import RayAuthError
 
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     try:
@@ -43,7 +44,7 @@ def run(
         result = run_experiment(
             loaded, ray_address=ray_address, progress=not quiet, track=not no_track, tracking_uri=tracking_uri
         )
-    except (SpecError, DatasetError, StoreError, UnknownNameError) as error:
+    except (SpecError, DatasetError, StoreError, UnknownNameError, RayAuthError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
     print_summary(result)

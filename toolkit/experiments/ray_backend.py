@@ -4,12 +4,14 @@ Workers write to the same store when they share the disk; their new records are 
 cluster's answers land in the local store too.
 """
 
+import contextlib
 import shutil
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
+from toolkit import security
 from toolkit.experiments.components import Components
 from toolkit.experiments.execution import run_arms
 from toolkit.experiments.spec import ExperimentSpec, arm_name
@@ -41,7 +43,8 @@ def _ray_arm(
 
 
 def _start_local_ray(attempts: int = 3) -> str:
-    """A private local Ray (localhost only, own temp dir); returns the temp dir to remove after shutdown.
+    """A private local Ray (loopback only, token auth, own temp dir; call inside ``security.local_ray()``);
+    returns the temp dir to remove after shutdown.
 
     A busy 2-core machine can miss Ray's fixed startup deadline while the dashboard agent is still importing;
     a retry finds warm caches and succeeds (the same remedy serving/ uses).
@@ -52,9 +55,11 @@ def _start_local_ray(attempts: int = 3) -> str:
 
     import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray: no token to manage
     os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
-    env = {k: v for k, v in os.environ.items() if k.startswith(("TIERLAB_", "HF_", "MLFLOW_", "RAY_AUTH"))}
+    # Workers inherit this process's environment (secrets included); the runtime env, which Ray stores and
+    # shows, carries only the non-secret settings.
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(("TIERLAB_", "HF_", "MLFLOW_")) and not security.is_secret_name(k)}  # fmt: skip
     temp_dir = tempfile.mkdtemp(prefix="tlray")  # short: Ray's socket paths must stay under 108 bytes
     for attempt in range(1, attempts + 1):
         try:
@@ -67,6 +72,7 @@ def _start_local_ray(attempts: int = 3) -> str:
                 log_to_driver=False,
                 runtime_env={"env_vars": env},
             )
+            security.check_private_ray()
             return temp_dir
         except Exception as error:  # ray raises a bare Exception for a startup timeout
             if "timed out during startup" not in str(error) or attempt == attempts:
@@ -83,17 +89,19 @@ def run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, 
     import ray
 
     started = None
-    if not ray.is_initialized():
-        if ray_address == "local":
-            started = _start_local_ray()
-        else:
-            ray.init(address=ray_address)
-    try:
-        return _ray_arms(spec, pending, store, base_urls, cancel, on_answer, bars)
-    finally:
-        if started:
-            ray.shutdown()
-            shutil.rmtree(started, ignore_errors=True)
+    with contextlib.ExitStack() as private:
+        if not ray.is_initialized():
+            if ray_address == "local":
+                private.enter_context(security.local_ray())  # until after the shutdown below
+                started = _start_local_ray()
+            else:
+                security.connect_ray(ray_address)
+        try:
+            return _ray_arms(spec, pending, store, base_urls, cancel, on_answer, bars)
+        finally:
+            if started:
+                ray.shutdown()
+                shutil.rmtree(started, ignore_errors=True)
 
 
 def _ray_arms(spec, pending, store, base_urls, cancel, on_answer, bars):

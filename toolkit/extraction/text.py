@@ -51,7 +51,10 @@ _ABSTAIN = re.compile(
     r"available|included|listed|contained|found|known|documented|recorded|defined|designated|tracked)"
     r"|(?:does|do)\s+not\s+(?:say|mention|contain|state|provide|specify|include|give|list)"
     r"|doesn't\s+(?:say|mention|contain|state|provide|specify|include|give|list)"
-    r"|not\s+(?:stated|mentioned|specified)\s+in|beyond\s+my\s+knowledge|no\s+way\s+to\s+(?:know|tell))",
+    r"|not\s+(?:stated|mentioned|specified)\s+in|beyond\s+my\s+knowledge|no\s+way\s+to\s+(?:know|tell)"
+    r"|i\s+(?:do\s*not|don't|dont)\s+have\s+(?:\w+\s+){0,2}(?:information|data|knowledge|access|details|answer)"
+    r"|(?:not\s+possible|impossible)\s+to\s+(?:determine|say|know|answer|tell)|(?:nobody|no\s+one)\s+knows"
+    r"|i\s+(?:cannot|can't|cant)\s+help\s+with)",
     re.IGNORECASE,
 )
 _FILLER = re.compile(
@@ -60,7 +63,8 @@ _FILLER = re.compile(
     r"you\s+(?:may|might|could|can|should)\s+(?:want\s+to\s+)?(?:check|consult|look|refer|search|verify)|"
     r"(?:for\s+)?more\s+information|i\s+recommend|it\s+is\s+best\s+to\s+(?:check|consult)|based\s+on|according\s+to|"
     r"from\s+the\s+(?:given|provided)|in\s+the\s+(?:given\s+|provided\s+)?(?:context|passage|chunks|text|documents?)|"
-    r"to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know|sadly|regrettably)\b[^\n]*$|^\W*$",
+    r"to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know|sadly|regrettably|as\s+of\s+(?:my|now|today)|i'?m\s+afraid|"
+    r"honestly|hmm)\b[^\n]*$|^\W*$",
     re.IGNORECASE,
 )
 _CLAUSE = re.compile(r"(?<=[.!?])(?<!\b[A-Za-z]\.)\s+(?-i:(?![a-z]))|\n+|;\s*|,?\s+\bbut\b\s+|,\s*(?:however|although|though)\b,?\s*", re.IGNORECASE)

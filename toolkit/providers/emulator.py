@@ -98,7 +98,10 @@ def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict
     identity = {"profile": entry.id, "backend_url": backend_url, "faults": dict(sorted(faults.items())),
                 "latency": list(latency), "time_scale": time_scale, "seed": seed, "fault_timeout_s": fault_timeout_s,
                 "instance": instance or uuid.uuid4().hex[:16], "pid": os.getpid()}
-    http = httpx.AsyncClient(timeout=300) if backend_url != "echo" else None
+    from toolkit.security import serve_auth_headers
+
+    # The backend is usually TierLab's own server, which wants its key (sent to loopback backends only).
+    http = httpx.AsyncClient(timeout=300, headers=serve_auth_headers(backend_url)) if backend_url != "echo" else None
 
     def headers() -> dict[str, str]:
         return {EMULATED_HEADER: entry.id, **render_headers(entry.dialect, limiter.snapshot())}

@@ -7,7 +7,10 @@ metadata) is built without them, and ``redact`` scrubs any text that might echo 
 import os
 from pathlib import Path
 
+from toolkit import security
 from toolkit.providers.catalog import Entry
+
+LOCAL_PROVIDER = "local"
 
 
 class MissingKeyError(RuntimeError):
@@ -17,7 +20,8 @@ class MissingKeyError(RuntimeError):
 def api_key(entry: Entry, env_file: str | Path | None = None) -> str | None:
     """The key for ``entry`` (``None`` for keyless self-hosted endpoints)."""
     if not entry.key_env:
-        return None
+        # TierLab's own server (`tierlab serve up`) has a key of its own, which the user never has to export.
+        return security.serve_api_key() if entry.provider == LOCAL_PROVIDER else None
     value = os.environ.get(entry.key_env)
     if not value and env_file:
         from dotenv import dotenv_values

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import ipywidgets as w
 
+from toolkit.security import serve_auth_headers
+
 DEFAULT_URL = "http://127.0.0.1:8000/v1"
 
 
@@ -40,7 +42,8 @@ class ServingState:
 def probe(state: ServingState, timeout: float = 3.0) -> ServingState:
     """Refresh ``up`` and ``models`` from ``GET /models``."""
     try:
-        response = httpx.get(f"{state.base_url.rstrip('/')}/models", timeout=timeout)
+        response = httpx.get(f"{state.base_url.rstrip('/')}/models", timeout=timeout,
+                             headers=serve_auth_headers(state.base_url))  # fmt: skip
         response.raise_for_status()
         state.models = [m["id"] for m in response.json().get("data", [])]
         state.up = True
@@ -62,7 +65,8 @@ def measure_throughput(state: ServingState, max_tokens: int = 16, timeout: float
         "temperature": 0,
     }
     started = time.perf_counter()
-    response = httpx.post(f"{state.base_url.rstrip('/')}/chat/completions", json=body, timeout=timeout)
+    response = httpx.post(f"{state.base_url.rstrip('/')}/chat/completions", json=body, timeout=timeout,
+                          headers=serve_auth_headers(state.base_url))  # fmt: skip
     response.raise_for_status()
     elapsed = time.perf_counter() - started
     tokens = response.json().get("usage", {}).get("completion_tokens", 0)

@@ -1,0 +1,190 @@
+"""Real servers, real sockets: what TierLab starts listens on loopback only, its Ray clusters refuse clients
+without the token, and its OpenAI endpoint refuses requests without the API key.
+
+The socket test starts `tierlab serve up` (or reuses the session's own server), an experiment whose arms run as
+tasks on the runner's private Ray with an emulated free tier (echo) and the served model, and an `mlflow server`
+the experiment logs to; while the experiment runs it lists, with psutil, every listening TCP socket of this
+process's descendants. There is no allowed exception: every Ray component can be bound to loopback.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from toolkit import paths, security, serve
+
+pytestmark = pytest.mark.slow
+MODEL = "smollm2-135m-instruct"
+
+
+def _free_port(low: int, high: int) -> int:
+    for port in range(low, high):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError(f"no free port in {low}-{high - 1}")
+
+
+def _listening(root: int) -> set[tuple[str, str, int, str]]:
+    """``(process name, ip, port, command line)`` of every listening TCP socket of ``root`` and descendants."""
+    import psutil
+
+    rows = set()
+    top = psutil.Process(root)
+    for proc in [top, *top.children(recursive=True)]:
+        try:
+            name, cmdline = proc.name(), " ".join(proc.cmdline())[:120]
+            for conn in proc.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    rows.add((name, conn.laddr.ip, conn.laddr.port, cmdline))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return rows
+
+
+@pytest.fixture(scope="module")
+def served(local_llm_server):
+    """The session's model server when this session started it, else our own on a free port in 8020-8030
+    (never 8010: that one is shared)."""
+    if local_llm_server is not None:
+        yield local_llm_server
+        return
+    state_dir = tempfile.mkdtemp(prefix="tierlab-sec-serve-")
+    port = _free_port(8020, 8031)
+    try:
+        yield serve.up(profile="cpu-smollm2", port=port, state_dir=state_dir, progress=False)
+    finally:
+        serve.down(state_dir=state_dir, port=port)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def test_everything_tierlab_starts_listens_on_loopback_only(served, mlflow_server):
+    from toolkit.experiments.runner import run_experiment
+    from toolkit.experiments.spec import parse_spec
+
+    spec = parse_spec(
+        "name: loopback-check\nsample_size: 2\nseed: 0\nmethods: [closed_book]\nproviders:\n"
+        f"  - id: local/{MODEL}\n    base_url: {served.base_url}\n    cache: false\n"
+        "    params: {temperature: 0, max_tokens: 4}\n"
+        "  - id: groq/llama-3.1-8b-instant\n    emulate: true\n    emulator_backend: echo\n    cache: false\n"
+    )  # fmt: skip
+    seen: set = set()
+    result = run_experiment(
+        spec, ray_address="local", progress=False, tracking_uri=mlflow_server,
+        on_answer=lambda _: seen.update(_listening(os.getpid())),  # while the private Ray and emulator run
+    )  # fmt: skip
+    assert not result.errors, result.errors
+    assert len(result.records) == 4
+
+    listing = "\n".join(f"{name:<22} {ip}:{port}  {cmd}" for name, ip, port, cmd in sorted(seen))
+    ports = {port for _, _, port, _ in seen}
+    names = [name for name, *_ in seen]
+    # The listing must contain what it is about, or an empty list would pass.
+    assert int(httpx.URL(served.base_url).port) in ports, listing
+    assert int(httpx.URL(mlflow_server).port) in ports, listing
+    assert any("toolkit.providers.emulator" in cmd for *_, cmd in seen), listing
+    assert names.count("gcs_server") >= 1 and names.count("raylet") >= 1, listing
+    assert any(name.startswith("ray::") for name in names), listing  # Serve actors and the arms' workers
+    exposed = sorted(row for row in seen if not security.is_loopback(row[1]))
+    assert not exposed, "listening beyond loopback:\n" + "\n".join(f"{n} {ip}:{p}  {c}" for n, ip, p, c in exposed)
+
+
+def test_the_endpoint_wants_the_api_key(served):
+    key = security.serve_api_key()
+    assert key, "tierlab serve up generates a key"
+    url = served.base_url
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+    assert httpx.get(f"{url}/models", timeout=30).status_code == 401
+    assert httpx.post(f"{url}/chat/completions", json=chat, timeout=30).status_code == 401
+    wrong = {"Authorization": "Bearer " + "0" * 64}
+    assert httpx.post(f"{url}/chat/completions", json=chat, headers=wrong, timeout=30).status_code == 401
+    good = {"Authorization": f"Bearer {key}"}
+    assert httpx.post(f"{url}/chat/completions", json=chat, headers=good, timeout=120).status_code == 200
+    root = url.removesuffix("/v1")
+    assert httpx.get(f"{root}/-/healthz", timeout=30).status_code == 200  # Serve's own probe stays open
+
+    from toolkit.providers import get_chat_model
+
+    model = get_chat_model(f"local/{MODEL}", base_url=url, max_tokens=2, cache=False)
+    assert model.invoke("Hi").content is not None  # the catalog's local entry sends the key by itself
+    status = serve.status(state_dir=served.state_dir, port=int(httpx.URL(url).port))
+    assert status["healthy"] and status["models"] == [MODEL]
+    assert key not in str(status) and key not in serve.logs(state_dir=served.state_dir, lines=100_000)
+
+
+@pytest.fixture(scope="module")
+def token_ray():
+    """The runner's private Ray (``security.local_ray`` + ``ray_backend._start_local_ray``) in a child process;
+    yields its GCS address."""
+    script = (
+        "import shutil, sys, ray\nfrom toolkit import security\nfrom toolkit.experiments import ray_backend\n"
+        "with security.local_ray():\n    temp_dir = ray_backend._start_local_ray()\n"
+        "    print(ray.get_runtime_context().gcs_address, flush=True)\n    sys.stdin.read()\n    ray.shutdown()\n"
+        "shutil.rmtree(temp_dir, ignore_errors=True)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(paths.REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env)  # fmt: skip
+    try:
+        address = proc.stdout.readline().strip()
+        assert address.startswith("127.0.0.1:"), address
+        yield address
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _client_env(tmp_path, **extra) -> dict:
+    """This machine's environment without any Ray token, with an empty HOME (no ~/.ray/auth_token)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH") and k != security.SERVE_KEY_ENV}
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return {**env, "HOME": str(tmp_path / "home"), "PYTHONPATH": str(paths.REPO_ROOT), **extra}
+
+
+def _connect(address: str, env: dict) -> subprocess.CompletedProcess:
+    code = f"import ray\nray.init(address={address!r})\nprint('CONNECTED', ray.cluster_resources().get('CPU'))"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_ray_client_without_the_token_is_refused(token_ray, tmp_path):
+    token = security.ray_token_file().read_text().strip()
+    refused = _connect(token_ray, _client_env(tmp_path))
+    assert refused.returncode != 0 and "CONNECTED" not in refused.stdout
+    assert "InvalidAuthToken" in refused.stderr or "AuthenticationError" in refused.stderr, refused.stderr[-2000:]
+    wrong = _connect(token_ray, _client_env(tmp_path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="0" * 64))
+    assert wrong.returncode != 0 and "CONNECTED" not in wrong.stdout
+    # The same client with the token gets in: the refusals above are about the token, not the address.
+    ok = _connect(token_ray, _client_env(tmp_path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(security.ray_token_file())))
+    assert ok.returncode == 0 and "CONNECTED" in ok.stdout, ok.stderr[-2000:]
+    assert token not in refused.stderr + wrong.stderr + ok.stderr + ok.stdout
+
+
+def test_ray_address_without_the_token_says_which_variable_to_set(token_ray, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: token-check\nsample_size: 1\nseed: 0\nmethods: [closed_book]\nproviders:\n"
+        "  - id: groq/llama-3.1-8b-instant\n    emulate: true\n    emulator_backend: echo\n    cache: false\n"
+    )
+    env = _client_env(tmp_path, TIERLAB_HOME=str(tmp_path / "tierlab-home"))
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "tierlab"), "run", str(spec), "--ray-address", token_ray, "--no-track",
+         "--quiet"], env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-3000:]
+    assert f"the Ray cluster at {token_ray} requires a token" in run.stderr
+    assert "export RAY_AUTH_TOKEN=" in run.stderr and "Traceback" not in run.stderr
+    assert security.ray_token_file().read_text().strip() not in run.stdout + run.stderr
