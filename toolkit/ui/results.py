@@ -203,14 +203,18 @@ class ResultsView:
         self.plots = w.HBox()
         if plots:
             self.plots.children = self._plot_images()
+        from toolkit.ui.grid import ResultsGrid
+
+        self.grid = ResultsGrid(result, drilldown_html)
         self.tabs = w.Tab(
             children=[
                 w.VBox([self.summary, self.notes]),
+                self.grid.widget,
                 self.plots,
                 w.VBox([self.metric, self.comparisons]),
                 w.VBox([self.arm, self.question, self.detail]),
             ],
-            titles=("Summary", "Plots", "Paired tests", "Drill-down"),
+            titles=("Summary", "Grid", "Plots", "Paired tests", "Drill-down"),
         )
         self.widget = w.VBox([self.header, self.tabs, self.mlflow.widget])
 
