@@ -93,3 +93,21 @@ def test_grid_widget_filters_selects_and_exports(run, tmp_path):
     answers = json.loads(next((tmp_path / "out").glob("*answers.json")).read_text())
     assert len(answers) == 8 and {"arm", "answer", "cached"} <= set(answers[0])
     assert "exported" in grid.export_status.value
+
+
+def test_interactive_plots_carry_every_arm_with_hover_intervals(run):
+    from toolkit.ui.plots import hallucination_bars, pareto_points
+    from toolkit.ui.results import ResultsView
+
+    result, _ = run
+    points = pareto_points(result)
+    assert [p["arm"] for p in points] == [a.arm for a in result.arms]
+    good, bad = points
+    assert good["accuracy"] > bad["accuracy"] and good["front"] and good["n"] == 4
+    assert {b["arm"] for b in hallucination_bars(result)} == {a.arm for a in result.arms}
+
+    pareto, hallucination = ResultsView(result).plots.children
+    names = [trace.name for trace in pareto.data]
+    assert names[:2] == [a.arm for a in result.arms] and names[2] == "Pareto front"  # one legend toggle per arm
+    assert "n=4" in pareto.data[0].hovertemplate and "[" in pareto.data[0].hovertemplate
+    assert hallucination.layout.barmode == "group" and len(hallucination.data) == 2

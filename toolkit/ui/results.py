@@ -202,7 +202,7 @@ class ResultsView:
 
         self.plots = w.HBox()
         if plots:
-            self.plots.children = self._plot_images()
+            self.plots.children = self._plot_widgets()
         from toolkit.ui.grid import ResultsGrid
 
         self.grid = ResultsGrid(result, drilldown_html)
@@ -222,6 +222,18 @@ class ResultsView:
         from IPython.display import display
 
         display(self.widget)
+
+    def _plot_widgets(self) -> list[w.Widget]:
+        """Interactive plotly figures (hover, zoom, arm toggles); the PNGs when an arm lacks the numbers."""
+        from toolkit.ui.plots import hallucination_widget, pareto_widget
+
+        widgets = []
+        for make in (pareto_widget, hallucination_widget):
+            try:
+                widgets.append(make(self.result))
+            except Exception as exc:  # noqa: BLE001 - one broken plot must not hide the rest of the view
+                widgets.append(w.HTML(f"<small>{esc(make.__name__)}: {esc(exc)}</small>"))
+        return widgets
 
     def _plot_images(self) -> list[w.Widget]:
         from toolkit.experiments.report import hallucination_figure, pareto_figure
