@@ -224,7 +224,7 @@ class ResultsView:
         display(self.widget)
 
     def _plot_widgets(self) -> list[w.Widget]:
-        """Interactive plotly figures (hover, zoom, arm toggles); the PNGs when an arm lacks the numbers."""
+        """Interactive plotly figures (hover, zoom, arm toggles); MLflow gets the report's PNGs of the same data."""
         from toolkit.ui.plots import hallucination_widget, pareto_widget
 
         widgets = []
@@ -234,17 +234,6 @@ class ResultsView:
             except Exception as exc:  # noqa: BLE001 - one broken plot must not hide the rest of the view
                 widgets.append(w.HTML(f"<small>{esc(make.__name__)}: {esc(exc)}</small>"))
         return widgets
-
-    def _plot_images(self) -> list[w.Widget]:
-        from toolkit.experiments.report import hallucination_figure, pareto_figure
-
-        images = []
-        for make in (pareto_figure, hallucination_figure):
-            try:
-                images.append(w.Image(value=figure_png(make(self.result)), format="png"))
-            except Exception as exc:  # noqa: BLE001 - e.g. no arm has an accuracy yet
-                images.append(w.HTML(f"<small>{esc(make.__name__)}: {esc(exc)}</small>"))
-        return images
 
     def _show_comparisons(self) -> None:
         rows = comparison_rows(self.result.comparisons, self.metric.value)
