@@ -67,9 +67,11 @@ bench: $(STAMP) .venv-llamacpp/.installed
 	.venv-checkov/bin/pip install -q checkov==3.3.30
 	touch $@
 
-# Debian's Chromium for the one browser test (Playwright drives it by path; it never downloads a browser).
+# Debian packages the tests drive: Chromium for the browser tests (Playwright drives it by path; it never downloads a
+# browser) and nginx for the chroma auth-proxy test (k8s/base/chroma.yaml's sidecar config, run on 127.0.0.1).
 browser:
-	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+	@{ command -v chromium && { command -v nginx || test -x /usr/sbin/nginx; }; } >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q chromium nginx-light; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check toolkit serving tests benchmarks rag_corpus

@@ -94,6 +94,26 @@ def test_claimed_answer(text, claim):
 
 
 @pytest.mark.parametrize(
+    "text, question, claim",
+    [
+        # the side of "X is Y" that does not repeat the question is the answer
+        ("The Canadian dollar is the official currency of Canada.", "What is the currency of Canada?",
+         "The Canadian dollar"),
+        ("The capital of France is Paris.", "What is the capital of France?", "Paris"),
+        ("The answer is France.", "Which is larger by area, France or Japan?", "France"),
+        # a choice question: the comparing clause is the claim, with decimals, negation and "smaller"
+        ("Both Germany and Brazil are large. Germany is approximately 1.27 times larger than Brazil.",
+         "Which is larger by area, Germany or Brazil?", "Germany"),
+        ("Both have many people, but Germany has a larger population.", "Which has the larger population, "
+         "Germany or Brazil?", "Germany"),
+        ("Germany is not larger than Brazil.", "Which is larger by area, Germany or Brazil?", "Brazil"),
+    ],
+)
+def test_claimed_answer_with_the_question(text, question, claim):
+    assert claimed_answer(text, question) == claim
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Either Sydney or Canberra",

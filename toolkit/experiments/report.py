@@ -90,6 +90,11 @@ def _accounting_notes(result: ExperimentResult) -> list[str]:
             parts.append(
                 f"calls spent by failed questions: {cost['failed_calls']:.0f} ({cost['failed_questions']:.0f} questions)"
             )
+        if cost.get("reservation_hours") is not None:
+            parts.append(
+                f"self-hosted reservation: {cost['reservation_hours']:.3f} accelerator-h = "
+                f"{_money(cost['reservation_usd'])} (busy time only: {_money(cost.get('selfhosted_cost_usd'))})"
+            )
         if parts:
             notes.append(f"- {arm.arm}: " + "; ".join(parts))
     return ["", "Accounting:", *notes] if notes else []

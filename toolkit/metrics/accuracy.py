@@ -70,16 +70,16 @@ def exact_match(question: Question, answer: Answer) -> float | None:
     """The claimed answer IS a gold answer or alias (after normalisation): "The capital is Paris." -> "Paris"."""
     if not _applies(question):
         return None
-    return float(_is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text), question))
+    return float(_is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text, question.question), question))
 
 
 def contains_match(question: Question, answer: Answer) -> float | None:
     """The claimed answer names a gold answer or alias (``names_gold``): the accuracy of short answers."""
     if not _applies(question):
         return None
-    if _is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text), question):
+    if _is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text, question.question), question):
         return 1.0  # verbatim a gold, even one that reads "X or Y"
-    claim = claimed_answer(answer.text)
+    claim = claimed_answer(answer.text, question.question)
     return float(any(names_gold(claim, gold) for gold in question.answers))
 
 
@@ -87,7 +87,7 @@ def token_f1(question: Question, answer: Answer) -> float | None:
     """SQuAD token F1 between the claimed answer and the best gold answer or alias (0 for no claim)."""
     if not _applies(question):
         return None
-    predicted = tokens(claimed_answer(answer.text))
+    predicted = tokens(claimed_answer(answer.text, question.question))
     best = 0.0
     for gold in {name for g in question.answers for name in aliases(g)}:
         gold_tokens = tokens(gold)
