@@ -204,8 +204,10 @@ class ResultsView:
         if plots:
             self.plots.children = self._plot_widgets()
         from toolkit.ui.grid import ResultsGrid
+        from toolkit.ui.rejudge import RejudgePanel
 
         self.grid = ResultsGrid(result, drilldown_html)
+        self.rejudge = RejudgePanel(result)
         self.tabs = w.Tab(
             children=[
                 w.VBox([self.summary, self.notes]),
@@ -213,8 +215,9 @@ class ResultsView:
                 self.plots,
                 w.VBox([self.metric, self.comparisons]),
                 w.VBox([self.arm, self.question, self.detail]),
+                self.rejudge.widget,
             ],
-            titles=("Summary", "Grid", "Plots", "Paired tests", "Drill-down"),
+            titles=("Summary", "Grid", "Plots", "Paired tests", "Drill-down", "Re-judge"),
         )
         self.widget = w.VBox([self.header, self.tabs, self.mlflow.widget])
 
