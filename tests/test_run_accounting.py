@@ -156,3 +156,16 @@ def test_self_hosted_reservation_counts_idle_and_cold_start_once(server, tmp_pat
     replay = run_experiment(spec, progress=False, track=False)
     assert replay.arms[0].cost["reservation_hours"] == resumed.arms[0].cost["reservation_hours"]
     assert "self-hosted reservation: " in summary_markdown(replay)
+
+
+def test_the_planner_sees_the_measured_latency_of_a_replayed_arm(server, tmp_path):
+    """Before, a replayed arm reached the planner with a p95 of ~0 s and won on latency it never had."""
+    from toolkit.planner.inputs import load_arm_runs, measured_from_runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec(_cached_spec(server.url, methods="[closed_book]"))
+    run_experiment(spec, progress=False, track=False)
+    replay = run_experiment(spec, progress=False, tracking_uri=uri, runs_root=tmp_path / "elsewhere")
+    assert replay.network_calls == 0
+    [measured] = measured_from_runs(load_arm_runs([replay.mlflow_run_id], uri))
+    assert measured.latency_p95_s >= DELAY

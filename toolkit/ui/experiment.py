@@ -14,6 +14,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from toolkit.examples import resolve_spec
 from toolkit.ui import choices
 from toolkit.ui.html import esc, fmt, table
 from toolkit.ui.power import PowerSection
@@ -51,22 +52,6 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def resolve_spec(spec: Any = None):
-    """A spec from an ``ExperimentSpec``, a YAML path, or an example name in ``experiments/`` (default quickstart)."""
-    from toolkit import paths
-    from toolkit.experiments.spec import ExperimentSpec, SpecError, load_spec
-
-    if isinstance(spec, ExperimentSpec):
-        return spec
-    candidate = Path(spec or "quickstart")
-    if candidate.suffix not in (".yaml", ".yml") and not candidate.exists():
-        candidate = paths.REPO_ROOT / "experiments" / f"{candidate}.yaml"
-    if not candidate.exists():
-        examples = sorted(p.stem for p in (paths.REPO_ROOT / "experiments").glob("*.yaml"))
-        raise SpecError(f"no spec {str(spec)!r}: pass a YAML path or one of the examples {examples}.")
-    return load_spec(candidate)
 
 
 class ExperimentPanel:
