@@ -162,3 +162,19 @@ def test_dataset_digest_follows_the_contents_not_the_location(tmp_path):
     (tmp_path / "two" / "qa.jsonl").write_text('{"question": "q", "answers": ["b"]}\n')
     assert files_digest(one) != files_digest(two)
     assert len(dataset_files("factbook", "dev")) > 1  # questions + the corpus documents
+
+
+def test_load_runs_leaves_out_superseded_runs(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    from toolkit.tracking import load_runs
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("resumed")
+    old = client.create_run(experiment, tags={"tierlab.kind": "experiment"}).info.run_id
+    new = client.create_run(experiment, tags={"tierlab.kind": "experiment"}).info.run_id
+    client.set_tag(old, "tierlab.superseded_by", new)
+    assert list(load_runs("resumed", tracking_uri=uri, kind="experiment")["run_id"]) == [new]
+    assert set(load_runs("resumed", tracking_uri=uri, kind="experiment", current=False)["run_id"]) == {old, new}
