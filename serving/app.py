@@ -72,7 +72,7 @@ def run(
         ray.shutdown()
 
 
-def _init_ray(temp_dir: str, num_cpus: int, object_store_mb: int, attempts: int = 3) -> None:
+def _init_ray(temp_dir: str, num_cpus: int, object_store_mb: int, attempts: int = 5) -> None:
     """A private Ray head. Ray gives its raylet a fixed 30 s to register, which a busy 2-core machine can
     miss while the dashboard agent is still importing; a retry then finds warm caches and succeeds."""
     import ray
