@@ -35,8 +35,8 @@ NOTEBOOKS = {
             "closed-book, RAG and Chain-of-Verification answers on a small Factbook sample. Everything runs offline.\n\n"
             "Start the local model first if it is not up (`tierlab serve up`, about a minute); the Serving panel "
             "below shows its state. Change the settings in the Experiment panel and press **Run**, or leave "
-            "`run_now = True` to run from code. Results are logged to MLflow (`mlflow ui --backend-store-uri "
-            "sqlite:///$HOME/.tierlab/mlflow.db`)."
+            "`run_now = True` to run from code. Results are logged to MLflow: the results view's **Open in MLflow** "
+            "button starts `mlflow ui` on 127.0.0.1 for the store the run went to and opens the run."
         ),
         params(
             'spec = "quickstart"  # an example name in experiments/ or a path to your spec YAML\n'
@@ -53,12 +53,13 @@ NOTEBOOKS = {
             "panel"
         ),
         new_markdown_cell(
-            "Run from code (the panel shows progress, the live table and the results view either way). "
-            "A rerun of the same spec continues where it stopped and repeats no model call."
+            "Run from code (the panel shows progress, the live table and the results view either way). `await` keeps "
+            "the kernel free while the run goes on: **Cancel** in the panel (or interrupting the kernel) stops it "
+            "and keeps what was answered. A rerun of the same spec continues where it stopped and repeats no model call."
         ),
         new_code_cell(
             "if run_now:\n"
-            "    result = panel.run(wait=True)\n"
+            "    result = await panel.run()\n"
             "    columns = [\"arm\", \"answered\", \"accuracy\", \"accuracy_low\", \"accuracy_high\", \"hallucination_rate\",\n"
             "               \"latency_p50_s\", \"shadow_cost_per_correct_usd\"]\n"
             "    display(result.summary_frame()[columns])"
@@ -99,7 +100,7 @@ NOTEBOOKS = {
             "panel = ui.experiment_panel(spec)\n"
             "panel"
         ),
-        new_code_cell("result = panel.run(wait=True)"),
+        new_code_cell("result = await panel.run()  # Cancel in the panel stops it; the answers so far are kept"),
         new_code_cell(
             "from toolkit.experiments.report import hallucination_figure\n\n"
             "frame = result.summary_frame()\n"
@@ -134,7 +135,7 @@ NOTEBOOKS = {
             "                            providers=providers)\n"
             "panel"
         ),
-        new_code_cell("result = panel.run(wait=True)"),
+        new_code_cell("result = await panel.run()  # Cancel in the panel stops it; the answers so far are kept"),
         new_code_cell(
             "frame = result.summary_frame()\n"
             "display(frame[[\"provider\", \"method\", \"answered\", \"accuracy\", \"hallucination_rate\", \"latency_p50_s\",\n"
@@ -146,9 +147,10 @@ NOTEBOOKS = {
     "04_review_runs.ipynb": [
         new_markdown_cell(
             "# Review runs in MLflow\n\n"
-            "Browse the experiment runs logged to MLflow, compare their arms side by side with confidence intervals "
-            "and paired-test p-values, and drill into single answers. Set `MLFLOW_TRACKING_URI` (or `tracking_uri` "
-            "below) to review runs on a shared tracking server."
+            "A reviewer's four questions, answered from what MLflow holds (no model calls): which arm is best, at what "
+            "cost, is the difference significant, and what exactly produced it. Set `MLFLOW_TRACKING_URI` (or "
+            "`tracking_uri` below) to review runs on a shared tracking server. The same answers in the MLflow UI: "
+            "README, *Reviewing runs in the MLflow UI*."
         ),
         params(
             "experiment = None  # an experiment name, e.g. \"quickstart\"; None = all\n"
@@ -159,9 +161,36 @@ NOTEBOOKS = {
             "from toolkit import tracking, ui\n\n"
             "runs = tracking.load_runs(experiment, tracking_uri=tracking_uri, kind=\"experiment\")\n"
             "print(f\"{len(runs)} experiment run(s)\" + (\"\" if len(runs) else \": run notebooks/01_quickstart.ipynb first\"))\n"
-            "runs[[c for c in (\"run_id\", \"start_time\", \"tags.mlflow.runName\", \"params.methods\", \"metrics.answers\")\n"
+            "runs[[c for c in (\"run_id\", \"start_time\", \"tags.mlflow.runName\", \"params.methods\", \"metrics.usage/answers\")\n"
             "      if c in runs]].head(10)"
         ),
+        new_markdown_cell(
+            "## The newest run: best arm, cost, significance, provenance\n\n"
+            "One row per arm, cheapest first: accuracy with its interval, hallucination rate, the combined cost per "
+            "question (charged or shadow price, plus self-hosted time) and per correct answer, the paired tests that "
+            "were significant (only those with enough questions to test), and who really wrote the answers."
+        ),
+        new_code_cell(
+            "newest = runs.sort_values(\"start_time\").iloc[-1] if len(runs) else None\n"
+            "if newest is not None:\n"
+            "    print(\"open in MLflow:\", tracking.run_url(newest[\"run_id\"], tracking_uri=tracking_uri))\n"
+            "    display(tracking.arm_overview(newest[\"run_id\"], tracking_uri=tracking_uri))"
+        ),
+        new_markdown_cell(
+            "## Which answers were wrong\n\n"
+            "Every answer is a trace with the judge's verdict and the accuracy as feedback; in the UI filter the Traces "
+            "tab by `correct` or `hallucinated`."
+        ),
+        new_code_cell(
+            "if newest is not None:\n"
+            "    arms = tracking.load_runs(parent_run_id=newest[\"run_id\"], tracking_uri=tracking_uri)\n"
+            "    for _, arm in arms.iterrows():\n"
+            "        traces = tracking.answer_traces(arm[\"run_id\"], tracking_uri=tracking_uri)\n"
+            "        wrong = traces[traces[\"correct\"] == \"false\"] if len(traces) else traces\n"
+            "        print(f\"{arm['tags.mlflow.runName']}: {len(wrong)} of {len(traces)} answers incorrect\")\n"
+            "        display(wrong.head(5))"
+        ),
+        new_markdown_cell("## Several runs side by side\n\nThe compare panel re-tests arms across runs on the questions they share:"),
         new_code_cell(
             "compare = ui.compare_panel(experiment, tracking_uri=tracking_uri)\n"
             "latest = [value for _, value in compare.runs_select.options[:compare_latest]]\n"
@@ -171,8 +200,7 @@ NOTEBOOKS = {
         ),
         new_markdown_cell("The newest run in full (answers come from the local run store, no model calls):"),
         new_code_cell(
-            "if len(runs) and \"tags.tierlab.run_key\" in runs:\n"
-            "    newest = runs.sort_values(\"start_time\").iloc[-1]\n"
+            "if newest is not None and \"tags.tierlab.run_key\" in runs:\n"
             "    display(ui.results_view(newest[\"tags.tierlab.run_key\"]))"
         ),
     ],

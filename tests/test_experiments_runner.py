@@ -71,11 +71,11 @@ def spec_text(
 
 
 def _numbers(result) -> dict:
-    """Everything that must be identical between runs: not latency, nor self-hosted $ (busy time x $/hour)."""
+    """Everything that must be identical between runs: not latency, nor self-hosted $ (busy or reserved wall time x $/hour)."""
     return {
         arm.arm: (
             {k: v.model_dump() if v else None for k, v in arm.metrics.items()},
-            {k: v for k, v in arm.cost.items() if "latency" not in k and "selfhosted" not in k},
+            {k: v for k, v in arm.cost.items() if not any(w in k for w in ("latency", "selfhosted", "reservation"))},
         )
         for arm in result.arms
     } | {"tests": [t.model_dump() for t in result.comparisons]}

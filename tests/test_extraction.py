@@ -40,6 +40,11 @@ ABSTAINING = [
     "The answer cannot be determined from the passage.",
     "I don't know the population of Paris, France.",
     "No information is available [c1].",
+    "I'm sorry, but I don't have information about that.",
+    "I do not have enough information to answer this question.",
+    "As of my knowledge cutoff, I cannot provide that.",
+    "It is not possible to determine this from the text.",
+    "Nobody knows.",
 ]
 ASSERTING = [
     "Paris",
@@ -89,6 +94,32 @@ def test_claimed_answer(text, claim):
 
 
 @pytest.mark.parametrize(
+    "text, question, claim",
+    [
+        # the side of "X is Y" that does not repeat the question is the answer
+        ("The Canadian dollar is the official currency of Canada.", "What is the currency of Canada?",
+         "The Canadian dollar"),
+        ("The capital of France is Paris.", "What is the capital of France?", "Paris"),
+        ("The answer is France.", "Which is larger by area, France or Japan?", "France"),
+        # a choice question: the comparing clause is the claim, with decimals, negation and "smaller"
+        ("Both Germany and Brazil are large. Germany is approximately 1.27 times larger than Brazil.",
+         "Which is larger by area, Germany or Brazil?", "Germany"),
+        ("Both have many people, but Germany has a larger population.", "Which has the larger population, "
+         "Germany or Brazil?", "Germany"),
+        ("Germany is not larger than Brazil.", "Which is larger by area, Germany or Brazil?", "Brazil"),
+        # framing lead-ins assert nothing; the clause after them does
+        ("Sure! The highest point in Canada is Mount Logan.", "What is the highest point in Canada?", "Mount Logan"),
+        ("Based on the context, the capital of Kuwait is Kuwait City [c2].", "What is the capital of Kuwait?",
+         "Kuwait City"),
+        ("According to Wikipedia, Paris.", "What is the capital of France?", "Paris"),
+        ("Based on the context, the larger one is Belize [c2].", "Which is larger by area, Jersey or Belize?", "Belize"),
+    ],
+)
+def test_claimed_answer_with_the_question(text, question, claim):
+    assert claimed_answer(text, question) == claim
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Either Sydney or Canberra",
@@ -98,6 +129,8 @@ def test_claimed_answer(text, claim):
         "I don't know.",
         "",
         "Not Sydney.",  # only a negation: nothing claimed
+        "Libreville is not correct.",
+        "Canberra isn't the answer.",
     ],
 )
 def test_hedges_abstentions_and_bare_negations_claim_nothing(text):
@@ -121,6 +154,8 @@ def test_hedges_abstentions_and_bare_negations_claim_nothing(text):
         ("Germany has 84 million people, growing 0.5% a year", 84_000_000, "people"),
         ("The answer is 2024.", 2024, ""),  # a lone year is the claim
         ("84 million (2020-2021 est.)", 84_000_000, ""),  # a span of years is no range of values
+        ("about 221,000,000. It has been so since 1756.", 221_000_000, ""),  # a dated year is no rival
+        ("approximately 102 sq. km. This was decided in 1793.", 102, "sq km"),
     ],
 )
 def test_extract_number(text, value, unit):
@@ -175,6 +210,8 @@ def test_quantity_scale_raw_and_units():
         ("France, Germany, Italy; the rest is unknown.", ["France", "Germany", "Italy"]),
         ("Italy (not Spain), Andorra", ["Italy", "Andorra"]),
         ("Spain (1,214 km), Andorra (56 km)", ["Spain", "Andorra"]),
+        ("It borders Russia.", ["Russia"]),
+        ("Peru is bordered by Chile and Bolivia.", ["Chile", "Bolivia"]),
         ("Germany, Poland, and this is a long sentence that is clearly not a country name at all", ["Germany", "Poland"]),
     ],
 )

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import rag_corpus
 from toolkit.cli import app
 from toolkit.judges.base import Verdict
+from toolkit.judges.claims import VERSION
 from toolkit.judges.metaeval import figures, judge_card
 
 JUDGE_DIR = rag_corpus.ROOT / "judge"
@@ -111,7 +112,7 @@ def test_default_judge_meets_its_targets_on_the_shipped_test_split():
     row = _eval_json(JUDGE_DIR / "test.jsonl")
     assert row["balanced_accuracy"] >= 0.90 and row["false_alarm"] <= 0.05 and row["abstention_accuracy"] == 1.0
     card = judge_card("claims")
-    assert card["measured"] and card["version"] == "claims-v1" and judge_card("rules") == card
+    assert card["measured"] and card["version"] == VERSION and judge_card("rules") == card
     assert card["figures"]["balanced_accuracy"] == pytest.approx(row["balanced_accuracy"], abs=1e-4)
     assert not judge_card("never-measured")["measured"]
     llm = judge_card("local/smollm2-135m-instruct")  # measured on a named sample of the test split

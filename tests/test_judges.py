@@ -162,3 +162,17 @@ def test_review_panel_shows_the_judges_agreement_with_the_marks(tmp_path):
     panel.correct.click()
     panel.incorrect.click()
     assert "agreement 100%, Cohen's κ 1.00 (n=2)" in panel.status.value
+
+
+def test_yes_no_answers_need_a_yes_no_gold_answer():
+    q = "Are both Arthur's Magazine and First for Women magazines?"
+    assert judge(q, "No.", gold=["yes"]).label == "hallucinated"
+    assert judge(q, "Yes, both are.", gold=["Yes"]).label == "supported"
+    assert judge(q, "Yes", context="Arthur's Magazine was a periodical.").label == "unknown"  # no rule can check it
+
+
+def test_sentence_long_gold_answers_are_read_like_a_context():
+    q, gold = "What happens if you eat watermelon seeds?", ["Nothing happens; they pass through your digestive system"]
+    assert judge(q, "They will pass through your digestive system.", gold=gold).label == "supported"
+    assert judge(q, "They do not pass through your digestive system.", gold=gold).label == "hallucinated"
+    assert judge(q, "You grow watermelons in your stomach.", gold=gold).label == "hallucinated"

@@ -86,6 +86,8 @@ def test_cpu_dev_overlay_has_no_gpus_and_the_baked_model():
 
 
 def test_ray_pods_follow_kuberay_conventions():
+    from serving.ingress import API_KEY_ENV  # the variable the ingress checks requests against
+
     for name in OVERLAYS:
         spec = cluster(rendered(name))
         assert spec["authOptions"] == {"mode": "token", "secretName": "tierlab-ray-auth"}
@@ -98,7 +100,7 @@ def test_ray_pods_follow_kuberay_conventions():
             mounts = {m["mountPath"]: m["name"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
             assert mounts["/tmp/ray"] == "ray-logs" and "/dev/shm" not in mounts
             env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
-            assert env["TIERLAB_SERVE_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+            assert env[API_KEY_ENV]["valueFrom"]["secretKeyRef"] == {
                 "name": "tierlab-serve-api-key",
                 "key": "api-key",
             }

@@ -167,3 +167,38 @@ def test_cpu_dev_with_a_one_cpu_worker_cannot_hold_the_ingress():
     resources["requests"]["cpu"] = resources["limits"]["cpu"] = "1"
     problems = validate_overlay_docs(docs, "0.32.0")
     assert len(problems) == 1 and "cannot place a CostedIngress replica needs {'CPU': 1.0}" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("typo", "expected"),
+    [
+        (
+            ("engine_kwargs:\n  dtype", "engine_kwargs:\n  tensor_paralel_size: 1\n  dtype"),
+            "tensor_paralel_size",
+        ),
+        (("  max_ongoing_requests: 64", "  max_ongoing_requests: 64\n  num_replica: 2"), "num_replica"),
+        (("    target_ongoing_requests: 32", "    target_ongoing_request: 32"), "target_ongoing_request"),
+    ],
+    ids=["engine_kwargs", "deployment_config", "autoscaling_config"],
+)
+def test_a_profile_copy_with_a_typo_renders_but_fails_validation(typo, expected, tmp_path, monkeypatch):
+    """The path a user takes: edit serving/configs/*.yaml, `tierlab k8s render`, `tierlab k8s validate`."""
+    import shutil
+
+    import yaml
+
+    from serving import config
+    from toolkit.k8s.render import render_overlay
+
+    configs = tmp_path / "configs"
+    shutil.copytree(config.CONFIGS_DIR, configs)
+    profile = configs / "gpu-llama-3.1-8b-instruct.yaml"
+    assert typo[0] in profile.read_text()
+    profile.write_text(profile.read_text().replace(*typo))
+    monkeypatch.setattr(config, "CONFIGS_DIR", configs)
+    monkeypatch.setattr(config, "PRICES_FILE", configs / "prices.yaml")
+    patch = yaml.safe_load(render_overlay(OVERLAYS["gpu"]))  # rendering accepts it: LLMConfig is lenient here
+    docs = rendered("gpu")
+    one(docs, "RayService")["spec"]["serveConfigV2"] = patch["spec"]["serveConfigV2"]
+    problems = validate_overlay_docs(docs, GPU_VLLM)
+    assert len(problems) == 1 and expected in problems[0], problems

@@ -147,3 +147,18 @@ def test_registry_metadata_and_errors():
         METRICS.get("list_precison")
     with pytest.raises(ValueError, match="twice"):
         METRICS.register("accuracy", "x:y", binary=True, higher_is_better=True)
+
+
+def test_metrics_and_extraction_never_import_a_methods_parser():
+    import ast
+    from pathlib import Path
+
+    import toolkit.extraction
+    import toolkit.metrics
+
+    for package in (toolkit.metrics, toolkit.extraction):
+        for path in Path(package.__file__).parent.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom | ast.Import):
+                    modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                    assert not any(m.startswith("toolkit.methods") for m in modules), path

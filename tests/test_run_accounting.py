@@ -128,3 +128,44 @@ def test_cached_answers_are_left_out_of_latency_percentiles_of_a_measured_arm():
     cost = arm_cost(records, 0)
     assert cost["latency_p50_s"] == pytest.approx(2.0) and cost["latency_n"] == 2
     assert cost["answered_from_cache"] == 2 and cost["latency_from_cache"] == 0.0
+
+
+def test_self_hosted_reservation_counts_idle_and_cold_start_once(server, tmp_path):
+    """An endpoint `tierlab serve` started an hour before the run: the first run pays that hour (cold start and
+    idle) plus its own wall time; the resumed run only its own window; a replay nothing."""
+    import json
+    import threading
+    import time
+
+    serve_state = tmp_path / "home" / "serve" / "8000"
+    serve_state.mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    (serve_state / "server.json").write_text(json.dumps({"base_url": server.url, "started_at": hour_ago}))
+    spec = parse_spec(spec_text(server.url, methods="[closed_book]", concurrency=1))
+    cancel = threading.Event()
+    first = run_experiment(spec, progress=False, track=False, cancel=cancel, on_answer=lambda r: cancel.set())
+    hours = first.arms[0].cost["reservation_hours"]
+    assert 1.0 < hours < 1.1
+    assert first.arms[0].cost["reservation_usd"] == pytest.approx(hours * 0.0832)  # catalog: a 2-vCPU node
+    assert first.arms[0].cost["reservation_usd"] > 100 * first.arms[0].cost["selfhosted_cost_usd"]
+
+    started = time.time()
+    resumed = run_experiment(spec, progress=False, track=False)
+    added = resumed.arms[0].cost["reservation_hours"] - hours
+    assert 0 < added <= (time.time() - started) / 3600  # its own window only, not the hour again
+    replay = run_experiment(spec, progress=False, track=False)
+    assert replay.arms[0].cost["reservation_hours"] == resumed.arms[0].cost["reservation_hours"]
+    assert "self-hosted reservation: " in summary_markdown(replay)
+
+
+def test_the_planner_sees_the_measured_latency_of_a_replayed_arm(server, tmp_path):
+    """Before, a replayed arm reached the planner with a p95 of ~0 s and won on latency it never had."""
+    from toolkit.planner.inputs import load_arm_runs, measured_from_runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec(_cached_spec(server.url, methods="[closed_book]"))
+    run_experiment(spec, progress=False, track=False)
+    replay = run_experiment(spec, progress=False, tracking_uri=uri, runs_root=tmp_path / "elsewhere")
+    assert replay.network_calls == 0
+    [measured] = measured_from_runs(load_arm_runs([replay.mlflow_run_id], uri))
+    assert measured.latency_p95_s >= DELAY

@@ -10,6 +10,9 @@ Definitions (also in the README, "What is measured"):
 - A **shared** call is a cache hit whose original call was made by another arm of the same run (same provider,
   prompt and output), e.g. CoVe's baseline, which is the closed-book answer. It is charged to every arm that uses it,
   with its original latency and cost, because each arm on its own would have paid for it.
+- **Reservation** cost (self-hosted only): accelerator-hours the endpoint was up for the run, idle time and cold
+  start included, x $/hour, split evenly over the provider's arms; busy-time pricing stays beside it
+  (``toolkit.experiments.reservation``).
 - A question that **fails** after some model calls still spent them: that spend is stored (``failures.jsonl``) and
   counted in the arm's calls, tokens and cost, and against its provider's budget.
 """
@@ -87,9 +90,17 @@ def _latency(record, measured: frozenset) -> float:
 
 
 def arm_cost(
-    records: list, correct: int, *, failures: list = (), measured: frozenset = frozenset()
+    records: list,
+    correct: int,
+    *,
+    failures: list = (),
+    measured: frozenset = frozenset(),
+    reserved: tuple[float, float] | None = None,
 ) -> dict[str, float | None]:
-    """An arm's usage, cost and latency under the definitions above (keys as in ``ArmSummary.cost``)."""
+    """An arm's usage, cost and latency under the definitions above (keys as in ``ArmSummary.cost``).
+
+    ``reserved``: this arm's share of its self-hosted endpoint's reservation, (accelerator-hours, $); see
+    ``toolkit.experiments.reservation``."""
     usage = sum((r.answer.usage for r in records), Usage()) + sum((f.usage for f in failures), Usage())
     shared = [s for r in records for s in shared_steps(r, measured)]
     cost_usd = usage.cost_usd + sum(s.usage.cached_cost_usd for s in shared)
@@ -124,4 +135,13 @@ def arm_cost(
         "cost_per_correct_usd": per_correct(cost_usd),
         "shadow_cost_per_correct_usd": per_correct(usage.shadow_cost_usd),
         "selfhosted_cost_per_correct_usd": per_correct(usage.selfhosted_cost_usd),
+        **(
+            {
+                "reservation_hours": reserved[0],
+                "reservation_usd": reserved[1],
+                "reservation_per_correct_usd": per_correct(reserved[1]),
+            }
+            if reserved
+            else {}
+        ),
     }

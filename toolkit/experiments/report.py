@@ -1,6 +1,6 @@
 """Human-readable views of an ``ExperimentResult``: the summary table, a markdown summary, and two plots.
 
-Shared by ``tierlab run``/``tierlab report``, the MLflow artifacts (tracking.py) and notebooks, so every surface shows
+Shared by ``tierlab run``/``tierlab report``, the MLflow artifacts (toolkit.tracking) and notebooks, so every surface shows
 the same numbers.
 """
 
@@ -89,6 +89,11 @@ def _accounting_notes(result: ExperimentResult) -> list[str]:
         if cost.get("failed_calls"):
             parts.append(
                 f"calls spent by failed questions: {cost['failed_calls']:.0f} ({cost['failed_questions']:.0f} questions)"
+            )
+        if cost.get("reservation_hours") is not None:
+            parts.append(
+                f"self-hosted reservation: {cost['reservation_hours']:.3f} accelerator-h = "
+                f"{_money(cost['reservation_usd'])} (busy time only: {_money(cost.get('selfhosted_cost_usd'))})"
             )
         if parts:
             notes.append(f"- {arm.arm}: " + "; ".join(parts))

@@ -11,9 +11,11 @@ import functools
 import json
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
+from toolkit.experiments import reservation
 from toolkit.experiments.accounting import arm_cost, measured_calls
 from toolkit.experiments.budget import BudgetTracker, format_preflight, preflight, spent_by_provider
 from toolkit.experiments.components import Components
@@ -73,9 +75,13 @@ def run_experiment(
             print(format_preflight(estimates), file=sys.stderr)
         stopped, errors, calls = {}, [], 0
         if todo:
+            started = time.time()
             stopped, errors, calls = _answer(
                 spec, questions, pending, store, components, ray_address, cancel, on_answer, progress
             )
+            for provider in spec.providers:
+                if any(pending[arm_name(provider, m)] for m in spec.methods):
+                    reservation.record(store.directory, provider, provider.base_url, started)
         if cancel.is_set():
             for name, missing in pending.items():
                 if missing:
@@ -225,6 +231,14 @@ def summarize(
     for failure in store.failures():
         if failure.arm in failures and failure.question_id in asked:
             failures[failure.arm].append(failure)
+    reserved = reservation.totals(store.directory)
+    arms_of = {p.name: len(spec.methods) for p in spec.providers}
+
+    def share(provider: str) -> tuple[float, float] | None:
+        if provider not in reserved:
+            return None
+        return reserved[provider]["hours"] / arms_of[provider], reserved[provider]["usd"] / arms_of[provider]
+
     arms = [
         summarize_arm(
             spec,
@@ -234,7 +248,9 @@ def summarize(
             len(questions),
             by_arm[arm_name(p, m)],
             stopped.get(arm_name(p, m)),
-            accounting=functools.partial(arm_cost, failures=failures[arm_name(p, m)], measured=measured),
+            accounting=functools.partial(
+                arm_cost, failures=failures[arm_name(p, m)], measured=measured, reserved=share(p.name)
+            ),
         )
         for p, m in spec.arms()
     ]

@@ -51,23 +51,34 @@ _ABSTAIN = re.compile(
     r"available|included|listed|contained|found|known|documented|recorded|defined|designated|tracked)"
     r"|(?:does|do)\s+not\s+(?:say|mention|contain|state|provide|specify|include|give|list)"
     r"|doesn't\s+(?:say|mention|contain|state|provide|specify|include|give|list)"
-    r"|not\s+(?:stated|mentioned|specified)\s+in|beyond\s+my\s+knowledge|no\s+way\s+to\s+(?:know|tell))",
+    r"|not\s+(?:stated|mentioned|specified)\s+in|beyond\s+my\s+knowledge|no\s+way\s+to\s+(?:know|tell)"
+    r"|i\s+(?:do\s*not|don't|dont)\s+have\s+(?:\w+\s+){0,2}(?:information|data|knowledge|access|details|answer)"
+    r"|(?:not\s+possible|impossible)\s+to\s+(?:determine|say|know|answer|tell)|(?:nobody|no\s+one)\s+knows"
+    r"|i\s+(?:cannot|can't|cant)\s+help\s+with)",
     re.IGNORECASE,
 )
 _FILLER = re.compile(
     r"^\W*(?:sorry|i'?m\s+sorry|i\s+apologi[sz]e|unfortunately|however|but|as\s+an\s+ai(?:\s+language\s+model)?|"
     r"i\s+hope\s+this\s+helps|thank\s+you|please\s+(?:check|consult|refer|verify|note)|"
     r"you\s+(?:may|might|could|can|should)\s+(?:want\s+to\s+)?(?:check|consult|look|refer|search|verify)|"
-    r"(?:for\s+)?more\s+information|i\s+recommend|it\s+is\s+best\s+to\s+(?:check|consult)|based\s+on|according\s+to|"
-    r"from\s+the\s+(?:given|provided)|in\s+the\s+(?:given\s+|provided\s+)?(?:context|passage|chunks|text|documents?)|"
-    r"to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know|sadly|regrettably)\b[^\n]*$|^\W*$",
+    r"(?:for\s+)?more\s+information|i\s+recommend|it\s+is\s+best\s+to\s+(?:check|consult)|sadly|regrettably|"
+    r"i'?m\s+afraid|honestly|hmm|sure|certainly|of\s+course|okay|ok|great\s+question|based\s+on|according\s+to|"
+    r"to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know)\b[^\n]*$|^\W*$",
     re.IGNORECASE,
 )
+_LEAD_PHRASE = re.compile(
+    r"^\W*(?:(?:based\s+on|according\s+to)\s+|(?:from|in|given)\s+(?:the|my|this)\s+)[^,:]{0,40}[,:]\s*"
+    r"|^\W*(?:to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know|as\s+of\s+[^,:]{0,30}|sure|certainly|of\s+course|"
+    r"okay|ok|well|so|yes)\s*[,:!]\s*",
+    re.IGNORECASE,
+)
+"""Lead-ins that frame a clause without asserting or declining ("Based on the context, …", "Sure! …")."""
 _CLAUSE = re.compile(r"(?<=[.!?])(?<!\b[A-Za-z]\.)\s+(?-i:(?![a-z]))|\n+|;\s*|,?\s+\bbut\b\s+|,\s*(?:however|although|though)\b,?\s*", re.IGNORECASE)
 
 
 def _clauses(text: str) -> list[str]:
-    return [c.strip() for c in _CLAUSE.split(text) if c and c.strip()]
+    clauses = (_LEAD_PHRASE.sub("", c.strip()) for c in _CLAUSE.split(text) if c and c.strip())
+    return [c for c in clauses if c]
 
 
 def _stance(clause: str) -> str:
@@ -114,7 +125,10 @@ def is_abstention(text: str) -> bool:
 # ---------------------------------------------------------------- the one claimed answer
 
 _NEGATED_CLAUSE = re.compile(
-    r"^\W*(?:not|no\b|it\s+is\s+not|it's\s+not|it\s+isn't|that\s+is\s+not|this\s+is\s+not|neither|nor)\b", re.I
+    r"^\W*(?:not|no\b|it\s+is\s+not|it's\s+not|it\s+isn't|that\s+is\s+not|this\s+is\s+not|neither|nor)\b"
+    r"|^[^,;]*?\b(?:is|are|was|were)\s+not\s+(?:correct|right|true|accurate|the\s+(?:answer|case|one))\b"
+    r"|^[^,;]*?\b(?:isn't|aren't|wasn't)\s+(?:correct|right|true|accurate|the\s+(?:answer|case|one))\b",
+    re.IGNORECASE,
 )
 _NEGATION = re.compile(
     r"\(\s*not\s+[^)]*\)|,?\s*\b(?:(?:and|but)\s+)?(?:not|rather\s+than|instead\s+of|as\s+opposed\s+to)\s+"
@@ -136,10 +150,22 @@ _SUBJECT_IS_THE = re.compile(
     r"^(?P<answer>.+?)\s+(?:is|are|was|were|has\s+been|serves\s+as)\s+(?:the|its|their|a|an)\b", re.IGNORECASE
 )
 _COMPARATIVE = re.compile(
-    r"^(?P<a>.+?)\s+(?:is|has|was|covers|occupies)\s+(?:a\s+|the\s+|much\s+|far\s+|slightly\s+)?"
-    r"(?P<cmp>larger|bigger|greater|more|higher|smaller|less|fewer|lower)\b[^.]*?\bthan\s+(?P<b>[^,.;]+)",
+    r"^(?P<a>.+?)\s+(?:is|has|was|covers|occupies)\b(?P<gap>(?:[^.,;]|\d[.,]\d)*?)"
+    r"\b(?P<cmp>larger|bigger|greater|more|higher|smaller|less|fewer|lower)\b(?:[^.]*?\bthan\s+(?P<b>[^,.;]+))?",
     re.IGNORECASE,
 )
+_CHOICE = re.compile(r"\b(?:larger|bigger|greater|more|higher|smaller|less|fewer|lower|largest|biggest)\b", re.I)
+"""A clause that compares: for a choice question ("Which is larger, X or Y?") it carries the claim."""
+_COPULA = re.compile(
+    r"^(?P<subject>.+?)\s+(?:is|are|was|were|would\s+be|remains?|serves\s+as|has\s+been)\s+"
+    r"(?:called\s+|named\s+|known\s+as\s+)?(?P<predicate>.+)$",
+    re.IGNORECASE,
+)
+_QUESTION_WORDS = frozenset(
+    "a an the of in on at to for by is are was were what which who whom whose how many much does do did its it "
+    "this that has have answer correct final one result".split()
+)
+"""Words that say nothing about which side of "X is Y" is the answer ("The answer is France": the predicate)."""
 _OR = re.compile(r"\b(?:or|either|and/or)\b|/", re.IGNORECASE)
 
 
@@ -150,13 +176,43 @@ def _strip_hedges(clause: str) -> str:
     return clause
 
 
-def _core(clause: str) -> str:
+def _content(text: str) -> set[str]:
+    return {word for word in normalize(text).split() if word not in _QUESTION_WORDS}
+
+
+def _side_not_echoing(clause: str, question: str) -> str | None:
+    """Of "subject is predicate", the side that repeats less of the question (the answer); ``None`` on a tie.
+
+    "The Canadian dollar is the official currency of Canada" for "What is the currency of Canada?" -> the subject;
+    "The capital of France is Paris" for "What is the capital of France?" -> the predicate."""
+    match = _COPULA.match(clause)
+    if not match or not question:
+        return None
+    asked = _content(question)
+
+    def echo(side: str) -> float:
+        words = _content(side)
+        return len(words & asked) / len(words) if words else 1.0
+
+    subject, predicate = match.group("subject"), match.group("predicate")
+    if echo(subject) == echo(predicate):
+        return None
+    return subject if echo(subject) < echo(predicate) else predicate
+
+
+def _core(clause: str, question: str = "") -> str:
     """The answer part of one asserting clause: lead-ins, copulas and comparatives reduced to the named thing."""
-    clause = _strip_hedges(_NEGATION.sub("", clause)).strip(" \t,:-")
+    clause = _strip_hedges(clause).strip(" \t,:-")
     comparative = _COMPARATIVE.match(clause)
-    if comparative:
+    if comparative:  # "X is (not) larger than Y": the larger one is claimed
         smaller = comparative.group("cmp").lower() in ("smaller", "less", "fewer", "lower")
-        clause = comparative.group("b") if smaller else comparative.group("a")
+        negated = re.search(r"\bnot\b", comparative.group("gap"), re.IGNORECASE) is not None
+        claimed = comparative.group("b" if smaller != negated else "a") or ""  # no "than Y": Y is unknown
+        return _strip_hedges(claimed).strip(" \t\"'.,;:!-")
+    clause = _strip_hedges(_NEGATION.sub("", clause)).strip(" \t,:-")
+    side = _side_not_echoing(clause, question)
+    if side is not None:
+        clause = side
     else:
         for pattern in (_COPULA_LEAD, _SUBJECT_IS_THE):
             match = pattern.match(clause)
@@ -166,29 +222,36 @@ def _core(clause: str) -> str:
     return _strip_hedges(clause).strip(" \t\"'.,;:!-")
 
 
-def answer_span(text: str) -> str:
-    """The answer part of the first asserting clause, hedges NOT rejected ("Either Sydney or Canberra" ->
-    "Sydney or Canberra"); ``""`` when nothing is asserted. Scorers use it only for verbatim gold matches (a gold
-    may itself read "Tuvaluan dollars or Australian dollars"); ``claimed_answer`` is the extraction to score."""
+def answer_span(text: str, question: str = "") -> str:
+    """The answer part of the claiming clause, hedges NOT rejected ("Either Sydney or Canberra" -> "Sydney or
+    Canberra"); ``""`` when nothing is asserted. Scorers use it only for verbatim gold matches (a gold may itself
+    read "Tuvaluan dollars or Australian dollars"); ``claimed_answer`` is the extraction to score."""
     if is_abstention(text):
         return ""
-    for clause in _clauses(_clean(text)):
-        if clause.endswith("?") or _stance(clause) != "assert" or _NEGATED_CLAUSE.match(clause):
-            continue  # an echoed question, filler, or "Not Sydney or Canberra"
-        core = _core(clause)
+    clauses = [
+        clause for clause in _clauses(_clean(text))
+        if not clause.endswith("?") and _stance(clause) == "assert" and not _NEGATED_CLAUSE.match(clause)
+    ]  # echoed questions, filler and "Not Sydney or Canberra" claim nothing
+    if question and _OR.search(question):  # a choice question: the comparing clause carries the claim
+        clauses = [c for c in clauses if _CHOICE.search(c)][:1] or clauses
+    for clause in clauses:
+        core = _core(clause, question)
         if normalize(core):
             return core
     return ""
 
 
-def claimed_answer(text: str) -> str:
+def claimed_answer(text: str, question: str = "") -> str:
     """The one answer a reply commits to, or ``""`` when it claims none (abstains) or hedges between candidates.
 
     Negated alternatives, hedging lead-ins and filler are removed, and the first asserting clause is reduced to the
     thing it names: "Not Sydney or Canberra; it is Melbourne." -> "Melbourne"; "The capital is Paris." -> "Paris";
     "France is larger than Japan." -> "France". "Either Sydney or Canberra" -> "" (a hedge claims neither).
+    With the ``question``, the side of "X is Y" that does not repeat the question is the answer ("The Canadian
+    dollar is the official currency of Canada" -> "The Canadian dollar"), and for a choice question ("Which is
+    larger, X or Y?") the clause that compares is the claim.
     """
-    core = answer_span(text)
+    core = answer_span(text, question)
     return "" if _OR.search(core) else core
 
 

@@ -30,7 +30,7 @@ from toolkit.judges import text as T
 from toolkit.judges.base import JudgeInput, Verdict
 
 NAME = "claims"
-VERSION = "claims-v1"
+VERSION = "claims-v2"
 NUMBER_TOLERANCE = 0.05
 """Relative tolerance for numbers when the question carries none (the corpus uses 5% for areas)."""
 CONTEXT_COVERAGE = 0.8
@@ -131,7 +131,7 @@ def _context_support(claim: str, item: JudgeInput, use_embeddings: bool) -> bool
         present = T.content(unit)
         if numbers and not all(any(T.consistent(n, q, tolerance) for q in T.quantities(unit)) for n in numbers):
             continue
-        if T.is_negated(unit) != negated or not names <= present:
+        if _negated_near(unit, words) != negated or not names <= present:
             continue
         window = T.content(" ".join(units[max(0, i - 1) : i + 2]))
         if key and len(key & window) < len(key) / 2:
@@ -142,6 +142,13 @@ def _context_support(claim: str, item: JudgeInput, use_embeddings: bool) -> bool
         if share >= EMBEDDING_COVERAGE:
             near.append(unit)
     return bool(near) and use_embeddings and _max_cosine(claim, near) >= EMBEDDING_THRESHOLD
+
+
+def _negated_near(unit: str, words: set[str]) -> bool:
+    """Polarity of the clause of ``unit`` that shares most words with the claim ("Nothing happens; X" is positive
+    about X)."""
+    clauses = T.claims(unit) or [unit]
+    return T.is_negated(max(clauses, key=lambda c: len(words & T.content(c))))
 
 
 def _max_cosine(claim: str, units: list[str]) -> float:
@@ -170,13 +177,36 @@ def _claim_ok(claim: str, item: JudgeInput, aliases: list[str], use_embeddings: 
     in_context = bool(item.context) and _context_support(claim, item, use_embeddings)
     if in_context or gold == "supported":
         return True, in_context
+    if gold == "silent" and any(len(T.content(a)) >= 3 for a in aliases):  # sentence-long gold answers
+        as_context = item.model_copy(update={"context": "\n".join(aliases)})
+        return _context_support(claim, as_context, use_embeddings), False
     if gold == "silent" and aliases and T.is_negated(claim) and not T.quantities(claim):
         return True, False  # "not Sydney" next to a gold answer asserts nothing wrong
     return False, False
 
 
+_YES_NO = re.compile(r"^\s*(yes|no|true|false|correct|incorrect)\b", re.I)
+
+
+def _yes_no(text: str) -> str | None:
+    match = _YES_NO.match(T.clean(text))
+    return None if match is None else "yes" if match.group(1).lower() in ("yes", "true", "correct") else "no"
+
+
+def _asks_yes_no(question: str) -> bool:
+    aux = r"^(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|shall|may|might)\b"
+    return re.match(aux, question.strip(), re.I) is not None and not options(question)
+
+
 def judge_claims(item: JudgeInput, *, use_embeddings: bool = True) -> Verdict:
     """The default offline judge (see the module docstring)."""
+    said = _yes_no(item.answer) if _asks_yes_no(item.question) else None
+    if said:  # a yes/no answer asserts its polarity; only a yes/no gold answer can check it
+        expected = {_yes_no(g) for g in item.gold} - {None}
+        if len(expected) != 1:
+            return _verdict(hallucinated=False, unknown=True, reason="a yes/no answer needs a yes/no gold answer")
+        wrong = said not in expected
+        return _verdict(hallucinated=wrong, reason=f"answered {said}, gold says {expected.pop()}")
     if abstains(item.answer, item.question):
         return _verdict(hallucinated=False, abstained=True, reason="abstained")
     if not item.gold and not item.context.strip():
@@ -184,7 +214,8 @@ def judge_claims(item: JudgeInput, *, use_embeddings: bool = True) -> Verdict:
     if not item.gold and any(_mentions(o, item.answer) for o in options(item.question)):
         return _verdict(hallucinated=False, unknown=True, reason="an either/or comparison needs the gold answer")
     aliases = _gold_aliases(item.gold)
-    items = _list_items(item) if item.kind == "list" or (not item.kind and _asks_for_list(item.question)) else []
+    as_list = item.kind == "list" or (not item.kind and len(item.gold) > 1 and _asks_for_list(item.question))
+    items = _list_items(item) if as_list else []
     if items:
         in_context = {x for x in items if item.context and _context_support(x, item, use_embeddings)}
         unsupported = [

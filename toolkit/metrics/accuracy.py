@@ -70,16 +70,16 @@ def exact_match(question: Question, answer: Answer) -> float | None:
     """The claimed answer IS a gold answer or alias (after normalisation): "The capital is Paris." -> "Paris"."""
     if not _applies(question):
         return None
-    return float(_is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text), question))
+    return float(_is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text, question.question), question))
 
 
 def contains_match(question: Question, answer: Answer) -> float | None:
     """The claimed answer names a gold answer or alias (``names_gold``): the accuracy of short answers."""
     if not _applies(question):
         return None
-    if _is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text), question):
+    if _is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text, question.question), question):
         return 1.0  # verbatim a gold, even one that reads "X or Y"
-    claim = claimed_answer(answer.text)
+    claim = claimed_answer(answer.text, question.question)
     return float(any(names_gold(claim, gold) for gold in question.answers))
 
 
@@ -87,7 +87,7 @@ def token_f1(question: Question, answer: Answer) -> float | None:
     """SQuAD token F1 between the claimed answer and the best gold answer or alias (0 for no claim)."""
     if not _applies(question):
         return None
-    predicted = tokens(claimed_answer(answer.text))
+    predicted = tokens(claimed_answer(answer.text, question.question))
     best = 0.0
     for gold in {name for g in question.answers for name in aliases(g)}:
         gold_tokens = tokens(gold)
@@ -99,9 +99,12 @@ def token_f1(question: Question, answer: Answer) -> float | None:
 
 
 def quantity_matches(claimed: Quantity | None, gold: Quantity | None, tolerance: float) -> bool:
-    """The claimed number equals the gold number within ``tolerance``, in compatible units (converted)."""
+    """The claimed number equals the gold number within ``tolerance``, in compatible units (converted); an answer
+    may leave the unit out, but may not give a count (a unitless gold) a unit of area, length, percent or money."""
     if claimed is None or gold is None or not units_compatible(claimed.unit, gold.unit):
         return False
+    if not gold.unit and claimed.dimension != "count":
+        return False  # a unitless gold is a count: "52,933 sq mi" does not state a population of 52,933
     if claimed.unit and gold.unit:
         return numbers_close(claimed.in_base_unit(), gold.in_base_unit(), tolerance)
     return numbers_close(claimed.value, gold.value, tolerance)

@@ -18,6 +18,8 @@ _EXPORTS = {
     "run_url": "toolkit.tracking.reading:run_url",
     "log_to_run": "toolkit.tracking.reading:log_to_run",
     "load_question_table": "toolkit.tracking.reading:load_question_table",
+    "arm_overview": "toolkit.tracking.reading:arm_overview",
+    "answer_traces": "toolkit.tracking.reading:answer_traces",
     "metric_key": "toolkit.tracking.metrics:metric_key",
     "MAX_TRACES_PER_ARM": "toolkit.tracking.traces:MAX_TRACES_PER_ARM",
 }

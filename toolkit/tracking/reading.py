@@ -90,3 +90,48 @@ def load_question_table(run_id: str, *, tracking_uri: str | None = None):
         return pd.DataFrame()
     experiment_id = client.get_run(run_id).info.experiment_id
     return client.load_table(experiment_id, ARM_TABLE, run_ids=[run_id])
+
+
+OVERVIEW = {
+    "quality/accuracy": "accuracy", "quality/accuracy_ci_low": "accuracy_low", "quality/accuracy_ci_high": "accuracy_high",
+    "hallucination/rate": "hallucination", "cost/total_usd_per_question": "usd_per_question",
+    "cost/usd_per_correct": "usd_per_correct", "latency/p50_s": "latency_p50_s", "usage/answered": "answered",
+}
+
+
+def arm_overview(parent_run_id: str, *, tracking_uri: str | None = None):
+    """One row per arm of an experiment run with what a reviewer asks first: how good (accuracy with its CI,
+    hallucination), at what cost (total $ per question, $ per correct answer), whether it is significantly different
+    (``tierlab.significant.*`` tags) and what wrote the answers — read from MLflow alone."""
+    import pandas as pd
+
+    runs = load_runs(parent_run_id=parent_run_id, tracking_uri=tracking_uri)
+    rows = []
+    for _, run in runs.iterrows():
+        row = {"arm": run.get("tags.mlflow.runName")}
+        row |= {short: run.get(f"metrics.{name}") for name, short in OVERVIEW.items()}
+        row["significant"] = "; ".join(
+            f"{column.removeprefix('tags.tierlab.significant.')}: {value}"
+            for column, value in run.items()
+            if column.startswith("tags.tierlab.significant.") and isinstance(value, str) and value
+        )
+        row["answered_by"] = run.get("tags.tierlab.answered_by")
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("usd_per_question", ignore_index=True) if rows else pd.DataFrame()
+
+
+def answer_traces(run_id: str, *, tracking_uri: str | None = None):
+    """An arm's traces as a table (question, verdict tags, tokens, duration, trace id), for filtering in pandas
+    what the MLflow Traces tab filters with ``tags.correct = 'false'``."""
+    import pandas as pd
+
+    rows = []
+    for trace in search_traces(run_id, tracking_uri=tracking_uri):
+        tags = trace.info.tags
+        rows.append({
+            "question_id": tags.get("question_id"), "correct": tags.get("correct"),
+            "hallucinated": tags.get("hallucinated"), "cached": tags.get("cached"),
+            "tokens": (trace.info.token_usage or {}).get("total_tokens"),
+            "duration_ms": trace.info.execution_duration, "trace_id": trace.info.trace_id,
+        })
+    return pd.DataFrame(rows)
