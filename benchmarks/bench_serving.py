@@ -1,14 +1,17 @@
-"""Ray Serve + vLLM (``tierlab serve``) vs the bare vLLM OpenAI server on the same prepared model, in one run.
+"""Ray Serve + vLLM (``tierlab serve``, the committed profile) vs the bare vLLM OpenAI server, same model and flags.
 
-The two servers run one after the other (never both loaded: RAM/CPU), each on its own 127.0.0.1 port, with the
-same engine flags and the same bounded workload: streaming chat requests at concurrency 1, 4 and 16 with a
-fixed output length (``ignore_eos``), measuring output tokens/s and time to first token. Ratios are printed
-side by side: throughput Ray/bare and TTFT bare/Ray, so 1.0 means "no overhead" and the goal is >= 0.90.
+Rounds are interleaved: each round starts both servers one after the other (order alternates: ray-bare,
+bare-ray, ...), measures time to ready (process start -> first one-token completion), then streaming chat
+requests at concurrency 1, 4 and 16 with a fixed output length (``ignore_eos``): output tokens/s and time to first
+token. Only one server is up at a time: a Ray Serve stack holds ~8 GB here and the machine is shared. Figures are
+pooled over rounds; ratios are Ray/bare for tok/s and Ray minus bare for TTFT p50.
+Goals: >= 0.95 of bare tok/s at each concurrency, TTFT p50 overhead <= 0.10 s at concurrency 1.
 
-    .venv/bin/python benchmarks/bench_serving.py            # ~10-15 min on 2 cores
-    .venv/bin/python benchmarks/bench_serving.py --ray-url http://127.0.0.1:8000/v1
-        # reuse the running dev server (same profile); then the two are interleaved per level, since the
-        # dev server stays loaded anyway, which cancels load drift on a shared machine
+    .venv/bin/python benchmarks/bench_serving.py [--rounds 3] [--port 8030]
+    .venv/bin/python benchmarks/bench_serving.py --ray-env RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS=50  # diagnose
+
+Ports: ``--port`` (Ray) and ``--port + 1`` (bare); never 8010 (the team's shared server). Both servers are stopped
+by PID (process group + Ray's descendants) after each measurement.
 """
 
 from __future__ import annotations
@@ -28,17 +31,20 @@ from pathlib import Path
 
 import httpx
 
-from serving.app import SERVER_ENV
-from serving.config import load_profile
-from toolkit import local_models, serve
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import report  # noqa: E402
+from serving.app import SERVER_ENV  # noqa: E402
+from serving.config import load_profile  # noqa: E402
+from toolkit import local_models, security, serve  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
 PROFILE = "cpu-smollm2"
 PROMPT = [{"role": "user", "content": "Tell me a short story about a cat."}]
 
 
-async def _one(client: httpx.AsyncClient, url: str, max_tokens: int) -> tuple[float, int, float]:
-    """(ttft_s, output_tokens, total_s) of one streaming request."""
+async def _one(client: httpx.AsyncClient, url: str, max_tokens: int) -> tuple[float, int]:
+    """(ttft_s, output_tokens) of one streaming request."""
     body = {"model": MODEL, "messages": PROMPT, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
             "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
     started = time.perf_counter()
@@ -48,16 +54,16 @@ async def _one(client: httpx.AsyncClient, url: str, max_tokens: int) -> tuple[fl
         async for line in resp.aiter_lines():
             if not line.startswith("data: {"):
                 continue
-            chunk = json.loads(line[len("data: ") :])
+            chunk = json.loads(line[len("data: "):])
             if ttft is None and any(c.get("delta", {}).get("content") for c in chunk.get("choices", [])):
                 ttft = time.perf_counter() - started
             if chunk.get("usage"):
                 tokens = chunk["usage"]["completion_tokens"]
-    return (ttft or time.perf_counter() - started), tokens, time.perf_counter() - started
+    return (ttft or time.perf_counter() - started), tokens
 
 
 async def _level(url: str, concurrency: int, requests: int, max_tokens: int) -> dict:
-    async with httpx.AsyncClient(timeout=600) as client:
+    async with httpx.AsyncClient(timeout=600, headers=security.serve_auth_headers(url)) as client:
         sem = asyncio.Semaphore(concurrency)
 
         async def bounded():
@@ -70,54 +76,42 @@ async def _level(url: str, concurrency: int, requests: int, max_tokens: int) -> 
     return {"wall": wall, "tokens": sum(r[1] for r in results), "ttfts": [r[0] for r in results]}
 
 
-def summarise(runs: list[dict]) -> dict:
-    """Pool several runs of one level: tokens over wall time, TTFT percentiles over all requests."""
+def pooled(runs: list[dict]) -> dict:
+    """Tokens over wall time, TTFT percentiles over all requests of all rounds."""
     ttfts = sorted(t for run in runs for t in run["ttfts"])
-    return {
-        "tok_s": sum(r["tokens"] for r in runs) / sum(r["wall"] for r in runs),
-        "ttft_p50": statistics.median(ttfts),
-        "ttft_p95": ttfts[min(len(ttfts) - 1, round(0.95 * (len(ttfts) - 1)))],
-        "requests": len(ttfts),
-    }
+    return {"tok_s": round(sum(r["tokens"] for r in runs) / sum(r["wall"] for r in runs), 2),
+            "ttft_p50_s": round(statistics.median(ttfts), 3),
+            "ttft_p95_s": round(ttfts[min(len(ttfts) - 1, round(0.95 * (len(ttfts) - 1)))], 3),
+            "requests": len(ttfts)}
 
 
 def measure(url: str, levels: dict[int, int], max_tokens: int) -> dict[int, dict]:
     asyncio.run(_level(url, 1, 1, 4))  # warm-up, not measured
-    out = {}
-    for concurrency, requests in levels.items():
-        out[concurrency] = summarise([asyncio.run(_level(url, concurrency, requests, max_tokens))])
-        print(f"  c={concurrency:<3} {out[concurrency]}", flush=True)
-    return out
+    return {c: asyncio.run(_level(url, c, n, max_tokens)) for c, n in levels.items()}
 
 
-def interleaved(ray_url: str, bare_url: str, levels: dict[int, int], max_tokens: int, rounds: int):
-    """Alternate the two servers per level (ray-bare, bare-ray, ...) so load drift on a shared machine
-    hits both alike. Used when the Ray server is an already running one (``--ray-url``)."""
-    for url in (ray_url, bare_url):
-        asyncio.run(_level(url, 1, 1, 4))  # warm-up
-    ray, bare = {}, {}
-    for concurrency, requests in levels.items():
-        runs = {ray_url: [], bare_url: []}
-        for r in range(rounds):
-            for url in (ray_url, bare_url) if r % 2 == 0 else (bare_url, ray_url):
-                runs[url].append(asyncio.run(_level(url, concurrency, requests, max_tokens)))
-        ray[concurrency], bare[concurrency] = summarise(runs[ray_url]), summarise(runs[bare_url])
-        print(f"  c={concurrency:<3} ray {ray[concurrency]}\n        bare {bare[concurrency]}", flush=True)
-    return ray, bare
-
-
-def run_ray(port: int, levels: dict[int, int], max_tokens: int) -> dict[int, dict]:
-    with tempfile.TemporaryDirectory(prefix="tl-bench-") as state:
-        handle = serve.up(PROFILE, port, state)
-        try:
-            return measure(handle.base_url, levels, max_tokens)
-        finally:
-            serve.down(state, port)
+@contextlib.contextmanager
+def ray_server(port: int, extra_env: dict[str, str]):
+    """``tierlab serve up`` with the committed profile in a private state dir; yields (url, seconds to ready)."""
+    saved = {k: os.environ.get(k) for k in extra_env}
+    os.environ.update(extra_env)  # serve.up passes the environment on to Ray's processes
+    state = tempfile.mkdtemp(prefix="tl-bench-ray-")
+    started = time.monotonic()
+    try:
+        handle = serve.up(PROFILE, port, state, progress=False)
+        yield handle.base_url, time.monotonic() - started
+    finally:
+        serve.down(state, port)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @contextlib.contextmanager
 def bare_server(port: int):
-    """``python -m vllm.entrypoints.openai.api_server`` with the profile's own engine flags; yields its URL."""
+    """``python -m vllm.entrypoints.openai.api_server`` with the profile's own engine flags; yields (url, ready s)."""
     cfg = load_profile(PROFILE)
     engine = cfg.engine_kwargs
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
@@ -127,6 +121,7 @@ def bare_server(port: int):
     if engine.get("enforce_eager"):
         cmd.append("--enforce-eager")
     log = Path(tempfile.mkstemp(prefix="tl-bench-vllm-", suffix=".log")[1])
+    started = time.monotonic()
     with log.open("wb") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **SERVER_ENV},
                                 start_new_session=True)  # fmt: skip
@@ -136,8 +131,8 @@ def bare_server(port: int):
         while not serve._generates(url, MODEL):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"bare vLLM did not start; see {log}:\n{log.read_text()[-2000:]}")
-            time.sleep(2)
-        yield url
+            time.sleep(1)
+        yield url, time.monotonic() - started
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -145,43 +140,46 @@ def bare_server(port: int):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        log.unlink(missing_ok=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=16)
-    parser.add_argument("--port", type=int, default=8020)
-    parser.add_argument(
-        "--ray-url", help="measure an already running `tierlab serve` (same profile) instead of starting one"
-    )
-    parser.add_argument("--rounds", type=int, default=2, help="with --ray-url: alternations per level")
+    parser.add_argument("--port", type=int, default=8030)
     parser.add_argument("--levels", default="1:4,4:8,16:16", help="concurrency:requests,...")
+    parser.add_argument("--ray-env", action="append", default=[], help="KEY=VALUE for the Ray server (diagnosis)")
+    parser.add_argument("--name", default="serving", help="result file name (diagnosis runs: another name)")
     args = parser.parse_args()
+    if args.port in (8010, 8009) or args.port + 1 == 8010:
+        raise SystemExit("port 8010 belongs to the team's shared server; pick another --port")
     levels = {int(c): int(n) for c, n in (part.split(":") for part in args.levels.split(","))}
+    extra_env = dict(item.split("=", 1) for item in args.ray_env)
+    load0 = report.load_average()
     local_models.prepare(MODEL)
-    if args.ray_url:
-        print(
-            f"Ray Serve + vLLM at {args.ray_url} interleaved with bare vLLM ({args.rounds} rounds)",
-            flush=True,
-        )
-        with bare_server(args.port + 1) as bare_url:
-            ray, bare = interleaved(args.ray_url, bare_url, levels, args.max_tokens, args.rounds)
-    else:
-        print("Ray Serve + vLLM (ray.serve.llm, CostedIngress)", flush=True)
-        ray = run_ray(args.port, levels, args.max_tokens)
-        print("bare vLLM OpenAI server", flush=True)
-        with bare_server(args.port + 1) as bare_url:
-            bare = measure(bare_url, levels, args.max_tokens)
-    print(f"\n{'conc':>4} | {'tok/s ray':>9} {'tok/s bare':>10} {'ratio':>6} | {'TTFT p50 ray/bare (s)':>22} {'ratio':>6}"
-          f" | {'TTFT p95 ray/bare (s)':>22} {'ratio':>6}")  # fmt: skip
+    servers = {"ray": lambda: ray_server(args.port, extra_env), "bare": lambda: bare_server(args.port + 1)}
+    runs: dict[str, dict[int, list]] = {name: {c: [] for c in levels} for name in servers}
+    ready: dict[str, list[float]] = {name: [] for name in servers}
+    for r in range(args.rounds):
+        for name in ("ray", "bare") if r % 2 == 0 else ("bare", "ray"):
+            with servers[name]() as (url, seconds):
+                ready[name].append(round(seconds, 1))
+                for c, run in measure(url, levels, args.max_tokens).items():
+                    runs[name][c].append(run)
+            print(f"round {r + 1} {name}: ready {seconds:.0f} s, load {report.load_average()}", flush=True)
+    figures: dict = {"rounds": args.rounds, "max_tokens": args.max_tokens, "profile": PROFILE,
+                     "ray_env": extra_env, "time_to_ready_s": ready}
+    goals = {}
     for c in levels:
-        r, b = ray[c], bare[c]
-        print(f"{c:>4} | {r['tok_s']:9.2f} {b['tok_s']:10.2f} {r['tok_s'] / b['tok_s']:6.2f} | "
-              f"{r['ttft_p50']:10.3f}/{b['ttft_p50']:<11.3f} {b['ttft_p50'] / r['ttft_p50']:6.2f} | "
-              f"{r['ttft_p95']:10.3f}/{b['ttft_p95']:<11.3f} {b['ttft_p95'] / r['ttft_p95']:6.2f}")  # fmt: skip
-    print("ratios: throughput ray/bare, TTFT bare/ray (1.0 = no overhead; goal >= 0.90)")
+        ray, bare = pooled(runs["ray"][c]), pooled(runs["bare"][c])
+        ratio = round(ray["tok_s"] / bare["tok_s"], 3)
+        ttft_over = round(ray["ttft_p50_s"] - bare["ttft_p50_s"], 3)
+        figures[f"concurrency_{c}"] = {"ray": ray, "bare": bare, "tok_s_ratio": ratio, "ttft_p50_overhead_s": ttft_over}
+        goals[f"tok/s ray/bare at concurrency {c}"] = report.goal(ratio, ">= 0.95", ratio >= 0.95)
+        if c == 1:
+            goals["TTFT p50 overhead at concurrency 1 (s)"] = report.goal(ttft_over, "<= 0.10", ttft_over <= 0.10)
+    report.write(args.name, figures, goals, load_at_start=load0)
 
 
 if __name__ == "__main__":

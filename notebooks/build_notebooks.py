@@ -35,8 +35,8 @@ NOTEBOOKS = {
             "closed-book, RAG and Chain-of-Verification answers on a small Factbook sample. Everything runs offline.\n\n"
             "Start the local model first if it is not up (`tierlab serve up`, about a minute); the Serving panel "
             "below shows its state. Change the settings in the Experiment panel and press **Run**, or leave "
-            "`run_now = True` to run from code. Results are logged to MLflow (`mlflow ui --backend-store-uri "
-            "sqlite:///$HOME/.tierlab/mlflow.db`)."
+            "`run_now = True` to run from code. Results are logged to MLflow: the results view's **Open in MLflow** "
+            "button starts `mlflow ui` on 127.0.0.1 for the store the run went to and opens the run."
         ),
         params(
             'spec = "quickstart"  # an example name in experiments/ or a path to your spec YAML\n'
@@ -53,12 +53,13 @@ NOTEBOOKS = {
             "panel"
         ),
         new_markdown_cell(
-            "Run from code (the panel shows progress, the live table and the results view either way). "
-            "A rerun of the same spec continues where it stopped and repeats no model call."
+            "Run from code (the panel shows progress, the live table and the results view either way). `await` keeps "
+            "the kernel free while the run goes on: **Cancel** in the panel (or interrupting the kernel) stops it "
+            "and keeps what was answered. A rerun of the same spec continues where it stopped and repeats no model call."
         ),
         new_code_cell(
             "if run_now:\n"
-            "    result = panel.run(wait=True)\n"
+            "    result = await panel.run()\n"
             "    columns = [\"arm\", \"answered\", \"accuracy\", \"accuracy_low\", \"accuracy_high\", \"hallucination_rate\",\n"
             "               \"latency_p50_s\", \"shadow_cost_per_correct_usd\"]\n"
             "    display(result.summary_frame()[columns])"
@@ -99,7 +100,7 @@ NOTEBOOKS = {
             "panel = ui.experiment_panel(spec)\n"
             "panel"
         ),
-        new_code_cell("result = panel.run(wait=True)"),
+        new_code_cell("result = await panel.run()  # Cancel in the panel stops it; the answers so far are kept"),
         new_code_cell(
             "from toolkit.experiments.report import hallucination_figure\n\n"
             "frame = result.summary_frame()\n"
@@ -134,7 +135,7 @@ NOTEBOOKS = {
             "                            providers=providers)\n"
             "panel"
         ),
-        new_code_cell("result = panel.run(wait=True)"),
+        new_code_cell("result = await panel.run()  # Cancel in the panel stops it; the answers so far are kept"),
         new_code_cell(
             "frame = result.summary_frame()\n"
             "display(frame[[\"provider\", \"method\", \"answered\", \"accuracy\", \"hallucination_rate\", \"latency_p50_s\",\n"

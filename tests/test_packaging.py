@@ -51,6 +51,7 @@ def test_wheel_carries_the_corpus_and_works_outside_the_repo(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "rag_corpus/questions/dev.jsonl" in names and "rag_corpus/docs/fr.md" in names
     assert any(n.startswith("toolkit/methods/prompts/") and n.endswith(".yaml") for n in names), "prompts missing"
+    assert "toolkit/examples/quickstart.yaml" in names  # `tierlab demo` and ui.experiment_panel("quickstart")
     assert next(dist.glob("tierlab-*.tar.gz"))
 
     target, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
@@ -63,7 +64,9 @@ def test_wheel_carries_the_corpus_and_works_outside_the_repo(tmp_path):
         "from toolkit.datasets import load_dataset\n"
         "from toolkit.methods.prompts import load_prompts\n"
         "d = load_dataset('factbook', 'dev')\n"
-        "print(toolkit.__file__, rag_corpus.ROOT, len(d.questions), len(d.documents), bool(load_prompts('answer')))\n"
+        "from toolkit.examples import resolve_spec, example_path\n"
+        "print(toolkit.__file__, rag_corpus.ROOT, len(d.questions), len(d.documents), bool(load_prompts('answer')),\n"
+        "      resolve_spec('quickstart').name, example_path('quickstart').is_symlink())\n"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run(
@@ -71,3 +74,9 @@ def test_wheel_carries_the_corpus_and_works_outside_the_repo(tmp_path):
     ).stdout.split()
     assert out[0].startswith(str(target)) and out[1].startswith(str(target)), out  # the installed copy, not the repo
     assert int(out[2]) > 0 and int(out[3]) > 200 and out[4] == "True"
+    assert out[5:] == ["quickstart", "False"], out  # the example spec is a real file in the wheel, not a dangling link
+    demo = subprocess.run(
+        [sys.executable, "-c", "from toolkit.cli import app; app()", "demo", "--help"],
+        cwd=elsewhere, env=env, capture_output=True, text=True,
+    )
+    assert demo.returncode == 0 and "example name" in demo.stdout, demo.stderr[-2000:]

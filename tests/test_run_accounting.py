@@ -67,6 +67,9 @@ def test_the_cove_baseline_reused_from_the_closed_book_arm_is_charged_to_both(se
     assert cove.cost["calls"] == cove.cost["network_calls"] + 4
     assert cove.cost["input_tokens"] >= sum(s.usage.input_tokens for s in baselines) > 0
     assert closed.cost["shared_calls"] == 0
+    table = result.questions_frame()  # the per-question MLflow table flags them per answer
+    assert list(table.loc[table.method == "cove_joint", "shared_calls"]) == [1, 1, 1, 1]
+    assert not table.loc[table.method == "closed_book", "shared_calls"].any() and not table.cached.any()
     assert server.repeated() == 0  # shared, not asked twice
 
 
@@ -156,3 +159,16 @@ def test_self_hosted_reservation_counts_idle_and_cold_start_once(server, tmp_pat
     replay = run_experiment(spec, progress=False, track=False)
     assert replay.arms[0].cost["reservation_hours"] == resumed.arms[0].cost["reservation_hours"]
     assert "self-hosted reservation: " in summary_markdown(replay)
+
+
+def test_the_planner_sees_the_measured_latency_of_a_replayed_arm(server, tmp_path):
+    """Before, a replayed arm reached the planner with a p95 of ~0 s and won on latency it never had."""
+    from toolkit.planner.inputs import load_arm_runs, measured_from_runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec(_cached_spec(server.url, methods="[closed_book]"))
+    run_experiment(spec, progress=False, track=False)
+    replay = run_experiment(spec, progress=False, tracking_uri=uri, runs_root=tmp_path / "elsewhere")
+    assert replay.network_calls == 0
+    [measured] = measured_from_runs(load_arm_runs([replay.mlflow_run_id], uri))
+    assert measured.latency_p95_s >= DELAY

@@ -4,7 +4,9 @@ without the token, and its OpenAI endpoint refuses requests without the API key.
 The socket test starts `tierlab serve up` (or reuses the session's own server), an experiment whose arms run as
 tasks on the runner's private Ray with an emulated free tier (echo) and the served model, and an `mlflow server`
 the experiment logs to; while the experiment runs it lists, with psutil, every listening TCP socket of this
-process's descendants. There is no allowed exception: every Ray component can be bound to loopback.
+process's descendants. There is no allowed exception: every Ray component can be bound to loopback. The token
+tests use the Ray cluster behind the served model (the runner's private Ray starts the same way: tests/test_security.py
+and the socket test check its environment and node address).
 """
 
 import os
@@ -123,29 +125,16 @@ def test_the_endpoint_wants_the_api_key(served):
 
 
 @pytest.fixture(scope="module")
-def token_ray():
-    """The runner's private Ray (``security.local_ray`` + ``ray_backend._start_local_ray``) in a child process;
-    yields its GCS address."""
-    script = (
-        "import shutil, sys, ray\nfrom toolkit import security\nfrom toolkit.experiments import ray_backend\n"
-        "with security.local_ray():\n    temp_dir = ray_backend._start_local_ray()\n"
-        "    print(ray.get_runtime_context().gcs_address, flush=True)\n    sys.stdin.read()\n    ray.shutdown()\n"
-        "shutil.rmtree(temp_dir, ignore_errors=True)\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(paths.REPO_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, env=env)  # fmt: skip
-    try:
-        address = proc.stdout.readline().strip()
-        assert address.startswith("127.0.0.1:"), address
-        yield address
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def token_ray(served) -> str:
+    """GCS address of the Ray cluster behind ``tierlab serve up`` (found from its gcs_server's socket)."""
+    import psutil
+
+    for proc in psutil.Process(served.pid).children(recursive=True):
+        if proc.name() == "gcs_server":
+            ports = sorted(c.laddr.port for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN)
+            assert len(ports) == 1, ports
+            return f"127.0.0.1:{ports[0]}"
+    raise AssertionError(f"no gcs_server below the server's pid {served.pid}")
 
 
 def _client_env(tmp_path, **extra) -> dict:

@@ -66,6 +66,7 @@ concurrency: 2
         assert row["params.provider"] == "local/smollm2-135m-instruct"
         # a self-hosted arm records the model id its server reports, not only the catalog's name for it
         assert row["params.endpoint.served_model"] == "smollm2-135m-instruct"
+        assert json.loads(row["params.endpoint.response_models"]) == ["smollm2-135m-instruct"]  # what answers said
         assert "questions.json" in {a.path for a in client.list_artifacts(row["run_id"])}
         traces = tracking.search_traces(row["run_id"], tracking_uri=mlflow_server)
         assert len(traces) == 2
@@ -104,6 +105,7 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
 
     from toolkit import tracking
     from toolkit.datasets.files import dataset_files, files_digest
+    from toolkit.judges import claims
 
     result = log_review_run(mlflow_server, monkeypatch, tmp_path / "home")
     client = MlflowClient(tracking_uri=mlflow_server)
@@ -134,6 +136,8 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
         # what answered: the emulator, and behind it the echo backend, never the real Groq
         assert params["endpoint.emulated"] == "true" and params["endpoint.emulates_host"] == "api.groq.com"
         assert params["endpoint.backend_model"].startswith("echo") and "echo" in run.data.tags["tierlab.answered_by"]
+        # the answers name the model the emulator pretends to be; the backend params say who really wrote them
+        assert json.loads(params["endpoint.response_models"]) == ["llama-3.1-8b-instant"]
         assert params["generation.max_tokens"] == "24" and float(params["generation.max_tokens"]) == 24
         assert json.loads(params["prompt_versions"])
         # grouped metric names (chart sections) and one sortable combined cost with its parts
@@ -155,7 +159,7 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
     assert "questions_all_arms.json" in parent_artifacts and "questions.json" not in parent_artifacts
     # the judge that produced the verdicts, its version and its accuracy against human labels (judge card)
     assert json.loads(parent.data.params["judge.name"]) == ["claims"]
-    assert json.loads(parent.data.params["judge.version"]) == ["claims-v1"]
+    assert json.loads(parent.data.params["judge.version"]) == [claims.VERSION]
     assert parent.data.params["judge.measured"] == "true" and 0 < parent.data.metrics["judge/balanced_accuracy"] <= 1
     assert parent.data.metrics["judge/n"] > 0
 
@@ -173,7 +177,7 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
         assert chat and all(s.inputs["messages"][-1]["role"] == "user" for s in chat)
         assert all(s.get_attribute("mlflow.chat.messages")[-1]["role"] == "assistant" for s in chat)
         feedback = {a.name: a for a in trace.info.assessments}
-        assert feedback["hallucinated"].value is True and feedback["hallucinated"].source.source_id == "claims-v1"
+        assert feedback["hallucinated"].value is True and feedback["hallucinated"].source.source_id == claims.VERSION
         assert feedback["correct"].value is False and feedback["correct"].source.source_type == "CODE"
     wrong = mlflow.search_traces(locations=[experiment.experiment_id], filter_string="tags.correct = 'false'",
                                  return_type="list")

@@ -12,16 +12,16 @@ import typer
 
 from toolkit import paths
 
-SPEC = paths.REPO_ROOT / "experiments" / "quickstart.yaml"
-
 
 def demo(
-    spec: str = typer.Option(str(SPEC), help="Experiment spec to run."),
+    spec: str = typer.Option("quickstart", help="Experiment spec: an example name (quickstart, …) or a YAML path."),
     port: int = typer.Option(8000, help="Port of the local Ray Serve endpoint (127.0.0.1)."),
 ) -> None:
     """Run the whole default experiment on this machine and say what to open next."""
     from toolkit import local_models, serve
+    from toolkit.examples import resolve_spec
 
+    loaded = resolve_spec(spec)  # a bad name fails here, before minutes of model preparation
     started = time.monotonic()
     typer.secho("1/3 preparing the packaged local model", bold=True)
     local_models.prepare("smollm2-135m-instruct")
@@ -33,12 +33,13 @@ def demo(
     from toolkit.experiments.report import print_summary
     from toolkit.experiments.runner import run_experiment
 
-    result = run_experiment(spec)
+    result = run_experiment(loaded)
     print_summary(result)
     minutes = (time.monotonic() - started) / 60
     typer.secho(f"\nDone in {minutes:.1f} min. Next:", bold=True)
     if result.mlflow_run_id:
         typer.echo(f"  MLflow run:  {result.mlflow_run_id}")
-    typer.echo(f"  MLflow UI:   .venv/bin/mlflow ui --backend-store-uri {paths.mlflow_uri()} --host 127.0.0.1 --port 5000")
-    typer.echo("  Notebooks:   .venv/bin/jupyter lab --ip=127.0.0.1 notebooks/01_quickstart.ipynb")
-    typer.echo("  Stop server: .venv/bin/tierlab serve down")
+    typer.echo(f"  MLflow UI:   mlflow ui --backend-store-uri {paths.mlflow_uri()} --host 127.0.0.1 --port 5000")
+    typer.echo("  Notebook:    in JupyterLab, `from toolkit import ui; ui.experiment_panel(\"quickstart\")`"
+               " (in a checkout: notebooks/01_quickstart.ipynb)")
+    typer.echo("  Stop server: tierlab serve down")

@@ -87,6 +87,7 @@ class Step(Record):
     prompt: str = ""
     output: str = ""
     provider: str = ""
+    model: str = Field(default="", description="Model id the server's answer named (empty for retrieval steps).")
     usage: Usage = Usage()
 
     @property

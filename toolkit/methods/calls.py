@@ -48,6 +48,12 @@ def provider_name(llm: BaseChatModel, message: BaseMessage) -> str:
     return f"{vendor}/{model}" if model else str(vendor)
 
 
+def served_model(message: BaseMessage) -> str:
+    """The model id the server's answer named (TierLab chat models report it; others give ``model_name``)."""
+    meta = getattr(message, "response_metadata", None) or {}
+    return str(meta.get("tierlab_served_model") or meta.get("model_name") or "")
+
+
 def usage_of(message: BaseMessage, latency_s: float) -> Usage:
     """``Usage.from_message`` for TierLab chat models; token counts and measured latency for any other."""
     if USAGE_KEY in (getattr(message, "response_metadata", None) or {}):
@@ -83,6 +89,7 @@ def chat(
             prompt=get_buffer_string(messages),
             output=text,
             provider=provider_name(llm, reply),
+            model=served_model(reply),
             usage=usage_of(reply, timer.latency_s),
         )
         results.append((text, step))

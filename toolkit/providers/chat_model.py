@@ -128,6 +128,7 @@ class ProviderChatModel(BaseChatModel):
             "tierlab_switches": switches,
             "tierlab_quota": done.quota,
             "model_name": done.model,
+            "tierlab_served_model": done.served_model,
             "finish_reason": done.finish_reason,
         }
 

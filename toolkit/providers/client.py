@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from toolkit.providers import dialects
@@ -50,6 +50,7 @@ class Completion(BaseModel):
     provider: str
     model: str
     emulated: bool = False
+    served_model: str | None = Field(default=None, description="Model id the server's answer names (its `model`).")
     cached: bool = False
     ttft_s: float | None = None
     waited_s: float = 0.0
@@ -191,13 +192,15 @@ class ProviderClient:
             raise ProviderError(f"{self.entry.id}: 410 gone - this endpoint is retired ({self.entry.notes})", status=410)
         raise ProviderError(f"{self.entry.id}: HTTP {status}: {detail}", status=status, retryable=status >= 500 or status == 408)
 
-    def _finish(self, response, text, finish, in_tok, out_tok, reserved, latency, ttft, state) -> Completion:
+    def _finish(self, response, text, finish, in_tok, out_tok, reserved, latency, ttft, state,
+                served: str | None = None) -> Completion:
         self.limiter.record_extra(tokens=in_tok + out_tok - reserved,
                                   neurons=neurons(self.entry, in_tok, out_tok) - neurons(self.entry, reserved, 0))
         usage = usage_for(self.entry, in_tok, out_tok, latency, rate_limited=state["rate_limited"],
                           served_cost_usd=response.headers.get(SELFHOSTED_COST_HEADER))
         return Completion(
             text=text, finish_reason=finish, usage=usage, provider=self.entry.id, model=self.entry.model,
+            served_model=str(served) if served else None,
             emulated=self.emulated or EMULATED_HEADER in response.headers, ttft_s=ttft, waited_s=state["waited"],
             quota={k: v for k, v in response.headers.items() if "ratelimit" in k.lower()},
         )
@@ -226,12 +229,12 @@ class ProviderClient:
         in_tok = int(usage.get("prompt_tokens") or estimate_tokens(messages))
         out_tok = int(usage.get("completion_tokens") or max(1, len(text) // 4))
         return self._finish(response, text, choice.get("finish_reason"), in_tok, out_tok, reserved, latency, latency,
-                            state)
+                            state, served=data.get("model"))
 
     def _stream_once(self, body: dict, messages: list[dict], params: dict, state: dict):
         reserved = self._reserve(messages, params, state)
         started = time.perf_counter()
-        ttft, parts, finish, usage, done = None, [], None, {}, False
+        ttft, parts, finish, usage, done, served = None, [], None, {}, False, None
         try:
             with self._http.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:
@@ -246,6 +249,7 @@ class ProviderClient:
                         break
                     chunk = json.loads(data)
                     usage = chunk.get("usage") or usage
+                    served = chunk.get("model") or served
                     for choice in chunk.get("choices") or []:
                         finish = choice.get("finish_reason") or finish
                         delta = (choice.get("delta") or {}).get("content")
@@ -268,4 +272,4 @@ class ProviderClient:
         in_tok = int(usage.get("prompt_tokens") or estimate_tokens(messages))
         out_tok = int(usage.get("completion_tokens") or max(1, len(text) // 4))
         return self._finish(response, text, finish, in_tok, out_tok, reserved, time.perf_counter() - started, ttft,
-                            state)
+                            state, served=served)

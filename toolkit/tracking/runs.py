@@ -142,6 +142,9 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         provider, method = providers[arm.provider], methods[arm.method]
         records = [r for r in result.records if r.arm == arm.arm]
         endpoint = provenance.endpoint(provider)
+        served = sorted({s.model for r in records for s in r.answer.steps if s.model})
+        if served:  # what the answers themselves said (an emulator names the model it emulates)
+            endpoint["endpoint.response_models"] = served
         answered_by = provenance.answered_by(provider, endpoint)
         arm_start, arm_end = _window_ms(records)
         note = f"**{method.arm_name}** on **{provider.name}**. Text written by {answered_by}."

@@ -84,6 +84,7 @@ def _step_span(step: Step, retrieved, secrets) -> dict:
     usage = step.usage
     attributes = {
         "tierlab.provider": step.provider,
+        "tierlab.response_model": step.model,
         "tierlab.latency_s": usage.latency_s,
         "tierlab.cached": usage.cached_calls > 0,
         "tierlab.cost_usd": usage.cost_usd,

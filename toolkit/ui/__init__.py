@@ -8,13 +8,32 @@ Imports are lazy: ``import toolkit.ui`` does not import ipywidgets, mlflow or th
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
+
+QUIET_LOGGERS = ("mlflow", "alembic", "httpx", "chromadb", "ray", "urllib3")
+
+
+def quiet() -> None:
+    """Keep cell output to what the panels show: no MLflow/alembic INFO lines, no artifact-download bars.
+
+    Why here and not in the library: CLI users may want those logs; in a notebook they bury the panel. Warnings
+    and errors still show. Called by every panel; ``TIERLAB_VERBOSE=1`` turns it off.
+    """
+    if os.environ.get("TIERLAB_VERBOSE"):
+        return
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported (it resets its loggers)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def experiment_panel(spec: Any = None, **overrides: Any):
     """An ``ExperimentPanel`` for a spec (object, YAML path or example name; default ``quickstart``)."""
     from toolkit.ui.experiment import ExperimentPanel
 
+    quiet()
     return ExperimentPanel(spec, **overrides)
 
 
@@ -22,6 +41,7 @@ def results_view(result: Any, **options: Any):
     """A ``ResultsView`` of an ``ExperimentResult``, or of a stored run (spec path or run folder name)."""
     from toolkit.ui.results import ResultsView
 
+    quiet()
     if isinstance(result, str):
         from toolkit.experiments.runner import load_result
 
@@ -33,6 +53,7 @@ def compare_panel(experiment: str | None = None, **options: Any):
     """A ``ComparePanel`` over the MLflow runs of ``experiment`` (all experiments when None)."""
     from toolkit.ui.compare import ComparePanel
 
+    quiet()
     return ComparePanel(experiment, **options)
 
 
@@ -56,4 +77,4 @@ def figure(fig: Any):
     return Image(figure_png(fig))
 
 
-__all__ = ["compare_panel", "experiment_panel", "figure", "results_view", "serving_panel"]
+__all__ = ["compare_panel", "experiment_panel", "figure", "quiet", "results_view", "serving_panel"]

@@ -7,40 +7,52 @@ free while progress bars and the live table fill in. Tests drive it by setting `
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
+from toolkit.examples import resolve_spec
 from toolkit.ui import choices
+from toolkit.ui.history import HistorySection
 from toolkit.ui.html import esc, fmt, table
 from toolkit.ui.power import PowerSection
-from toolkit.ui.run import BackgroundRun, answer_row, plan_arms
+from toolkit.ui.run import BackgroundRun, answer_row, missing_keys, plan_arms
 from toolkit.ui.state import ExperimentForm, RunState
 
 LIVE_ROWS = 15
-LIVE_HEADERS = ("arm", "question", "answer", "accuracy", "hallucination", "latency s")
+LIVE_HEADERS = ("arm", "question", "answer", "accuracy", "hallucination", "latency s", "cached")
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def resolve_spec(spec: Any = None):
-    """A spec from an ``ExperimentSpec``, a YAML path, or an example name in ``experiments/`` (default quickstart)."""
-    from toolkit import paths
-    from toolkit.experiments.spec import ExperimentSpec, SpecError, load_spec
+class MissingKeys(ValueError):
+    """Required providers without their API key: one line per provider with the variable and the sign-up page."""
 
-    if isinstance(spec, ExperimentSpec):
-        return spec
-    candidate = Path(spec or "quickstart")
-    if candidate.suffix not in (".yaml", ".yml") and not candidate.exists():
-        candidate = paths.REPO_ROOT / "experiments" / f"{candidate}.yaml"
-    if not candidate.exists():
-        examples = sorted(p.stem for p in (paths.REPO_ROOT / "experiments").glob("*.yaml"))
-        raise SpecError(f"no spec {str(spec)!r}: pass a YAML path or one of the examples {examples}.")
-    return load_spec(candidate)
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _error_html(error: Exception) -> str:
+    """An error for the status line; sign-up pages become links, multi-line messages a list."""
+    lines = [esc(line) for line in str(error).splitlines() if line.strip()]
+    lines = [re.sub(r"(https://[^\s;,]+[^\s;,.])", r"<a href='\1' target='_blank'>\1</a>", line) for line in lines]
+    return lines[0] if len(lines) == 1 else "<ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>"
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class ExperimentPanel:
@@ -88,10 +100,14 @@ class ExperimentPanel:
         self.sample_size = w.BoundedIntText(value=form.sample_size or 0, min=0, max=1_000_000, description="sample size",
                                             tooltip="questions sampled per arm; 0 = the whole split")
         self.seed = w.IntText(value=form.seed, description="seed")
+        self._provider_options = [(statuses[n].label, n) for n in chosen_first]
         self.providers = w.SelectMultiple(
-            options=[(statuses[n].label, n) for n in chosen_first], value=tuple(form.providers),
+            options=self._provider_options, value=tuple(form.providers),
             rows=8, description="providers", layout=w.Layout(width="95%"),
         )
+        self.provider_search = w.Text(placeholder="search providers (id, 'key set', 'emulated', 'self-hosted' …)",
+                                      description="find", layout=w.Layout(width="95%"))
+        self.provider_search.observe(lambda _: self._filter_providers(), names="value")
         method_options = list(dict.fromkeys([*form.method_pool, *choices.method_names()]))
         self.methods = w.SelectMultiple(options=method_options, value=tuple(form.methods), rows=6, description="methods")
         self.metrics = w.SelectMultiple(
@@ -119,19 +135,32 @@ class ExperimentPanel:
         self.cancel_button.on_click(lambda _: self.cancel())
         self.status = w.HTML("<b>Status:</b> ready")
         self.progress = w.VBox()
+        self._bars: dict[str, w.IntProgress] = {}
         self.live = w.HTML()
         self.results = w.VBox()
+        self.results_view = None
         settings = w.VBox([self.name, w.HBox([self.dataset, self.split]), w.HBox([self.sample_size, self.seed]),
-                           self.providers, w.HBox([self.methods, self.metrics]), self.judge])
+                           self.provider_search, self.providers, w.HBox([self.methods, self.metrics]), self.judge])
         spec_box = w.VBox([self.spec_yaml, w.HBox([self.save_path, self.save_button])])
         self.power = PowerSection(lambda: self.spec, runs_root=self.run_kwargs.get("runs_root"))
+        self.history = HistorySection(lambda: self.form.name, runs_root=self.run_kwargs.get("runs_root"))
+        self.history.refresh()
         self.widget = w.VBox([
             w.HTML("<h3 style='margin:4px 0'>TierLab experiment</h3>"),
             w.HBox([settings, spec_box]),
-            w.Accordion(children=[self.power.widget], titles=("Power: how many questions does this comparison need?",)),
+            w.Accordion(children=[self.power.widget, self.history.widget],
+                        titles=("Power: how many questions does this comparison need?", "Run history")),
             w.HBox([self.run_button, self.cancel_button, self.cluster]),
             self.status, self.progress, self.live, self.results,
         ])
+
+    def _filter_providers(self) -> None:
+        """Show the providers whose label contains every search word; chosen ones always stay visible."""
+        words = self.provider_search.value.lower().split()
+        chosen = list(self.form.providers)  # read first: changing the options may clear the selection
+        self.providers.options = [(label, name) for label, name in self._provider_options
+                                  if name in chosen or all(word in label.lower() for word in words)]
+        self.providers.value = tuple(chosen)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -178,23 +207,34 @@ class ExperimentPanel:
         return target
 
     def run(self, wait: bool = False):
-        """Start the experiment on a background thread; with ``wait`` block and return the ``ExperimentResult``."""
+        """Start the experiment on a background thread and return its handle; ``await`` it for the result.
+
+        ``result = await panel.run()`` keeps the kernel responsive while waiting, so the Cancel button (or a
+        kernel interrupt) stops the run. ``wait=True`` blocks until the end and is meant for scripts: inside a
+        notebook's running event loop it refuses, since a blocked kernel would ignore Cancel.
+        """
         from toolkit.experiments.runner import run_experiment
 
         if self.running:
             self._status("already running: wait for it or press Cancel")
             return self.background
+        if wait and _loop_running():
+            raise RuntimeError("panel.run(wait=True) would block the kernel and ignore Cancel: "
+                               "use `result = await panel.run()` in a notebook cell")
+        self._clear()
         try:
             spec = self.spec
-            arms = plan_arms(spec, self.run_kwargs.get("components"), self.run_kwargs.get("runs_root"))
+            components = self.run_kwargs.get("components")
+            blocked = missing_keys(spec, components)
+            if blocked:
+                raise MissingKeys(blocked)
+            arms = plan_arms(spec, components, self.run_kwargs.get("runs_root"))
         except Exception as error:  # noqa: BLE001 - bad settings are shown, not raised into a callback
-            self._status(f"<span style='color:#b00'>cannot start: {esc(error)}</span>")
+            self._status(f"<span style='color:#b00'>cannot start: {_error_html(error)}</span>")
             if wait:
                 raise
             return None
         self.state = RunState()
-        self.results.children = ()
-        self._bars: dict[str, w.IntProgress] = {}
         self.background = BackgroundRun(
             spec,
             run=lambda s, **kw: run_experiment(s, **kw, **self._run_options()),
@@ -207,8 +247,11 @@ class ExperimentPanel:
         if not wait:
             return self.background
         self.background.join()
-        if self.state.status == "failed":
-            raise RuntimeError(f"experiment failed: {self.state.error}")
+        return self.background.outcome()
+
+    @property
+    def result(self):
+        """The last finished run's ``ExperimentResult`` (None before one finished)."""
         return self.state.result
 
     def _run_options(self) -> dict[str, Any]:
@@ -221,6 +264,16 @@ class ExperimentPanel:
             self.background.cancel()
 
     # --- view ----------------------------------------------------------------------------------------------
+    def _clear(self) -> None:
+        """Forget the previous run's bars, live rows, results and status (a failed start must not show them)."""
+        with self._lock:
+            self._bars: dict[str, w.IntProgress] = {}
+            self.progress.children = ()
+            self.live.value = ""
+            self.results.children = ()
+            self.results_view = None
+            self._status("starting…")
+
     def _status(self, html_text: str) -> None:
         self.status.value = f"<b>Status:</b> {html_text}"
 
@@ -238,7 +291,7 @@ class ExperimentPanel:
                 bar.label.value = f"{esc(arm.arm)}: {arm.done}/{arm.total}" + (f" ({arm.errors} errors)" if arm.errors else "")
             self.live.value = table(LIVE_HEADERS, [
                 [r["arm"], r["question_id"], str(r["answer"])[:80], fmt(r.get("accuracy")), fmt(r.get("hallucination")),
-                 fmt(r.get("latency_s"))]
+                 fmt(r.get("latency_s")), "cached" if r.get("cached") else ""]
                 for r in rows[-LIVE_ROWS:]
             ]) if rows else ""
             running = status in ("running", "cancelling")
@@ -249,7 +302,9 @@ class ExperimentPanel:
                 from toolkit.ui.results import ResultsView
 
                 try:
-                    self.results.children = [ResultsView(self.state.result).widget]
+                    self.history.refresh()
+                    self.results_view = ResultsView(self.state.result, tracking_uri=self.run_kwargs.get("tracking_uri"))
+                    self.results.children = [self.results_view.widget]
                 except Exception as error:  # noqa: BLE001 - keep the live table even if the view fails
                     self.results.children = [w.HTML(f"<span style='color:#b00'>results view failed: {esc(error)}</span>")]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,8 +32,21 @@ def interval(value: Any, low: Any = None, high: Any = None, digits: int = 2, n: 
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{size}"
 
 
+def count(value: Any) -> str:
+    """A call or answer count as an integer (summaries carry them as floats): ``3``, not ``3.00``."""
+    return "–" if value is None or (isinstance(value, float) and value != value) else f"{round(value):,}"
+
+
 def money(value: Any) -> str:
-    return "–" if value is None or (isinstance(value, float) and value != value) else f"${value:.5f}"
+    """Dollars with two significant digits below a cent (``$0.00012``), cents above (``$1.25``), ``$0`` for zero."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if value == 0:
+        return "$0"
+    if abs(value) >= 0.01:
+        return f"${value:,.2f}"
+    digits = 1 - math.floor(math.log10(abs(value)))
+    return f"${value:.{digits}f}"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css_class: str = "tierlab-table") -> str:

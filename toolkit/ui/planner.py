@@ -54,7 +54,7 @@ class PlannerPanel:
         self.sensitive = w.Checkbox(value=workload.sensitive_data, description="Sensitive data (no third-party APIs)")
         self.update = w.Button(description="Plan", button_style="primary")
         self.report = w.HTML()
-        self.plot = w.Output()
+        self.plot = w.Image(format="png")  # a PNG, not display(fig): under Agg a Figure prints as "<Figure …>"
         self.update.on_click(lambda _: self.refresh())
         self.widget = w.VBox([w.HBox([self.users, self.per_user]), w.HBox([self.concurrency, self.latency]),
                               self.sensitive, self.update, self.report, self.plot])
@@ -76,13 +76,10 @@ class PlannerPanel:
             self.report.value = f"<b>Cannot plan:</b> {error}"
             return
         self.report.value = _markdown_to_html(plan_markdown(self.plan, sensitivity(workload, self.offers, self.measured)))
-        self.plot.clear_output()
-        with self.plot:
-            from IPython.display import display
+        from toolkit.planner.report import cost_figure
+        from toolkit.ui.results import figure_png
 
-            from toolkit.planner.report import cost_figure
-
-            display(cost_figure(cost_curve(workload, self.offers, self.measured)))
+        self.plot.value = figure_png(cost_figure(cost_curve(workload, self.offers, self.measured)))
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -7,13 +7,14 @@ the same values; this module only arranges them. The pure ``*_rows``/``drilldown
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 import ipywidgets as w
 
 from toolkit.metrics import headline_metrics
 from toolkit.metrics.stats import STATS_NOTE
-from toolkit.ui.html import esc, fmt, interval, money, table
+from toolkit.ui.html import count, esc, interval, money, table
 
 SUMMARY_METRICS = headline_metrics()
 SUMMARY_HEADERS = (
@@ -37,13 +38,14 @@ def summary_rows(result: Any) -> list[list[str]]:
         latency = (
             "–" if cost.get("latency_p50_s") is None else f"{cost['latency_p50_s']:.2f} / {cost['latency_p95_s']:.2f}"
         )
+        cached = sum(1 for r in result.records if r.arm == arm.arm and r.answer.cached)
         rows.append(
             [
                 arm.arm,
-                f"{arm.answered}/{arm.planned}",
+                f"{arm.answered}/{arm.planned}" + (f" ({cached} cached)" if cached else ""),
                 *(interval(arm.metrics.get(name)) for name in SUMMARY_METRICS),
                 latency,
-                f"{fmt(cost.get('calls'))} ({fmt(cost.get('network_calls'))})",
+                f"{count(cost.get('calls'))} ({count(cost.get('network_calls'))})",
                 money(cost.get("cost_usd")),
                 money(cost.get("shadow_cost_per_correct_usd")),
                 money(cost.get("selfhosted_cost_per_correct_usd")),
@@ -128,31 +130,55 @@ def figure_png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
-def mlflow_link(result: Any) -> str:
-    """HTML link to the experiment's MLflow parent run ('' when it was not tracked)."""
-    if not result.mlflow_run_id:
-        return ""
-    try:
-        from toolkit import tracking
+class MlflowButton:
+    """"Open in MLflow": finds or starts ``mlflow ui`` on 127.0.0.1 for the run's store (on a thread, ~13 s the
+    first time) and shows the link to the run; nothing when the run was not tracked."""
 
-        url = tracking.run_url(result.mlflow_run_id)
-    except Exception as exc:  # noqa: BLE001 - the view still works without the link
-        return f"<small>MLflow run {esc(result.mlflow_run_id)} (link unavailable: {esc(type(exc).__name__)})</small>"
-    return f"<a href='{esc(url)}' target='_blank'>MLflow run {esc(result.mlflow_run_id[:8])}</a>"
+    def __init__(self, run_id: str | None, tracking_uri: str | None = None):
+        self.run_id, self.tracking_uri = run_id, tracking_uri
+        self.button = w.Button(description="Open in MLflow", icon="external-link", disabled=not run_id,
+                               tooltip="start (or find) mlflow ui on 127.0.0.1 for this run's store")
+        self.link = w.HTML("" if run_id else "<small>not tracked in MLflow</small>")
+        self.button.on_click(lambda _: self.open())
+        self.widget = w.HBox([self.button, self.link])
+        self._thread: threading.Thread | None = None
+
+    def open(self, wait: bool = False) -> str:
+        """Start looking up/starting the server; with ``wait`` return the link HTML once it is there."""
+        if self._thread is None or not self._thread.is_alive():
+            self.button.disabled = True
+            self.link.value = "<small>starting mlflow ui on 127.0.0.1…</small>"
+            self._thread = threading.Thread(target=self._open, daemon=True)
+            self._thread.start()
+        if wait:
+            self._thread.join()
+        return self.link.value
+
+    def _open(self) -> None:
+        from toolkit.ui import mlflow_ui
+
+        try:
+            url = mlflow_ui.open_url(self.run_id, self.tracking_uri)
+        except Exception as exc:  # noqa: BLE001 - shown beside the button
+            self.link.value = f"<span style='color:#b00'>MLflow UI unavailable: {esc(exc)}</span>"
+        else:
+            self.link.value = f"<a href='{esc(url)}' target='_blank'>MLflow run {esc(self.run_id[:8])} ↗</a>"
+        finally:
+            self.button.disabled = False
 
 
 class ResultsView:
     """Tabs: Summary (CIs, cost), Plots (accuracy–cost, hallucination), Paired tests, Drill-down per question."""
 
-    def __init__(self, result: Any, *, plots: bool = True):
+    def __init__(self, result: Any, *, plots: bool = True, tracking_uri: str | None = None):
         self.result = result
         spec = result.spec
         self.header = w.HTML(
             f"<h4 style='margin:4px 0'>Results: {esc(spec.name)}</h4>"
             f"<small>run <code>{esc(result.run_key)}</code> · {len(result.records)} answers · "
-            f"{result.network_calls} network calls this run · {round(spec.confidence * 100)}% CIs (Wilson / BCa)</small> "
-            f"{mlflow_link(result)}"
+            f"{result.network_calls} network calls this run · {round(spec.confidence * 100)}% CIs (Wilson / BCa)</small>"
         )
+        self.mlflow = MlflowButton(result.mlflow_run_id, tracking_uri)
         self.summary = w.HTML(table(SUMMARY_HEADERS, summary_rows(result)))
         notes = [f"{len(result.errors)} question(s) failed (retried on the next run)"] if result.errors else []
         notes += [f"skipped {name}: {why}" for name, why in result.skipped.items()]
@@ -176,33 +202,41 @@ class ResultsView:
 
         self.plots = w.HBox()
         if plots:
-            self.plots.children = self._plot_images()
+            self.plots.children = self._plot_widgets()
+        from toolkit.ui.grid import ResultsGrid
+        from toolkit.ui.rejudge import RejudgePanel
+
+        self.grid = ResultsGrid(result, drilldown_html)
+        self.rejudge = RejudgePanel(result)
         self.tabs = w.Tab(
             children=[
                 w.VBox([self.summary, self.notes]),
+                self.grid.widget,
                 self.plots,
                 w.VBox([self.metric, self.comparisons]),
                 w.VBox([self.arm, self.question, self.detail]),
+                self.rejudge.widget,
             ],
-            titles=("Summary", "Plots", "Paired tests", "Drill-down"),
+            titles=("Summary", "Grid", "Plots", "Paired tests", "Drill-down", "Re-judge"),
         )
-        self.widget = w.VBox([self.header, self.tabs])
+        self.widget = w.VBox([self.header, self.tabs, self.mlflow.widget])
 
     def _ipython_display_(self):
         from IPython.display import display
 
         display(self.widget)
 
-    def _plot_images(self) -> list[w.Widget]:
-        from toolkit.experiments.report import hallucination_figure, pareto_figure
+    def _plot_widgets(self) -> list[w.Widget]:
+        """Interactive plotly figures (hover, zoom, arm toggles); MLflow gets the report's PNGs of the same data."""
+        from toolkit.ui.plots import hallucination_widget, pareto_widget
 
-        images = []
-        for make in (pareto_figure, hallucination_figure):
+        widgets = []
+        for make in (pareto_widget, hallucination_widget):
             try:
-                images.append(w.Image(value=figure_png(make(self.result)), format="png"))
-            except Exception as exc:  # noqa: BLE001 - e.g. no arm has an accuracy yet
-                images.append(w.HTML(f"<small>{esc(make.__name__)}: {esc(exc)}</small>"))
-        return images
+                widgets.append(make(self.result))
+            except Exception as exc:  # noqa: BLE001 - one broken plot must not hide the rest of the view
+                widgets.append(w.HTML(f"<small>{esc(make.__name__)}: {esc(exc)}</small>"))
+        return widgets
 
     def _show_comparisons(self) -> None:
         rows = comparison_rows(self.result.comparisons, self.metric.value)

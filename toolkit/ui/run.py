@@ -3,10 +3,14 @@
 Why a thread and not asyncio: the runner's API is synchronous and must work inside Jupyter's already running
 event loop; a plain thread needs no loop tricks (no asyncio.run, no nest_asyncio), and cancelling is just
 setting the runner's ``cancel`` Event — it stops at the next question and keeps what was answered.
+The handle is awaitable (``result = await panel.run()``): awaiting polls with ``asyncio.sleep`` so the kernel
+keeps handling widget messages (the Cancel button works while a cell waits), and interrupting the kernel
+(■) cancels the run instead of leaving it going in the background.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -68,6 +72,29 @@ class BackgroundRun:
             self._thread.join(timeout)
         return self.state
 
+    def __await__(self):
+        return self.wait().__await__()
+
+    async def wait(self, poll_s: float = 0.2) -> Any:
+        """The ``ExperimentResult`` once the run ends (cancelled runs return what was answered).
+
+        Raises ``RuntimeError`` if the run failed. Interrupting the wait (kernel interrupt or task cancel)
+        cancels the run, keeps the answers so far, and re-raises.
+        """
+        try:
+            while self.running:
+                await asyncio.sleep(poll_s)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            self.cancel()
+            raise
+        return self.outcome()
+
+    def outcome(self) -> Any:
+        """The finished run's result, or ``RuntimeError`` naming why it failed."""
+        if self.state.status == "failed":
+            raise RuntimeError(f"experiment failed: {self.state.error}")
+        return self.state.result
+
     def _on_answer(self, *args: Any, **kwargs: Any) -> None:
         self.state.record(self._to_row(*args, **kwargs))
         self._notify()
@@ -116,3 +143,33 @@ def answer_row(record: Any, metrics: Any = ("accuracy",)) -> dict[str, Any]:
     from toolkit.experiments.results import question_row
 
     return question_row(record, metrics)
+
+
+def missing_keys(spec: Any, components: Any = None) -> list[str]:
+    """Why each required provider of ``spec`` cannot be called here, with the variable to set and where to get a
+    key; empty when the run can start. Optional providers are left out by the runner instead, so listed only when
+    no provider at all could be called.
+
+    Why up front: a keyless provider otherwise "finishes" with 0 answers and a "retried on the next run" note.
+    """
+    from toolkit.experiments.components import Components
+    from toolkit.providers import load_catalog
+
+    components = components or Components()
+    catalog = load_catalog()
+    unavailable = {provider.name: components.unavailable(provider) for provider in spec.providers}
+    nothing_left = all(unavailable.values())  # optional ones too: the run would have no arm at all
+    problems = []
+    for provider in spec.providers:
+        why = unavailable[provider.name]
+        if why is None or (provider.optional and not nothing_left):
+            continue
+        entry = catalog.entry(provider.id)
+        text = f"{provider.name} needs an API key: {why}. Set it in a cell (os.environ[{entry.key_env!r}] = '…') " \
+               f"or export it before starting Jupyter"
+        if entry.signup_url:
+            text += f"; get a key at {entry.signup_url}"
+        if entry.kind in ("free", "trial"):
+            text += f"; or pick '{provider.id}~emulated' to run against its emulated limits offline"
+        problems.append(text + ".")
+    return problems

@@ -1,0 +1,59 @@
+"""The results view's readability and its MLflow button: integer counts, readable dollars, cached answers marked,
+and an MLflow UI started on 127.0.0.1 for the run's own store (a real ``mlflow server``; slow)."""
+
+import httpx
+import pytest
+from test_ui import GoldServer, home, panel_for, small_spec  # noqa: F401 - fixtures
+
+from toolkit.ui.html import count, money
+
+
+@pytest.fixture
+def server():
+    gold = GoldServer()
+    yield gold
+    gold.close()
+
+
+def test_counts_are_integers_and_dollars_readable():
+    assert count(3.0) == "3" and count(12345.0) == "12,345" and count(None) == "–"
+    assert money(0.0) == "$0" and money(1.254) == "$1.25" and money(0.00012345) == "$0.00012"
+    assert money(0.0031) == "$0.0031" and money(None) == "–"
+
+
+def test_answers_from_the_response_cache_are_marked(home, server):  # noqa: F811
+    from toolkit.ui.results import summary_rows
+
+    first = panel_for(small_spec(server.url, sample_size=2, methods=["closed_book"])).run(wait=True)
+    assert not any(r.answer.cached for r in first.records)
+    again = panel_for(small_spec(server.url, sample_size=2, methods=["closed_book"], name="ui-test-again"))
+    result = again.run(wait=True)  # a new run key asks again: the endpoint's cache answers, no network call
+    assert result.network_calls == 0 and all(r.answer.cached for r in result.records)
+    row = summary_rows(result)[0]
+    assert row[1] == "2/2 (2 cached)"
+    assert "2 (0)" in row  # calls (network) as integers
+    assert "cached" in again.live.value
+
+
+@pytest.mark.slow
+def test_mlflow_button_starts_a_loopback_ui_for_the_runs_store(home, server, tmp_path):  # noqa: F811
+    from toolkit.ui import mlflow_ui
+
+    uri = f"sqlite:///{tmp_path / 'own-store.db'}"
+    panel = panel_for(small_spec(server.url, sample_size=1, methods=["closed_book"]))
+    panel.run_kwargs.update(track=True, tracking_uri=uri)
+    result = panel.run(wait=True)
+    button = panel.results_view.mlflow.button
+    assert button.description == "Open in MLflow" and not button.disabled
+    try:
+        button.click()
+        link = panel.results_view.mlflow.open(wait=True)  # the click works on a thread: join it
+        assert f"/runs/{result.mlflow_run_id}" in link and "http://127.0.0.1:50" in link
+        base = link.split("'")[1].split("/#/")[0]
+        assert httpx.get(f"{base}/api/2.0/mlflow/runs/get", params={"run_id": result.mlflow_run_id}).status_code == 200
+        server_proc, port = mlflow_ui._started[uri]
+        assert mlflow_ui.server_for(result.mlflow_run_id, uri) == f"http://127.0.0.1:{port}"  # reused, not restarted
+        assert len(mlflow_ui._started) == 1
+    finally:
+        mlflow_ui.stop_all()
+    assert server_proc.poll() is not None
