@@ -16,6 +16,7 @@ import ipywidgets as w
 
 from toolkit.examples import resolve_spec
 from toolkit.ui import choices
+from toolkit.ui.history import HistorySection
 from toolkit.ui.html import esc, fmt, table
 from toolkit.ui.power import PowerSection
 from toolkit.ui.run import BackgroundRun, answer_row, missing_keys, plan_arms
@@ -99,10 +100,14 @@ class ExperimentPanel:
         self.sample_size = w.BoundedIntText(value=form.sample_size or 0, min=0, max=1_000_000, description="sample size",
                                             tooltip="questions sampled per arm; 0 = the whole split")
         self.seed = w.IntText(value=form.seed, description="seed")
+        self._provider_options = [(statuses[n].label, n) for n in chosen_first]
         self.providers = w.SelectMultiple(
-            options=[(statuses[n].label, n) for n in chosen_first], value=tuple(form.providers),
+            options=self._provider_options, value=tuple(form.providers),
             rows=8, description="providers", layout=w.Layout(width="95%"),
         )
+        self.provider_search = w.Text(placeholder="search providers (id, 'key set', 'emulated', 'self-hosted' …)",
+                                      description="find", layout=w.Layout(width="95%"))
+        self.provider_search.observe(lambda _: self._filter_providers(), names="value")
         method_options = list(dict.fromkeys([*form.method_pool, *choices.method_names()]))
         self.methods = w.SelectMultiple(options=method_options, value=tuple(form.methods), rows=6, description="methods")
         self.metrics = w.SelectMultiple(
@@ -131,16 +136,27 @@ class ExperimentPanel:
         self.results = w.VBox()
         self.results_view = None
         settings = w.VBox([self.name, w.HBox([self.dataset, self.split]), w.HBox([self.sample_size, self.seed]),
-                           self.providers, w.HBox([self.methods, self.metrics]), self.judge])
+                           self.provider_search, self.providers, w.HBox([self.methods, self.metrics]), self.judge])
         spec_box = w.VBox([self.spec_yaml, w.HBox([self.save_path, self.save_button])])
         self.power = PowerSection(lambda: self.spec, runs_root=self.run_kwargs.get("runs_root"))
+        self.history = HistorySection(lambda: self.form.name, runs_root=self.run_kwargs.get("runs_root"))
+        self.history.refresh()
         self.widget = w.VBox([
             w.HTML("<h3 style='margin:4px 0'>TierLab experiment</h3>"),
             w.HBox([settings, spec_box]),
-            w.Accordion(children=[self.power.widget], titles=("Power: how many questions does this comparison need?",)),
+            w.Accordion(children=[self.power.widget, self.history.widget],
+                        titles=("Power: how many questions does this comparison need?", "Run history")),
             w.HBox([self.run_button, self.cancel_button]),
             self.status, self.progress, self.live, self.results,
         ])
+
+    def _filter_providers(self) -> None:
+        """Show the providers whose label contains every search word; chosen ones always stay visible."""
+        words = self.provider_search.value.lower().split()
+        chosen = list(self.form.providers)  # read first: changing the options may clear the selection
+        self.providers.options = [(label, name) for label, name in self._provider_options
+                                  if name in chosen or all(word in label.lower() for word in words)]
+        self.providers.value = tuple(chosen)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -278,6 +294,7 @@ class ExperimentPanel:
                 from toolkit.ui.results import ResultsView
 
                 try:
+                    self.history.refresh()
                     self.results_view = ResultsView(self.state.result, tracking_uri=self.run_kwargs.get("tracking_uri"))
                     self.results.children = [self.results_view.widget]
                 except Exception as error:  # noqa: BLE001 - keep the live table even if the view fails
