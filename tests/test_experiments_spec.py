@@ -66,6 +66,15 @@ def test_hash_ignores_how_it_runs_but_not_what_it_measures():
     assert parse_spec(GOOD + "sample_size: 3\n").spec_hash() != spec.spec_hash()
 
 
+def test_hash_follows_the_endpoint_an_arm_calls():
+    """Answers stored from one server must never be replayed as another's: the endpoint is part of the run key."""
+    spec = parse_spec(GOOD)
+    elsewhere = GOOD.replace("  - local/smollm2-135m-instruct", "  - id: local/smollm2-135m-instruct\n    base_url: http://127.0.0.1:9999/v1")
+    assert parse_spec(elsewhere).spec_hash() != spec.spec_hash()
+    other_backend = GOOD.replace("emulate: true", "emulate: true\n    emulator_backend: http://127.0.0.1:9998/v1")
+    assert parse_spec(other_backend).spec_hash() != spec.spec_hash()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -201,3 +201,21 @@ def test_the_spec_is_logged_as_written_and_as_run_with_skipped_arms_and_why():
         "groq/llama-3.1-8b-instant | closed_book": "$GROQ_API_KEY is not set",
         "groq/llama-3.1-8b-instant | rag": "$GROQ_API_KEY is not set",
     }
+
+
+def test_the_judges_that_produced_the_verdicts_are_logged_with_their_cards():
+    from toolkit.experiments.results import ExperimentResult
+    from toolkit.experiments.spec import parse_spec
+    from toolkit.judges import judge_card
+    from toolkit.tracking.runs import _judge
+
+    spec = parse_spec("name: j\nproviders: [local/smollm2-135m-instruct]\nmethods: [closed_book]\n"
+                      "judge: {provider: local/smollm2-135m-instruct}\n")
+    record = _record([], 0.1, "2026-12-01T00:00:00+00:00").model_copy(
+        update={"llm_verdict": Verdict(judge="llm", version="llm-judge-v2", hallucinated=True)})
+    result = ExperimentResult(spec=spec, run_key="j-1", run_dir="/tmp/j", arms=(), comparisons=(), records=(record,))
+    logged = _judge(result)
+    assert logged["params"]["judge.name"] == ["claims"] and logged["params"]["llm_judge.version"] == ["llm-judge-v2"]
+    card = judge_card("local/smollm2-135m-instruct")  # the 135M model behind the LLM judge, measured as a judge
+    assert logged["metrics"]["llm_judge/balanced_accuracy"] == card["figures"]["balanced_accuracy"]
+    assert logged["metrics"]["judge/balanced_accuracy"] == judge_card("claims")["figures"]["balanced_accuracy"]

@@ -235,7 +235,9 @@ class ExperimentSpec(_Spec):
 
     def spec_hash(self) -> str:
         """Hash of what determines the answers (not budgets, concurrency, labels of the run or cache flags),
-        including the content of a bring-your-own dataset file, not only its path."""
+        including the endpoint an arm calls (its base URL override, an emulator's backend) and the content of a
+        bring-your-own dataset file, not only its path: answers stored from one server never stand in for
+        another's."""
         from toolkit.datasets import source_digest
 
         data = self.model_dump(
@@ -243,8 +245,11 @@ class ExperimentSpec(_Spec):
             exclude={"name", "description", "concurrency", "confidence", "bootstrap_resamples", "metrics"},
         )
         for provider in data["providers"]:
-            for key in ("base_url", "budget", "concurrency", "cache", "emulator_backend"):
+            for key in ("budget", "concurrency", "cache"):
                 provider.pop(key, None)
+            for key in ("base_url", "emulator_backend"):  # unset = the catalog's endpoint: keeps older keys stable
+                if provider.get(key) is None:
+                    provider.pop(key, None)
         if digest := source_digest(self.dataset):
             data["dataset_digest"] = digest
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
