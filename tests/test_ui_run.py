@@ -172,3 +172,13 @@ def test_run_history_lists_runs_of_this_spec_and_diffs_answers(home, server):  #
     assert "changed answer(s)" in panel.history.output.value
     panel.history.run_b.value = panel.history.run_a.value
     assert panel.history.diff() == [] and "same answers" in panel.history.output.value
+
+
+def test_form_errors_are_in_the_panels_words(home, server):  # noqa: F811
+    panel = panel_for(small_spec(server.url, sample_size=1))
+    panel.providers.value = ()
+    assert "providers: pick at least 1" in panel.spec_yaml.value and "List should" not in panel.spec_yaml.value
+    panel.providers.value = ("local/smollm2-135m-instruct",)
+    panel.form.base["concurrency"] = 0
+    panel._on_change()
+    assert "concurrency: must be ≥ 1, got 0" in panel.spec_yaml.value and panel.run_button.disabled
