@@ -26,6 +26,7 @@ def test_awaiting_the_run_returns_its_result(home, server):  # noqa: F811
 
     result = asyncio.run(cell())
     assert len(result.records) == 4 and panel.result is result
+    assert panel.results_view is not None and panel.results_view.result is result  # built on the loop's thread
     assert "Finished: 4 answers in 2 arms" in panel.status.value
 
 
