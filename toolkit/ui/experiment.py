@@ -64,14 +64,14 @@ class ExperimentPanel:
     """
 
     def __init__(self, spec: Any = None, *, run_kwargs: dict[str, Any] | None = None, **overrides: Any):
-        from toolkit.experiments.spec import ProviderSpec
+        from toolkit.experiments.spec import ProviderSpec, provider_entry
 
         base = resolve_spec(spec)
         self.form = ExperimentForm.from_spec(base, choices.provider_pool(base.providers))
         if "providers" in overrides:
             self.form.providers = []
             for raw in overrides.pop("providers"):
-                entry = ProviderSpec.model_validate({"id": raw} if isinstance(raw, str) else raw)
+                entry = ProviderSpec.model_validate(provider_entry(raw) if isinstance(raw, str) else raw)
                 if not isinstance(raw, str) or entry.name not in self.form.provider_pool:
                     self.form.provider_pool[entry.name] = entry.model_dump(mode="json", exclude_defaults=True) | {
                         "id": entry.id
