@@ -64,14 +64,14 @@ class ExperimentPanel:
     """
 
     def __init__(self, spec: Any = None, *, run_kwargs: dict[str, Any] | None = None, **overrides: Any):
-        from toolkit.experiments.spec import ProviderSpec
+        from toolkit.experiments.spec import ProviderSpec, provider_entry
 
         base = resolve_spec(spec)
         self.form = ExperimentForm.from_spec(base, choices.provider_pool(base.providers))
         if "providers" in overrides:
             self.form.providers = []
             for raw in overrides.pop("providers"):
-                entry = ProviderSpec.model_validate({"id": raw} if isinstance(raw, str) else raw)
+                entry = ProviderSpec.model_validate(provider_entry(raw) if isinstance(raw, str) else raw)
                 if not isinstance(raw, str) or entry.name not in self.form.provider_pool:
                     self.form.provider_pool[entry.name] = entry.model_dump(mode="json", exclude_defaults=True) | {
                         "id": entry.id
@@ -127,6 +127,10 @@ class ExperimentPanel:
         self.save_button.on_click(lambda _: self.save())
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.cancel_button = w.Button(description="Cancel", button_style="warning", icon="stop", disabled=True)
+        self.cluster = w.Text(value=self.run_kwargs.get("ray_address") or "", description="run on cluster",
+                              placeholder="empty: this machine; ray://head:10001 or local",
+                              tooltip="Ray address: each question becomes a Ray task, one quota per endpoint "
+                                      "(README: Running on a Ray cluster)", style={"description_width": "100px"})
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.status = w.HTML("<b>Status:</b> ready")
@@ -147,7 +151,7 @@ class ExperimentPanel:
             w.HBox([settings, spec_box]),
             w.Accordion(children=[self.power.widget, self.history.widget],
                         titles=("Power: how many questions does this comparison need?", "Run history")),
-            w.HBox([self.run_button, self.cancel_button]),
+            w.HBox([self.run_button, self.cancel_button, self.cluster]),
             self.status, self.progress, self.live, self.results,
         ])
 
@@ -235,7 +239,7 @@ class ExperimentPanel:
         self.state = RunState()
         self.background = BackgroundRun(
             spec,
-            run=lambda s, **kw: run_experiment(s, **kw, **self.run_kwargs),
+            run=lambda s, **kw: run_experiment(s, **kw, **self._run_options()),
             arms=arms,
             to_row=lambda record: answer_row(record, spec.metrics),
             state=self.state,
@@ -251,6 +255,10 @@ class ExperimentPanel:
     def result(self):
         """The last finished run's ``ExperimentResult`` (None before one finished)."""
         return self.state.result
+
+    def _run_options(self) -> dict[str, Any]:
+        """``run_kwargs`` plus the "run on cluster" address (empty: threads on this machine)."""
+        return self.run_kwargs | {"ray_address": self.cluster.value.strip() or None}
 
     def cancel(self) -> None:
         """Stop after the questions in flight; what was answered is kept (and a rerun continues from there)."""
