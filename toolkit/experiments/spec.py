@@ -43,6 +43,17 @@ def known_provider_id(value: str) -> str:
     return value
 
 
+EMULATED_SUFFIX = "~emulated"
+
+
+def provider_entry(text: str) -> dict[str, Any]:
+    """A provider written as a string: a catalog id, or an arm name ``id~emulated`` (what tables and panels show)
+    for that id's emulated free tier."""
+    if text.endswith(EMULATED_SUFFIX):
+        return {"id": text.removesuffix(EMULATED_SUFFIX), "emulate": True}
+    return {"id": text}
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -107,7 +118,7 @@ class ProviderSpec(_Spec):
 
     @property
     def name(self) -> str:
-        return self.label or (f"{self.id}~emulated" if self.emulate else self.id)
+        return self.label or (f"{self.id}{EMULATED_SUFFIX}" if self.emulate else self.id)
 
 
 class MethodSpec(_Spec):
@@ -201,9 +212,9 @@ class ExperimentSpec(_Spec):
     @field_validator("providers", "methods", mode="before")
     @classmethod
     def _strings_are_ids(cls, value: Any, info: ValidationInfo) -> Any:
-        key = "id" if info.field_name == "providers" else "name"
         if isinstance(value, list | tuple):
-            return [{key: v} if isinstance(v, str) else v for v in value]
+            short = provider_entry if info.field_name == "providers" else (lambda v: {"name": v})
+            return [short(v) if isinstance(v, str) else v for v in value]
         return value
 
     @field_validator("metrics")
