@@ -26,6 +26,7 @@ earn a place. Offline judging therefore rests on rules, gold aliases and the Min
 
 import re
 
+from toolkit.extraction import fold, is_abstention
 from toolkit.judges import text as T
 from toolkit.judges.aliases import expand, list_items
 from toolkit.judges.base import JudgeInput, Verdict
@@ -45,6 +46,8 @@ def _verdict(**fields) -> Verdict:
 
 def abstains(answer: str, question: str) -> bool:
     """Whole-reply stance: True when every clause abstains or asserts nothing (no content word, no number)."""
+    if is_abstention(answer):
+        return True
     pieces = T.claims(answer)
     return not pieces or all(
         T.is_abstaining_clause(p) or not (T.content(p) - T.GENERIC or T.quantities(p)) for p in pieces
@@ -69,8 +72,8 @@ def _new_content(claim: str, question: str) -> set[str]:
 
 
 def _mentions(phrase: str, claim: str) -> bool:
-    words = " ".join(T.words(phrase))
-    return bool(words) and f" {words} " in f" {' '.join(T.words(claim))} "
+    words = " ".join(T.words(fold(phrase)))  # accents folded: "Brasília" names "Brasilia"
+    return bool(words) and f" {words} " in f" {' '.join(T.words(fold(claim)))} "
 
 
 def _gold_support(claim: str, item: JudgeInput, aliases: list[str]) -> str:
@@ -89,11 +92,20 @@ def _gold_support(claim: str, item: JudgeInput, aliases: list[str]) -> str:
     if named:
         if negated:
             return "contradicted"
-        rest = _new_content(claim, item.question) - {w for a in named for w in T.content(a)}
+        rest = _new_content(_drop_qualifiers(claim), item.question) - {w for a in named for w in T.content(a)}
         rest -= {w for g in aliases for w in T.content(g)}
         # words around a named gold answer are framing ("Most sources give Paris as ...") unless they name something
         return "supported" if not rest & T.names(claim) else "silent"
     return "silent"
+
+
+_QUALIFIER = re.compile(r"\s*\((?:[A-Z][\w.'-]*\s*){1,4}\)|,\s*(?:[A-Z][\w.'-]*\s*){1,3}\.?\s*$")
+"""A name's own qualifier: its code or region in brackets or after a final comma ("ngultrum (BTN)", "Ottawa,
+Ontario"); only capitalised words, so nothing with a predicate of its own ("which is pegged ...") is dropped."""
+
+
+def _drop_qualifiers(claim: str) -> str:
+    return _QUALIFIER.sub("", T.clean(claim))
 
 
 def _units(context: str) -> list[str]:
