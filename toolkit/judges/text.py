@@ -173,3 +173,28 @@ def consistent(claimed: Quantity, evidence: Quantity, tolerance: float) -> bool:
     gap = abs(claimed.value - evidence.value)
     scale = max(abs(evidence.value), 1e-9)
     return gap <= tolerance * scale or (gap < claimed.step and gap <= 0.1 * scale)
+
+
+# ---------------------------------------------------------------- superlatives
+
+_SUPERLATIVE = (r"(?:largest|biggest|greatest|highest|tallest|longest|deepest|oldest|newest|smallest|shortest|lowest"
+                r"|busiest|richest|poorest|most\s+\w+|least\s+\w+)")
+_RANKED = re.compile(r"\b(?:second|third|fourth|fifth|sixth|2nd|3rd|4th|5th|6th)[\s-]+(" + _SUPERLATIVE + r")\b", re.I)
+_TOP = re.compile(r"(?<![\w-])(?<!second )(?<!third )(" + _SUPERLATIVE + r")\b", re.I)
+
+
+def superlatives(text: str) -> set[str]:
+    """Unranked superlatives ("the largest"), not "the second-largest"."""
+    text = _RANKED.sub(" ", clean(text))
+    return {m.lower() for m in _TOP.findall(text)}
+
+
+def ranked(text: str) -> set[str]:
+    """Superlatives with a rank below first ("second-largest", "third highest")."""
+    return {m.lower() for m in _RANKED.findall(clean(text))}
+
+
+def demotes(evidence: str, claim: str) -> bool:
+    """The evidence ranks below first what the claim calls the top ("X is the largest" vs "the second-largest")."""
+    top = superlatives(claim)
+    return bool(top & ranked(evidence)) and not top & superlatives(evidence)
