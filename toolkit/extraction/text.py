@@ -60,7 +60,7 @@ _ABSTAIN = re.compile(
     r"|(?:not|\w+n't|unable)\s+(?:[\w']+\s+){0,3}?(?:able\s+to|possible\s+(?:for\s+me\s+)?to|can|could)\s+(?:really\s+)?"
     r"(?:work\s+out|determine|say|tell|know|answer|figure\s+out|confirm)\b"
     r"|(?:can't|cannot|can\s+not|couldn't|could\s+not)\s+(?:really\s+)?(?:say|tell|determine|answer|work\s+out)\b"
-    r"|nothing\s+(?:in|about|on)\s+(?:the|this|that|my)\b|there\s+is\s+nothing\b"
+    r"|nothing\s+(?:in|about|on)\b|there(?:\s+is|'s)\s+nothing\b"
     r"|(?:does|do|did)\s*(?:not|n't)\s+(?:name|cover|tell|indicate|record|reveal|report|discuss|address|mention|say)"
     r"|(?:passage|text|context|document|source|article|it|sources?)\s+(?:gives|contains|provides|offers|includes|lists"
     r"|mentions|says|states|shows|has)\s+no(?:thing)?\b|(?:is|are|was|were|isn't|aren't|wasn't)\s+not\s+(?:addressed|"
