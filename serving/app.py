@@ -72,9 +72,10 @@ def run(
         ray.shutdown()
 
 
-def _init_ray(temp_dir: str, num_cpus: int, object_store_mb: int, attempts: int = 3) -> None:
-    """A private Ray head. Ray gives its raylet a fixed 30 s to register, which a busy 2-core machine can
-    miss while the dashboard agent is still importing; a retry then finds warm caches and succeeds."""
+def _init_ray(temp_dir: str, num_cpus: int, object_store_mb: int, attempts: int = 5) -> None:
+    """A private Ray head. Ray 2.60's raylet waits a fixed 15 s for the dashboard agent's port files (then
+    aborts) and the driver 30 s for the raylet, which a busy 2-core machine can miss while the agent is still
+    importing; a retry then finds warm caches and usually succeeds."""
     import ray
 
     for attempt in range(1, attempts + 1):

@@ -1,6 +1,9 @@
-"""JupyterLab in headless Chromium: open the quickstart notebook, run all cells, click the panel's Run button and
-check the rendered results. Debian's chromium is driven by Playwright through its executable path (never
-`playwright install`). The screenshot is saved under test-artifacts/ for a human to look at."""
+"""JupyterLab in headless Chromium on the quickstart notebook with the real local model: the default cell's
+``await panel.run()`` cancelled from the panel's Cancel button, a Run from the panel cancelled too, a run to the end,
+the results grid filtered to failures and exported, the interactive plot with its hover label, a re-judge with zero
+arm calls, a keyless provider refused with its variable and sign-up page, and the planner's plot. Debian's chromium
+is driven by Playwright through its executable path (never `playwright install`). Screenshots go to test-artifacts/.
+"""
 
 import os
 import shutil
@@ -20,6 +23,22 @@ from toolkit import paths
 CHROMIUM = os.environ.get("TIERLAB_CHROMIUM", "/usr/bin/chromium")
 PORTS = range(8850, 8900)
 TOKEN = "tierlab-browser-test"
+KEYLESS_CELL = """\
+keyless = ui.experiment_panel(spec, providers=["groq/llama-3.1-8b-instant"], sample_size=1, methods=["closed_book"])
+keyless.run()  # refused before any call
+keyless.status"""
+PLANNER_CELL = """\
+from toolkit.planner.plan import Measured, Offer
+from toolkit.planner.quota import QuotaLimits
+from toolkit.planner.workload import Workload
+from toolkit.ui.planner import PlannerPanel
+
+offers = [Offer(provider="groq-8b", free=QuotaLimits(rpm=30, rpd=14400, tpm=6000, tpd=500000),
+                price_in_per_m=0.05, price_out_per_m=0.08),
+          Offer(provider="vllm-l4", third_party=False, gpu_hour_usd=0.805, gpu_tokens_per_s=1500, stream_tokens_per_s=60)]
+measured = [Measured(provider=o.provider, accuracy=0.7, input_tokens_per_request=300, output_tokens_per_request=50,
+                     latency_p95_s=1.0, run_ids=("r",)) for o in offers]
+PlannerPanel(Workload(daily_active_users=100, requests_per_user=5), offers, measured)"""
 OVERRIDES = '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}'
 
 
@@ -43,10 +62,11 @@ def jupyterlab(tmp_path, local_llm_url):
     nb = nbformat.read(paths.REPO_ROOT / "notebooks" / "01_quickstart.ipynb", as_version=4)
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     nb.cells[index].source += (
-        "\nsample_size = 1\nmethods = ['closed_book']\n"
-        "providers = [{'id': 'local/smollm2-135m-instruct', 'params': {'temperature': 0, 'max_tokens': 32}}]\n"
-        f"llm_url = {local_llm_url!r}\nrun_now = False"
+        "\nsample_size = 10\nmethods = ['closed_book']\n"
+        "providers = [{'id': 'local/smollm2-135m-instruct', 'params': {'temperature': 0, 'max_tokens': 48}}]\n"
+        f"llm_url = {local_llm_url!r}\nrun_now = True"
     )
+    nb.cells += [nbformat.v4.new_code_cell(KEYLESS_CELL), nbformat.v4.new_code_cell(PLANNER_CELL)]
     nbformat.write(nb, root / "quickstart.ipynb")
     port = free_port()
     env = {
@@ -61,6 +81,7 @@ def jupyterlab(tmp_path, local_llm_url):
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
     }
     env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("GROQ_API_KEY", None)  # the keyless cell must be refused
     log = (tmp_path / "lab.log").open("wb")
     lab = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -80,7 +101,7 @@ def jupyterlab(tmp_path, local_llm_url):
                 pass
             assert time.monotonic() < deadline, "jupyter lab did not answer within 90 s"
             time.sleep(0.5)
-        yield base
+        yield base, root
     finally:
         os.killpg(lab.pid, signal.SIGTERM)
         try:
@@ -98,11 +119,49 @@ def artifacts() -> Path:
     return path
 
 
+STATUS = ".widget-html:has-text('Status:')"
+
+
+def status_text(page) -> str:
+    return page.locator(STATUS).first.inner_text()
+
+
+def wait_status(page, *words: str, timeout: float = 300_000) -> str:
+    """Wait until the experiment panel's status line contains every word."""
+    page.wait_for_function(
+        "([sel, words]) => { const s = [...document.querySelectorAll('.widget-html')]"
+        ".find(e => e.textContent.includes('Status:')); return s && words.every(w => s.textContent.includes(w)); }",
+        arg=[STATUS, list(words)], timeout=timeout,
+    )
+    return status_text(page)
+
+
+def button(page, label: str):
+    return page.locator(f"button.jupyter-button:text-is('{label}')").first
+
+
+def click_when_enabled(page, label: str, timeout: float = 120_000) -> None:
+    page.wait_for_function(
+        "label => { const b = [...document.querySelectorAll('button.jupyter-button')]"
+        ".find(b => b.textContent.trim() === label); return b && !b.disabled; }",
+        arg=label, timeout=timeout,
+    )
+    button(page, label).click()
+
+
+def shoot(page, name: str, anchor: str | None = None) -> Path:
+    if anchor:
+        page.locator(anchor).first.scroll_into_view_if_needed()
+    path = artifacts() / f"browser-{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
 @pytest.mark.slow
-def test_quickstart_panel_runs_in_jupyterlab(jupyterlab):
+def test_quickstart_panel_in_jupyterlab(jupyterlab):
     from playwright.sync_api import sync_playwright
 
-    shot = artifacts() / "browser-quickstart.png"
+    base, root = jupyterlab
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -111,7 +170,7 @@ def test_quickstart_panel_runs_in_jupyterlab(jupyterlab):
         )
         page = browser.new_page(viewport={"width": 1500, "height": 1400})
         try:
-            page.goto(f"{jupyterlab}/lab/tree/quickstart.ipynb?token={TOKEN}")
+            page.goto(f"{base}/lab/tree/quickstart.ipynb?token={TOKEN}")
             page.wait_for_selector(".jp-Notebook", timeout=90_000)
             try:  # JupyterLab may ask which kernel to start
                 page.click(".jp-Dialog button:has-text('Select')", timeout=5_000)
@@ -120,34 +179,70 @@ def test_quickstart_panel_runs_in_jupyterlab(jupyterlab):
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
             page.click("li.lm-MenuBar-item:has-text('Run')")
             page.click("li[data-command='runmenu:run-all']")
-            run = page.locator("button.jupyter-button:has-text('Run')")
-            run.wait_for(timeout=120_000)
-            assert run.count() == 1
-            page.wait_for_function(
-                "() => { const b = [...document.querySelectorAll('button.jupyter-button')]"
-                ".find(b => b.textContent.trim() === 'Run'); return b && !b.disabled; }",
-                timeout=120_000,
-            )
-            run.click()
-            page.wait_for_selector("text=Finished:", timeout=600_000)
+
+            # 1. the default cell awaits the run: Cancel in the panel is honoured while the cell waits
+            wait_status(page, "running", timeout=180_000)
+            page.wait_for_function("() => [...document.querySelectorAll('.widget-html')].some("
+                                   "e => /running… [1-9]/.test(e.textContent))", timeout=180_000)
+            click_when_enabled(page, "Cancel")
+            first = wait_status(page, "Cancelled:")
+            page.wait_for_selector(".jp-OutputArea-output table.dataframe", timeout=60_000)  # the awaiting cell went on
+            shoot(page, "cancel-from-cell", STATUS)
+
+            # 2. later cells ran: a keyless provider is refused with its variable and sign-up page; the planner plot
+            page.wait_for_selector(".widget-html:has-text('cannot start')", timeout=120_000)
+            keyless = page.locator(".widget-html:has-text('cannot start')").first.inner_text()
+            page.wait_for_selector(".widget-image", timeout=120_000)
+            planner_width = page.locator(".widget-image").first.evaluate("img => img.naturalWidth")
+            shoot(page, "keyless-and-planner", ".widget-image")
+
+            # 3. Run from the panel, Cancel again; then Run to the end (reruns continue, nothing asked twice)
+            page.locator(STATUS).first.scroll_into_view_if_needed()
+            click_when_enabled(page, "Run")
+            wait_status(page, "running")
+            click_when_enabled(page, "Cancel")
+            second = wait_status(page, "Cancelled:")
+            shoot(page, "cancel-from-panel", STATUS)
+            click_when_enabled(page, "Run")
+            finished = wait_status(page, "Finished:", timeout=600_000)
             page.wait_for_selector("text=Results: quickstart", timeout=120_000)
-            page.locator("text=Results: quickstart").scroll_into_view_if_needed()
-            page.screenshot(path=str(shot))
-            text = page.inner_text(".jp-Notebook")
-            page.click(".lm-TabBar-tab:has-text('Drill-down')")  # the per-question drill-down renders too
-            page.wait_for_selector("text=Final answer:", timeout=30_000)
-            page.locator("text=Final answer:").scroll_into_view_if_needed()
-            page.screenshot(path=str(artifacts() / "browser-quickstart-drilldown.png"))
-            drilldown = page.inner_text(".jp-Notebook")
+            shoot(page, "results", "text=Results: quickstart")
+            summary = page.inner_text(".jp-Notebook")
+
+            # 4. the grid, filtered to failures, exported
+            page.click(".lm-TabBar-tab:has-text('Grid')")
+            page.click("button.widget-toggle-button:has-text('failures only')")
+            page.wait_for_selector("table.dataTable", timeout=30_000)
+            click_when_enabled(page, "Export")
+            page.wait_for_selector("text=exported:", timeout=60_000)
+            shoot(page, "grid-failures", "table.dataTable")
+
+            # 5. the interactive plot, with a hover label
+            page.click(".lm-TabBar-tab:has-text('Plots')")
+            page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=60_000)
+            page.locator(".js-plotly-plot .scatterlayer .point").first.hover(force=True)
+            page.wait_for_selector(".hoverlayer .hovertext", timeout=30_000)
+            hover = page.locator(".hoverlayer .hovertext").first.text_content()  # SVG text
+            shoot(page, "plot-hover", ".js-plotly-plot")
+
+            # 6. re-judge with zero arm calls
+            page.click(".lm-TabBar-tab:has-text('Re-judge')")
+            click_when_enabled(page, "Re-judge")
+            page.wait_for_selector("text=0 to the arms' models", timeout=180_000)
+            rejudged = page.locator(".widget-html:has-text('Agreement of the two judges')").first.inner_text()
+            shoot(page, "rejudge", "text=Agreement of the two judges")
         except Exception:
-            page.screenshot(path=str(shot))
+            shoot(page, "failure")
             raise
         finally:
             browser.close()
-    assert "Finished: 1 answer in 1 arm" in text
-    assert "local/smollm2-135m-instruct | closed_book" in text
-    assert "up · smollm2-135m-instruct" in text  # the serving panel rendered the model's status
-    assert "Summary" in text and "Drill-down" in text  # the results view's tabs
-    assert "Which countries" in drilldown or "What" in drilldown or "?" in drilldown  # the question is shown
-    assert "supported" in drilldown or "hallucinated" in drilldown
-    assert shot.stat().st_size > 10_000
+    done = [int(text.split(":")[1].split()[0]) for text in (first, second)]
+    assert 1 <= done[0] < done[1] < 10, (first, second)  # both cancels stopped the run before the end
+    assert "Finished: 10 answers in 1 arm" in finished
+    assert "local/smollm2-135m-instruct | closed_book" in summary and "up · smollm2-135m-instruct" in summary
+    assert "GROQ_API_KEY" in keyless and "console.groq.com/keys" in keyless
+    assert planner_width > 200
+    exported = {p.name.split("-")[-1] for p in (root / "tierlab-exports").iterdir()}
+    assert {"failures.csv", "answers.csv", "summary.csv"} <= exported
+    assert "local/smollm2-135m-instruct | closed_book" in hover and "n=" in hover
+    assert "κ" in rejudged and "(n=" in rejudged

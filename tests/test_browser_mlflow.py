@@ -1,5 +1,6 @@
 """The MLflow UI in headless Chromium on a finished TierLab run, as a reviewer sees it: the experiment's runs table
-shows the dataset and the arm runs by method and provider; an arm's trace shows the conversation and the verdicts.
+shows the dataset and the arm runs by method and provider; the traces list shows tokens and the verdicts as columns;
+the compare page shows what answered each arm.
 
 Real ``mlflow server`` on 127.0.0.1 (conftest), real emulator (echo backend); Debian's chromium driven by Playwright
 through its executable path. Screenshots go to test-artifacts/ for a human to look at."""
@@ -26,7 +27,7 @@ def artifacts() -> Path:
 
 def _close_assistant(page) -> None:
     """MLflow 3.17 opens its Assistant side panel on first visit; it hides half the page."""
-    close = page.locator("button[aria-label*='Close']")
+    close = page.locator("[data-component-id='mlflow.assistant.chat_panel.close']")
     if close.count():
         close.first.click()
 
@@ -63,6 +64,16 @@ def test_mlflow_ui_shows_the_dataset_and_the_arms_by_method(mlflow_server, tmp_p
             expect(page.get_by_text(f"factbook-dev ({digest})").first).to_be_visible()
             page.screenshot(path=str(shot))
 
+            # the traces list: one trace per answer with its token count and the verdicts as assessment columns
+            page.goto(f"{mlflow_server}/#/experiments/{experiment_id}/traces")
+            page.wait_for_selector("text=Tokens", timeout=60_000)
+            expect(page.get_by_text("What is the", exact=False).first).to_be_visible(timeout=30_000)
+            got_it = page.get_by_role("button", name="Got it")  # a one-time feature tip covers the columns
+            if got_it.count():
+                got_it.first.click()
+            traces = page.inner_text("body")
+            page.screenshot(path=str(artifacts() / "browser-mlflow-traces.png"))
+
             # the compare page puts what produced each arm side by side (endpoint, backend model, max_tokens)
             ids = json.dumps([r.info.run_id for r in arms])
             page.goto(f"{mlflow_server}/#/compare-runs?runs={ids}&experiments=[\"{experiment_id}\"]")
@@ -76,5 +87,7 @@ def test_mlflow_ui_shows_the_dataset_and_the_arms_by_method(mlflow_server, tmp_p
             browser.close()
     for name in ARMS:
         assert name in details
+    header = traces[traces.index("Tokens"):][:200]
+    assert "correct" in header and "hallucinated" in header, header
     assert "endpoint.backend_model" in details and "echo (built-in test backend)" in details
     assert "generation.max_tokens" in details and "cost/total_usd_per_question" in details

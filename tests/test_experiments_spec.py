@@ -66,6 +66,15 @@ def test_hash_ignores_how_it_runs_but_not_what_it_measures():
     assert parse_spec(GOOD + "sample_size: 3\n").spec_hash() != spec.spec_hash()
 
 
+def test_hash_follows_the_endpoint_an_arm_calls():
+    """Answers stored from one server must never be replayed as another's: the endpoint is part of the run key."""
+    spec = parse_spec(GOOD)
+    elsewhere = GOOD.replace("  - local/smollm2-135m-instruct", "  - id: local/smollm2-135m-instruct\n    base_url: http://127.0.0.1:9999/v1")
+    assert parse_spec(elsewhere).spec_hash() != spec.spec_hash()
+    other_backend = GOOD.replace("emulate: true", "emulate: true\n    emulator_backend: http://127.0.0.1:9998/v1")
+    assert parse_spec(other_backend).spec_hash() != spec.spec_hash()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -98,3 +107,11 @@ def test_missing_file_points_to_the_examples(tmp_path):
     bad.write_text("name: x\nprovider: [local/a]\nmethods: [rag]\n")
     with pytest.raises(SpecError, match=r"bad.yaml:2: provider: unknown key"):
         load_spec(bad)
+
+
+def test_arm_names_of_emulated_tiers_are_accepted_as_provider_strings():
+    """Tables and panels name an emulated arm `id~emulated`; the same string in a spec means that arm."""
+    spec = parse_spec(GOOD.replace("  - id: groq/llama-3.1-8b-instant\n    emulate: true", "  - groq/llama-3.1-8b-instant~emulated"))
+    assert spec == parse_spec(GOOD)
+    with pytest.raises(SpecError, match="unknown provider"):
+        parse_spec(GOOD.replace("  - local/smollm2-135m-instruct", "  - groq/llama-9~emulated"))

@@ -107,6 +107,12 @@ def test_claimed_answer(text, claim):
         ("Both have many people, but Germany has a larger population.", "Which has the larger population, "
          "Germany or Brazil?", "Germany"),
         ("Germany is not larger than Brazil.", "Which is larger by area, Germany or Brazil?", "Brazil"),
+        # framing lead-ins assert nothing; the clause after them does
+        ("Sure! The highest point in Canada is Mount Logan.", "What is the highest point in Canada?", "Mount Logan"),
+        ("Based on the context, the capital of Kuwait is Kuwait City [c2].", "What is the capital of Kuwait?",
+         "Kuwait City"),
+        ("According to Wikipedia, Paris.", "What is the capital of France?", "Paris"),
+        ("Based on the context, the larger one is Belize [c2].", "Which is larger by area, Jersey or Belize?", "Belize"),
     ],
 )
 def test_claimed_answer_with_the_question(text, question, claim):
@@ -123,6 +129,8 @@ def test_claimed_answer_with_the_question(text, question, claim):
         "I don't know.",
         "",
         "Not Sydney.",  # only a negation: nothing claimed
+        "Libreville is not correct.",
+        "Canberra isn't the answer.",
     ],
 )
 def test_hedges_abstentions_and_bare_negations_claim_nothing(text):
@@ -146,6 +154,8 @@ def test_hedges_abstentions_and_bare_negations_claim_nothing(text):
         ("Germany has 84 million people, growing 0.5% a year", 84_000_000, "people"),
         ("The answer is 2024.", 2024, ""),  # a lone year is the claim
         ("84 million (2020-2021 est.)", 84_000_000, ""),  # a span of years is no range of values
+        ("about 221,000,000. It has been so since 1756.", 221_000_000, ""),  # a dated year is no rival
+        ("approximately 102 sq. km. This was decided in 1793.", 102, "sq km"),
     ],
 )
 def test_extract_number(text, value, unit):
@@ -200,6 +210,8 @@ def test_quantity_scale_raw_and_units():
         ("France, Germany, Italy; the rest is unknown.", ["France", "Germany", "Italy"]),
         ("Italy (not Spain), Andorra", ["Italy", "Andorra"]),
         ("Spain (1,214 km), Andorra (56 km)", ["Spain", "Andorra"]),
+        ("It borders Russia.", ["Russia"]),
+        ("Peru is bordered by Chile and Bolivia.", ["Chile", "Bolivia"]),
         ("Germany, Poland, and this is a long sentence that is clearly not a country name at all", ["Germany", "Poland"]),
     ],
 )

@@ -126,6 +126,9 @@ def test_numeric_match_needs_the_one_claimed_number(text, match):
 def test_numeric_match_respects_units():
     assert METRICS.get("numeric_match")(AREA, ans("248,573 sq mi")) == 1.0  # converted
     assert METRICS.get("numeric_match")(AREA, ans("643,801 km")) == 0.0  # a length is not an area
+    # a unitless gold is a count: an area unit does not state it, a missing unit is fine
+    assert METRICS.get("numeric_match")(POPULATION, ans("390,000 sq mi")) == 0.0
+    assert METRICS.get("numeric_match")(AREA, ans("643,801")) == 1.0
 
 
 CZ = Question(id="cz", question="Which countries border Austria?", kind="list",

@@ -67,6 +67,9 @@ def test_the_cove_baseline_reused_from_the_closed_book_arm_is_charged_to_both(se
     assert cove.cost["calls"] == cove.cost["network_calls"] + 4
     assert cove.cost["input_tokens"] >= sum(s.usage.input_tokens for s in baselines) > 0
     assert closed.cost["shared_calls"] == 0
+    table = result.questions_frame()  # the per-question MLflow table flags them per answer
+    assert list(table.loc[table.method == "cove_joint", "shared_calls"]) == [1, 1, 1, 1]
+    assert not table.loc[table.method == "closed_book", "shared_calls"].any() and not table.cached.any()
     assert server.repeated() == 0  # shared, not asked twice
 
 

@@ -82,11 +82,11 @@ def test_arms_vs_baseline_logged_to_mlflow(tmp_path):
 
 def test_bad_strategies_files_say_how_to_fix():
     with pytest.raises(ValueError, match="ONE provider"):
-        StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["a/b", "c/d"],
+        StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["groq/llama-3.1-8b-instant", "gemini/gemini-2.5-flash"],
                                                           "methods": ["closed_book"]}, "arms": {"b": {}}})
     with pytest.raises(ValueError, match="reserved"):
-        StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["a/b"], "methods": ["closed_book"]},
+        StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["groq/llama-3.1-8b-instant"], "methods": ["closed_book"]},
                                            "arms": {"baseline": {"batching": {"k": 2}}}})
     with pytest.raises(ValueError, match="batchng"):
-        StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["a/b"], "methods": ["closed_book"]},
+        StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["groq/llama-3.1-8b-instant"], "methods": ["closed_book"]},
                                            "arms": {"b": {"batchng": {"k": 2}}}})

@@ -162,3 +162,60 @@ def test_dataset_digest_follows_the_contents_not_the_location(tmp_path):
     (tmp_path / "two" / "qa.jsonl").write_text('{"question": "q", "answers": ["b"]}\n')
     assert files_digest(one) != files_digest(two)
     assert len(dataset_files("factbook", "dev")) > 1  # questions + the corpus documents
+
+
+def test_load_runs_leaves_out_superseded_runs(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    from toolkit.tracking import load_runs
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("resumed")
+    old = client.create_run(experiment, tags={"tierlab.kind": "experiment"}).info.run_id
+    new = client.create_run(experiment, tags={"tierlab.kind": "experiment"}).info.run_id
+    client.set_tag(old, "tierlab.superseded_by", new)
+    assert list(load_runs("resumed", tracking_uri=uri, kind="experiment")["run_id"]) == [new]
+    assert set(load_runs("resumed", tracking_uri=uri, kind="experiment", current=False)["run_id"]) == {old, new}
+
+
+def test_the_spec_is_logged_as_written_and_as_run_with_skipped_arms_and_why():
+    import json
+
+    import yaml
+
+    from toolkit.experiments.results import ExperimentResult
+    from toolkit.experiments.spec import parse_spec
+    from toolkit.tracking.tables import spec_texts
+
+    spec = parse_spec("name: s\nproviders:\n  - id: local/smollm2-135m-instruct\n"
+                      "    params: {max_tokens: 24, api_key: sk-in-the-spec}\nmethods: [closed_book, rag]\n")
+    result = ExperimentResult(spec=spec, run_key="s-1", run_dir="/tmp/s", arms=(), comparisons=(), records=(),
+                              skipped={"groq/llama-3.1-8b-instant": "$GROQ_API_KEY is not set"})
+    texts = spec_texts(result)
+    written, resolved = yaml.safe_load(texts["spec.yaml"]), yaml.safe_load(texts["spec_resolved.yaml"])
+    assert "seed" not in written and resolved["seed"] == 0 and resolved["judge"]["provider"]  # defaults filled in
+    assert written["providers"][0]["params"] == {"max_tokens": 24, "api_key": "***"}
+    assert json.loads(texts["skipped.json"])["skipped_arms"] == {
+        "groq/llama-3.1-8b-instant | closed_book": "$GROQ_API_KEY is not set",
+        "groq/llama-3.1-8b-instant | rag": "$GROQ_API_KEY is not set",
+    }
+
+
+def test_the_judges_that_produced_the_verdicts_are_logged_with_their_cards():
+    from toolkit.experiments.results import ExperimentResult
+    from toolkit.experiments.spec import parse_spec
+    from toolkit.judges import judge_card
+    from toolkit.tracking.runs import _judge
+
+    spec = parse_spec("name: j\nproviders: [local/smollm2-135m-instruct]\nmethods: [closed_book]\n"
+                      "judge: {provider: local/smollm2-135m-instruct}\n")
+    record = _record([], 0.1, "2026-12-01T00:00:00+00:00").model_copy(
+        update={"llm_verdict": Verdict(judge="llm", version="llm-judge-v2", hallucinated=True)})
+    result = ExperimentResult(spec=spec, run_key="j-1", run_dir="/tmp/j", arms=(), comparisons=(), records=(record,))
+    logged = _judge(result)
+    assert logged["params"]["judge.name"] == ["claims"] and logged["params"]["llm_judge.version"] == ["llm-judge-v2"]
+    card = judge_card("local/smollm2-135m-instruct")  # the 135M model behind the LLM judge, measured as a judge
+    assert logged["metrics"]["llm_judge/balanced_accuracy"] == card["figures"]["balanced_accuracy"]
+    assert logged["metrics"]["judge/balanced_accuracy"] == judge_card("claims")["figures"]["balanced_accuracy"]

@@ -248,7 +248,7 @@ def test_results_view_drilldown_shows_cove_steps(home, server):
     view = ResultsView(result, plots=True)
     first = next(r for r in result.records if r.arm == view.arm.value)
     assert view.question.value == 0 and html.escape(first.question.question) in view.detail.value  # no click needed
-    assert len(view.plots.children) == 2 and view.plots.children[0].value[:4] == b"\x89PNG"
+    assert len(view.plots.children) == 2 and all(plot.data for plot in view.plots.children)  # interactive figures
     record = next(r for r in result.records if r.arm.endswith("cove_joint"))
     detail = drilldown(record)
     assert detail["baseline"] is not None and detail["final"] == record.answer.text
@@ -304,7 +304,8 @@ def test_serving_panel_status_and_throughput(home, server):
     assert panel.state.up and panel.state.models == ["smollm2-135m-instruct"]
     assert "up · smollm2-135m-instruct" in panel.status.value
     assert panel.start_button.disabled and not panel.stop_button.disabled
-    panel.measure_button.click()
+    panel.measure_button.click()  # runs on the panel's thread: the click returns at once
+    panel.thread.join(60)
     assert panel.state.tokens_per_s is not None and panel.state.tokens_per_s > 0
     assert "tok/s" in panel.status.value
 
@@ -315,9 +316,22 @@ def test_serving_panel_down_and_stop_touches_only_its_own_state_dir(home, tmp_pa
     panel = ServingPanel("http://127.0.0.1:9/v1", state_dir=tmp_path / "serve")
     assert not panel.state.up and "down" in panel.status.value
     assert not panel.start_button.disabled and panel.measure_button.disabled
-    panel._in_background("stopping", panel._stop)
+    panel.stop_button.disabled = False  # as if it were up: Stop only asks
+    panel.stop_button.click()
+    assert panel.thread is None and panel.confirm.layout.display == "flex"
+    panel.keep.click()
+    assert panel.thread is None and panel.confirm.layout.display == "none"
+    panel.stop_button.click()
+    panel.confirm_stop.click()
     panel.thread.join(30)
     assert "nothing stopped" in panel.message.value
+    from toolkit import serve
+
+    log = serve.state_dir_for(9, tmp_path / "serve") / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("\n".join(f"line {i} <script>" for i in range(100)))
+    panel.logs_button.click()
+    assert "line 99 &lt;script&gt;" in panel.log_tail.value and "line 69 " not in panel.log_tail.value
 
 
 @pytest.mark.slow
@@ -327,5 +341,6 @@ def test_serving_panel_on_the_real_local_model(local_llm_url):
     panel = ServingPanel(local_llm_url)
     assert panel.state.up and "smollm2-135m-instruct" in panel.state.models
     panel.measure_button.click()
+    panel.thread.join(120)
     assert panel.state.message == "" and panel.state.tokens_per_s > 0
     assert "tok/s" in panel.status.value

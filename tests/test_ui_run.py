@@ -26,6 +26,7 @@ def test_awaiting_the_run_returns_its_result(home, server):  # noqa: F811
 
     result = asyncio.run(cell())
     assert len(result.records) == 4 and panel.result is result
+    assert panel.results_view is not None and panel.results_view.result is result  # built on the loop's thread
     assert "Finished: 4 answers in 2 arms" in panel.status.value
 
 
@@ -100,7 +101,11 @@ def test_keyless_provider_is_blocked_up_front_with_the_variable_and_signup_page(
         small_spec(server.url).model_dump() | {"providers": [{"id": "groq/llama-3.1-8b-instant", "optional": True}]}
     )
     monkeypatch.delenv("GROQ_API_KEY")
-    assert missing_keys(optional) == []  # optional providers are skipped by the runner, not blocked
+    assert "GROQ_API_KEY" in missing_keys(optional)[0]  # optional, but no other provider is left: blocked too
+    both = ExperimentSpec.model_validate(
+        optional.model_dump() | {"providers": [*optional.model_dump()["providers"], {"id": "local/smollm2-135m-instruct"}]}
+    )
+    assert missing_keys(both) == []  # optional providers are skipped by the runner, not blocked
 
 
 def test_progress_bars_and_results_do_not_pile_up_across_runs(home, server, monkeypatch):  # noqa: F811
@@ -142,3 +147,39 @@ def test_quiet_keeps_mlflow_info_out_of_cells(monkeypatch):
             "print(logging.getLogger('mlflow').getEffectiveLevel(), os.environ['MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == [str(__import__("logging").WARNING), "false"]
+
+
+def test_provider_search_filters_the_list_and_keeps_the_choice(home, server):  # noqa: F811
+    panel = panel_for(small_spec(server.url, sample_size=1))
+    chosen = panel.spec.providers[0].name
+    panel.provider_search.value = "emulated groq"
+    names = [name for _, name in panel.providers.options]
+    assert chosen in names and all(n == chosen or ("groq" in n and n.endswith("~emulated")) for n in names)
+    assert len(names) >= 2 and panel.spec.providers[0].name == chosen
+    panel.provider_search.value = ""
+    assert len(panel.providers.options) == len(panel._provider_options)
+
+
+def test_run_history_lists_runs_of_this_spec_and_diffs_answers(home, server):  # noqa: F811
+    panel = panel_for(small_spec(server.url, sample_size=2, methods=["closed_book"]))
+    assert panel.history.runs == [] and panel.history.diff_button.disabled
+    panel.run(wait=True)
+    panel.seed.value = 5  # another sample: another run of the same experiment
+    panel.run(wait=True)
+    runs = panel.history.refresh()
+    assert len(runs) == 2 and not panel.history.diff_button.disabled
+    changes = panel.history.diff()
+    assert any("not asked" in (c["outcome_a"], c["outcome_b"]) for c in changes)  # the samples differ
+    assert "changed answer(s)" in panel.history.output.value
+    panel.history.run_b.value = panel.history.run_a.value
+    assert panel.history.diff() == [] and "same answers" in panel.history.output.value
+
+
+def test_form_errors_are_in_the_panels_words(home, server):  # noqa: F811
+    panel = panel_for(small_spec(server.url, sample_size=1))
+    panel.providers.value = ()
+    assert "providers: pick at least 1" in panel.spec_yaml.value and "List should" not in panel.spec_yaml.value
+    panel.providers.value = ("local/smollm2-135m-instruct",)
+    panel.form.base["concurrency"] = 0
+    panel._on_change()
+    assert "concurrency: must be ≥ 1, got 0" in panel.spec_yaml.value and panel.run_button.disabled

@@ -6,18 +6,20 @@ Placeholders: {a} an answer, {s} the question's subject ("the capital of France"
 """
 
 SUPPORTED = {
-    "dev": ("{a}", "{a}.", "{S} is {a}.", "It is {a}.", "The answer is {a}.", "{a} [c1]", "Sure! {S} is {a}."),
+    "dev": ("{a}", "{a}.", "{S} is {a}.", "It is {a}.", "The answer is {a}.", "{a} [c1]", "Sure! {S} is {a}.",
+            "{a} functions as {s}.", "To my knowledge, {s} is {a}.", "Everyone agrees that {s} is {a}."),
     "test": ("Answer: {a}", "{a}, according to the documents.", "That would be {a}.", "{S}: {a}.",
-             "I believe {s} is {a}.", "It's {a}.", "{a}\n", "Based on the context, {s} is {a} [c2]."),
+             "I believe {s} is {a}.", "It's {a}.", "{a}\n", "Based on the context, {s} is {a} [c2].",
+             "Most sources give {a} as {s}.", "If I recall correctly, {s} is {a}."),
 }
 NEGATED = {
     "dev": ("{S} is not {a}.", "It is not {a}."),
     "test": ("It isn't {a}.", "No, {s} is not {a}; that is a common mistake.", "{a} is not correct."),
 }
 SWAPPED = {
-    "dev": ("{w}", "{S} is {w}.", "It is {w}.", "I'm not sure, but I think it's {w}."),
+    "dev": ("{w}", "{S} is {w}.", "It is {w}.", "I'm not sure, but I think it's {w}.", "{w} functions as {s}."),
     "test": ("Answer: {w}", "That would be {w}.", "{w}, I believe.", "That isn't stated, but it is probably {w}.",
-             "Based on the context, {s} is {w} [c1]."),
+             "Based on the context, {s} is {w} [c1].", "Most sources give {w} as {s}."),
 }
 ADDED = {  # a correct answer plus a claim nothing supports
     "dev": ("{ok} It has about {n} million inhabitants.", "{ok} It has been so since {y}."),

@@ -3,7 +3,9 @@
 - ``spec.py``: ``ExperimentSpec`` and ``load_spec(path)`` (YAML, errors with line numbers).
 - ``runner.py``: ``run_experiment(spec, ...)``, cancel, resume; ``summarize`` / ``load_result``.
 - ``budget.py``: per-provider caps and the pre-flight estimate; ``execution.py``: bounded threads answering and
-  storing; ``ray_backend.py``: each arm as a Ray task (private local Ray or a cluster).
+  storing; ``ray_backend.py``: each question as a Ray task (private local Ray or a cluster), with
+  ``ray_tasks.py`` (tasks, driver-side storing and budgets), ``ray_quota.py`` (one quota actor per endpoint) and
+  ``ray_local_cluster.py`` (a multi-node Ray on one machine, for rehearsals, tests and benchmarks).
 - ``store.py``: the append-only JSONL store of answers (what makes reruns free).
 - ``results.py``: per-arm metrics with bootstrap CIs, cost and latency, paired tests.
 - ``report.py``: summary table, markdown and plots; ``cli.py``: ``tierlab run`` / ``tierlab report``.

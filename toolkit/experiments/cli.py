@@ -15,7 +15,7 @@ cli = typer.Typer(help="Run experiments and report on them.", no_args_is_help=Tr
 def run(
     spec: Annotated[Path, typer.Argument(help="Experiment spec YAML, e.g. experiments/quickstart.yaml.")],
     ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="Run arms as Ray tasks: 'local' or a cluster address.")
+        str | None, typer.Option("--ray-address", help="Each question as a Ray task: 'local' (private Ray here) or a cluster, e.g. ray://head:10001.")
     ] = None,
     tracking_uri: Annotated[
         str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: local SQLite).")

@@ -1,45 +1,16 @@
-"""Each arm as a Ray task: on a private local Ray (``ray_address="local"``) or on a cluster.
+"""Answering on Ray: a private local Ray (``ray_address="local"``) or a cluster (``ray://...``, ``host:port``).
 
-Workers write to the same store when they share the disk; their new records are also returned, so a remote
-cluster's answers land in the local store too.
+Each question is a Ray task (``ray_tasks.py``) whose answer is streamed back and stored by the driver; quota is
+one actor per endpoint (``ray_quota.py``). Nothing assumes a disk shared with the workers, and a URL only the
+driver's machine can reach is refused before anything runs on a multi-node cluster.
 """
 
 import contextlib
 import shutil
-import threading
 import time
-from collections import defaultdict
-from pathlib import Path
 
 from toolkit import security
-from toolkit.experiments.components import Components
-from toolkit.experiments.execution import run_arms
-from toolkit.experiments.spec import ExperimentSpec, arm_name
-from toolkit.experiments.store import AnswerRecord, Store
-from toolkit.records import Question
-
-
-def _ray_arm(
-    spec_json: str, arm: str, question_json: list[str], store_dir: str, base_urls: dict, share: float
-):
-    """A Ray task: one arm, writing to the same store (shared disk), returning its new records."""
-    spec = ExperimentSpec.model_validate_json(spec_json)
-    questions = [Question.model_validate_json(q) for q in question_json]
-    only = next((p, m) for p, m in spec.arms() if arm_name(p, m) == arm)
-    sub = spec.model_copy(update={"providers": (only[0],), "methods": (only[1],)})
-    store = Store(Path(store_dir))
-    before = set(store.records())
-    stopped, errors, calls = run_arms(
-        sub,
-        {arm: questions},
-        store,
-        components=Components(),
-        base_urls=base_urls,
-        cancel=threading.Event(),
-        budget_share=share,
-    )
-    new = [r.model_dump_json() for k, r in store.records().items() if k not in before and k[0] == arm]
-    return new, stopped, errors, calls
+from toolkit.experiments.spec import ExperimentSpec
 
 
 def _start_local_ray(attempts: int = 3) -> str:
@@ -56,6 +27,7 @@ def _start_local_ray(attempts: int = 3) -> str:
     import ray
 
     os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")  # the raylet's wait for its agents' port files
     # Workers inherit this process's environment (secrets included); the runtime env, which Ray stores and
     # shows, carries only the non-secret settings.
     env = {k: v for k, v in os.environ.items()
@@ -85,7 +57,7 @@ def _start_local_ray(attempts: int = 3) -> str:
 
 
 def run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, bars):
-    """Each arm with pending questions as one Ray task; a local Ray started here is shut down afterwards."""
+    """The pending questions as Ray tasks (``ray_tasks.py``); a local Ray started here is shut down afterwards."""
     import ray
 
     started = None
@@ -105,47 +77,56 @@ def run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, 
 
 
 def _ray_arms(spec, pending, store, base_urls, cancel, on_answer, bars):
+    """Question tasks against one quota actor per endpoint (``ray_tasks.py``, ``ray_quota.py``)."""
+    import uuid
+
     import ray
 
-    task = ray.remote(num_cpus=0.5, max_retries=0)(_ray_arm)
-    arms_per_provider = defaultdict(int)
-    for provider, _ in spec.arms():
-        arms_per_provider[provider.name] += 1
-    refs = {}
-    for provider, method in spec.arms():
-        name = arm_name(provider, method)
-        if pending[name]:
-            refs[
-                task.remote(
-                    spec.model_dump_json(),
-                    name,
-                    [q.model_dump_json() for q in pending[name]],
-                    str(store.directory),
-                    base_urls,
-                    1.0 / arms_per_provider[provider.name],
-                )
-            ] = name
-    stopped, errors, calls = {}, [], 0
-    known = set(store.records())
-    remaining = list(refs)
-    while remaining:
-        if cancel.is_set():
-            for ref in remaining:
-                ray.cancel(ref)
-            stopped.update({refs[r]: "cancelled" for r in remaining})
-            break
-        done, remaining = ray.wait(remaining, num_returns=1, timeout=0.5)
-        for ref in done:
-            new, arm_stopped, arm_errors, arm_calls = ray.get(ref)
-            stopped.update(arm_stopped)
-            errors += arm_errors
-            calls += arm_calls
-            for line in new:
-                record = AnswerRecord.model_validate_json(line)
-                if record.key not in known:  # the worker's disk is not ours (a remote cluster)
-                    store.append(record)
-                if refs[ref] in bars:
-                    bars[refs[ref]].update(1)
-                if on_answer is not None:
-                    on_answer(record)
-    return stopped, errors, calls
+    from toolkit.experiments.ray_quota import cluster_quota
+    from toolkit.experiments.ray_tasks import run_question_tasks
+
+    check_reachable(spec, base_urls, [n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]])
+    with cluster_quota(quota_endpoints(spec, base_urls)) as quota:
+        return run_question_tasks(spec, pending, store, base_urls, quota, cancel, on_answer, bars, uuid.uuid4().hex)
+
+
+def quota_endpoints(spec: ExperimentSpec, base_urls: dict) -> dict:
+    """``{state name: (endpoint, limits, max_wait_s)}`` of every endpoint the run calls (providers, LLM judge)."""
+    from toolkit.providers import load_catalog
+    from toolkit.providers.endpoint import Endpoint
+
+    catalog, found = load_catalog(), {}
+    wanted = [(p.id, base_urls.get(p.name), p.emulate, p.params.get("max_wait_s", 600.0)) for p in spec.providers]
+    if spec.judge.provider != "rules":
+        wanted.append((spec.judge.provider, spec.judge.base_url, False, 600.0))
+    for entry_id, url, emulated, max_wait_s in wanted:
+        entry = catalog.entry(entry_id)
+        endpoint = Endpoint.of(entry, url, emulated)
+        found[endpoint.state_name()] = (endpoint, entry.limits, float(max_wait_s))
+    return found
+
+
+def check_reachable(spec: ExperimentSpec, base_urls: dict, node_hosts: list[str]) -> None:
+    """A loopback URL means each worker's own machine: fine when every node is this machine, an error otherwise."""
+    from urllib.parse import urlsplit
+
+    from toolkit.experiments.spec import SpecError
+    from toolkit.providers import load_catalog
+
+    if all(security.is_loopback(host) for host in node_hosts):
+        return
+    catalog = load_catalog()
+    for provider in spec.providers:
+        url = base_urls.get(provider.name) or catalog.entry(provider.id).resolved_base_url()
+        if security.is_loopback(urlsplit(url).hostname or ""):
+            what = "its emulator" if provider.emulate else "its endpoint"
+            raise SpecError(
+                f"provider {provider.name}: {what} is at {url}, which on a multi-node Ray cluster "
+                f"({len(set(node_hosts))} hosts: {sorted(set(node_hosts))[:4]}) means each worker's own machine. "
+                "Name a URL every worker can reach in the spec's `base_url` (e.g. the RayService's Kubernetes "
+                "Service, http://tierlab-llm-serve-svc.<namespace>.svc:8000/v1), "
+                + ("or, for an emulated tier (it listens on the driver's loopback only), rehearse on a "
+                   "single-machine Ray (`--ray-address local`)." if provider.emulate
+                   else "or run on a single-machine Ray (`--ray-address local`).")
+            )
+

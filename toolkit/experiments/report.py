@@ -1,6 +1,6 @@
 """Human-readable views of an ``ExperimentResult``: the summary table, a markdown summary, and two plots.
 
-Shared by ``tierlab run``/``tierlab report``, the MLflow artifacts (tracking.py) and notebooks, so every surface shows
+Shared by ``tierlab run``/``tierlab report``, the MLflow artifacts (toolkit.tracking) and notebooks, so every surface shows
 the same numbers.
 """
 

@@ -107,10 +107,19 @@ class ExperimentResult(Record):
         return pd.DataFrame(rows)
 
     def questions_frame(self):
-        """One row per (arm, question): the answer, its scores and verdicts (the per-question MLflow table)."""
+        """One row per (arm, question): the answer, its scores and verdicts (the per-question MLflow table), and
+        how many of its calls were shared with another arm of the run (``toolkit.experiments.accounting``)."""
         import pandas as pd
 
-        return pd.DataFrame([question_row(r, self.spec.metrics) for r in self.records])
+        from toolkit.experiments.accounting import measured_calls, shared_steps
+
+        measured = measured_calls(self.records)
+        return pd.DataFrame(
+            [
+                question_row(r, self.spec.metrics) | {"shared_calls": len(shared_steps(r, measured))}
+                for r in self.records
+            ]
+        )
 
 
 def question_row(record: AnswerRecord, metrics: Iterable[str]) -> dict:

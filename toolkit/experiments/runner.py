@@ -2,7 +2,7 @@
 
 Each answer is judged and appended to the run's store the moment it arrives; a rerun of the same spec skips every
 stored (arm, question), so ``kill -9`` + rerun repeats no call and ends with identical numbers. Threads do the work
-(``execution.py``), or with ``ray_address`` each arm runs as a Ray task (``ray_backend.py``); budgets and the
+(``execution.py``), or with ``ray_address`` each question runs as a Ray task (``ray_backend.py``); budgets and the
 pre-flight estimate live in ``budget.py``.
 """
 
@@ -52,7 +52,7 @@ def run_experiment(
 
     ``cancel``: set it from another thread to stop cleanly (answers so far are kept and summarised).
     ``on_answer``: called with each new ``AnswerRecord`` as it is stored (live tables, progress widgets).
-    ``ray_address``: run each arm as a Ray task (``"local"`` starts a private local Ray; or a cluster address).
+    ``ray_address``: run each question as a Ray task (``"local"`` starts a private local Ray; or a cluster address).
     """
     spec = load_spec(spec) if isinstance(spec, str | Path) else spec
     components = components or Components()

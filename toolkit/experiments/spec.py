@@ -43,6 +43,17 @@ def known_provider_id(value: str) -> str:
     return value
 
 
+EMULATED_SUFFIX = "~emulated"
+
+
+def provider_entry(text: str) -> dict[str, Any]:
+    """A provider written as a string: a catalog id, or an arm name ``id~emulated`` (what tables and panels show)
+    for that id's emulated free tier."""
+    if text.endswith(EMULATED_SUFFIX):
+        return {"id": text.removesuffix(EMULATED_SUFFIX), "emulate": True}
+    return {"id": text}
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -107,7 +118,7 @@ class ProviderSpec(_Spec):
 
     @property
     def name(self) -> str:
-        return self.label or (f"{self.id}~emulated" if self.emulate else self.id)
+        return self.label or (f"{self.id}{EMULATED_SUFFIX}" if self.emulate else self.id)
 
 
 class MethodSpec(_Spec):
@@ -201,9 +212,9 @@ class ExperimentSpec(_Spec):
     @field_validator("providers", "methods", mode="before")
     @classmethod
     def _strings_are_ids(cls, value: Any, info: ValidationInfo) -> Any:
-        key = "id" if info.field_name == "providers" else "name"
         if isinstance(value, list | tuple):
-            return [{key: v} if isinstance(v, str) else v for v in value]
+            short = provider_entry if info.field_name == "providers" else (lambda v: {"name": v})
+            return [short(v) if isinstance(v, str) else v for v in value]
         return value
 
     @field_validator("metrics")
@@ -235,7 +246,9 @@ class ExperimentSpec(_Spec):
 
     def spec_hash(self) -> str:
         """Hash of what determines the answers (not budgets, concurrency, labels of the run or cache flags),
-        including the content of a bring-your-own dataset file, not only its path."""
+        including the endpoint an arm calls (its base URL override, an emulator's backend) and the content of a
+        bring-your-own dataset file, not only its path: answers stored from one server never stand in for
+        another's."""
         from toolkit.datasets import source_digest
 
         data = self.model_dump(
@@ -243,8 +256,11 @@ class ExperimentSpec(_Spec):
             exclude={"name", "description", "concurrency", "confidence", "bootstrap_resamples", "metrics"},
         )
         for provider in data["providers"]:
-            for key in ("base_url", "budget", "concurrency", "cache", "emulator_backend"):
+            for key in ("budget", "concurrency", "cache"):
                 provider.pop(key, None)
+            for key in ("base_url", "emulator_backend"):  # unset = the catalog's endpoint: keeps older keys stable
+                if provider.get(key) is None:
+                    provider.pop(key, None)
         if digest := source_digest(self.dataset):
             data["dataset_digest"] = digest
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

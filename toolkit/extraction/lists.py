@@ -9,7 +9,9 @@ from toolkit.extraction.text import _NEGATED_CLAUSE, _clean, fold, is_abstention
 
 _MARKER = re.compile(r"^\s*(?:[-*•·#]+|\(?\d{1,3}[.):]|\(?[a-z][.)](?=\s)|q\d*[.:)])\s*", re.IGNORECASE)
 _ANSWER_LEAD = re.compile(r"^\s*(?:final\s+)?(?:answer|response|a)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
-_LEAD_IN = re.compile(r"^.*\b(?:are|is|include|includes|including)\s+(?=\S)", re.IGNORECASE)
+_LEAD_IN = re.compile(
+    r"^.*\b(?:are|is|include|includes|including|borders?|bordered\s+by|neighbou?rs)\s+(?=\S)", re.IGNORECASE
+)
 _NONE_ITEMS = {"none", "n/a", "na", "no", "nothing", "unknown", "no answer", "etc", "others", "and others"}
 _MAX_ITEM_WORDS = 8
 _ASIDE = re.compile(r"\s*\((?:\s*not\s+[^)]*|[^)]*\d[^)]*)\)", re.IGNORECASE)

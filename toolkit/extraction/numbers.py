@@ -6,7 +6,7 @@ kind that disagree ("390,000 or 100,000") claim no single number: ``None``, so t
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from toolkit.extraction.text import _NEGATION, _clean
 
@@ -39,6 +39,7 @@ _RANGE = re.compile(
 )
 _YEAR_SPAN = re.compile(r"(?<![\d,.])(?:18|19|20)\d\d\s*(?:-|to|–)\s*(?:(?:18|19|20)\d\d|\d\d)(?![\d,])")
 """A span of years ("2020-2021", "2019-20") dates a figure; it is not a range of values."""
+_YEAR_CONTEXT = re.compile(r"\b(?:in|since|from|until|till|by|year|circa|c\.|around|of)\s*$", re.IGNORECASE)
 AGREEMENT = 0.01
 """Two numbers in one reply are the same claim when they agree within 1% (rounding, a converted unit)."""
 
@@ -51,6 +52,8 @@ class Quantity:
     unit: str = ""
     scale: float = 1.0
     raw: str = ""
+    dated: bool = field(default=False, compare=False, repr=False)
+    """Preceded by a word that introduces a year ("in", "since", "until"…)."""
 
     @property
     def dimension(self) -> str:
@@ -95,12 +98,15 @@ def quantities(text: str) -> list[Quantity]:
             spoken = match.group("unit").lower()
             unit = next(u for p, u, *_ in _UNITS if re.fullmatch(p, spoken, re.IGNORECASE))
         value = float(digits) * scale * (-1 if match.group("sign") else 1)
-        found.append(Quantity(value=value, unit=unit, scale=scale, raw=match.group(0).strip()))
+        dated = bool(_YEAR_CONTEXT.search(text[: match.start()]))
+        found.append(Quantity(value=value, unit=unit, scale=scale, raw=match.group(0).strip(), dated=dated))
     return found
 
 
 def _is_year(q: Quantity) -> bool:
-    return q.scale == 1.0 and not q.unit and q.value.is_integer() and 1800 <= q.value <= 2100 and "," not in q.raw
+    """A plain four-digit integer read as a year: after "in", "since"… ("decided in 1793"), or 1800-2100."""
+    plain = q.scale == 1.0 and not q.unit and q.value.is_integer() and "," not in q.raw and 1000 <= q.value <= 2100
+    return plain and (q.dated or q.value >= 1800)
 
 
 def extract_number(text: str) -> Quantity | None:

@@ -61,17 +61,24 @@ _FILLER = re.compile(
     r"^\W*(?:sorry|i'?m\s+sorry|i\s+apologi[sz]e|unfortunately|however|but|as\s+an\s+ai(?:\s+language\s+model)?|"
     r"i\s+hope\s+this\s+helps|thank\s+you|please\s+(?:check|consult|refer|verify|note)|"
     r"you\s+(?:may|might|could|can|should)\s+(?:want\s+to\s+)?(?:check|consult|look|refer|search|verify)|"
-    r"(?:for\s+)?more\s+information|i\s+recommend|it\s+is\s+best\s+to\s+(?:check|consult)|based\s+on|according\s+to|"
-    r"from\s+the\s+(?:given|provided)|in\s+the\s+(?:given\s+|provided\s+)?(?:context|passage|chunks|text|documents?)|"
-    r"to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know|sadly|regrettably|as\s+of\s+(?:my|now|today)|i'?m\s+afraid|"
-    r"honestly|hmm)\b[^\n]*$|^\W*$",
+    r"(?:for\s+)?more\s+information|i\s+recommend|it\s+is\s+best\s+to\s+(?:check|consult)|sadly|regrettably|"
+    r"i'?m\s+afraid|honestly|hmm|sure|certainly|of\s+course|okay|ok|great\s+question|based\s+on|according\s+to|"
+    r"to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know)\b[^\n]*$|^\W*$",
     re.IGNORECASE,
 )
+_LEAD_PHRASE = re.compile(
+    r"^\W*(?:(?:based\s+on|according\s+to)\s+|(?:from|in|given)\s+(?:the|my|this)\s+)[^,:]{0,40}[,:]\s*"
+    r"|^\W*(?:to\s+my\s+knowledge|as\s+far\s+as\s+i\s+know|as\s+of\s+[^,:]{0,30}|sure|certainly|of\s+course|"
+    r"okay|ok|well|so|yes)\s*[,:!]\s*",
+    re.IGNORECASE,
+)
+"""Lead-ins that frame a clause without asserting or declining ("Based on the context, …", "Sure! …")."""
 _CLAUSE = re.compile(r"(?<=[.!?])(?<!\b[A-Za-z]\.)\s+(?-i:(?![a-z]))|\n+|;\s*|,?\s+\bbut\b\s+|,\s*(?:however|although|though)\b,?\s*", re.IGNORECASE)
 
 
 def _clauses(text: str) -> list[str]:
-    return [c.strip() for c in _CLAUSE.split(text) if c and c.strip()]
+    clauses = (_LEAD_PHRASE.sub("", c.strip()) for c in _CLAUSE.split(text) if c and c.strip())
+    return [c for c in clauses if c]
 
 
 def _stance(clause: str) -> str:
@@ -118,7 +125,10 @@ def is_abstention(text: str) -> bool:
 # ---------------------------------------------------------------- the one claimed answer
 
 _NEGATED_CLAUSE = re.compile(
-    r"^\W*(?:not|no\b|it\s+is\s+not|it's\s+not|it\s+isn't|that\s+is\s+not|this\s+is\s+not|neither|nor)\b", re.I
+    r"^\W*(?:not|no\b|it\s+is\s+not|it's\s+not|it\s+isn't|that\s+is\s+not|this\s+is\s+not|neither|nor)\b"
+    r"|^[^,;]*?\b(?:is|are|was|were)\s+not\s+(?:correct|right|true|accurate|the\s+(?:answer|case|one))\b"
+    r"|^[^,;]*?\b(?:isn't|aren't|wasn't)\s+(?:correct|right|true|accurate|the\s+(?:answer|case|one))\b",
+    re.IGNORECASE,
 )
 _NEGATION = re.compile(
     r"\(\s*not\s+[^)]*\)|,?\s*\b(?:(?:and|but)\s+)?(?:not|rather\s+than|instead\s+of|as\s+opposed\s+to)\s+"

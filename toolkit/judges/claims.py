@@ -27,10 +27,11 @@ earn a place. Offline judging therefore rests on rules, gold aliases and the Min
 import re
 
 from toolkit.judges import text as T
+from toolkit.judges.aliases import expand, list_items
 from toolkit.judges.base import JudgeInput, Verdict
 
 NAME = "claims"
-VERSION = "claims-v2"
+VERSION = "claims-v3"
 NUMBER_TOLERANCE = 0.05
 """Relative tolerance for numbers when the question carries none (the corpus uses 5% for areas)."""
 CONTEXT_COVERAGE = 0.8
@@ -67,12 +68,6 @@ def _new_content(claim: str, question: str) -> set[str]:
     return added | {f"#{q.value:g}" for q in T.quantities(claim) if q.value not in asked}
 
 
-def _gold_aliases(gold: tuple[str, ...]) -> list[str]:
-    from toolkit.judges.aliases import expand
-
-    return expand(gold)
-
-
 def _mentions(phrase: str, claim: str) -> bool:
     words = " ".join(T.words(phrase))
     return bool(words) and f" {words} " in f" {' '.join(T.words(claim))} "
@@ -96,7 +91,8 @@ def _gold_support(claim: str, item: JudgeInput, aliases: list[str]) -> str:
             return "contradicted"
         rest = _new_content(claim, item.question) - {w for a in named for w in T.content(a)}
         rest -= {w for g in aliases for w in T.content(g)}
-        return "supported" if not rest else "silent"
+        # words around a named gold answer are framing ("Most sources give Paris as ...") unless they name something
+        return "supported" if not rest & T.names(claim) else "silent"
     return "silent"
 
 
@@ -121,11 +117,14 @@ def _context_support(claim: str, item: JudgeInput, use_embeddings: bool) -> bool
     numbers = [q for q in T.quantities(claim) if f"#{q.value:g}" in added]
     tolerance = item.tolerance or NUMBER_TOLERANCE
     words = {w for w in added if not w.startswith("#")}
-    names = {w.lower() for w in re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+", T.clean(claim))} & words
-    key = T.content(item.question) - {w.lower() for w in re.findall(r"\b[A-Z][a-z]+", item.question)} - T.GENERIC
+    names = T.names(claim) & words
+    entities = T.names(claim, initial=True) & words
+    asked = T.content(item.question) - {w.lower() for w in re.findall(r"\b[A-Z][^\W_]+", item.question)}
+    key = asked - T.GENERIC
     negated = T.is_negated(claim)
     units = _units(item.context)
     key &= T.content(item.context)  # question words the context never uses cannot anchor anything
+    small = any(not n.dimension and abs(n.value) < 1000 for n in numbers)  # "14" occurs in any context
     near: list[str] = []
     for i, unit in enumerate(units):
         present = T.content(unit)
@@ -136,9 +135,11 @@ def _context_support(claim: str, item: JudgeInput, use_embeddings: bool) -> bool
         window = T.content(" ".join(units[max(0, i - 1) : i + 2]))
         if key and len(key & window) < len(key) / 2:
             continue
+        if not words and small and not asked & window:  # a bare small number must sit next to what was asked
+            continue
         share = len(words & present) / len(words) if words else 1.0
-        if share >= CONTEXT_COVERAGE:
-            return True
+        if share >= CONTEXT_COVERAGE or (entities & present and not (words - present) & names):
+            return True  # the named answer is there; uncovered lower-case words are framing
         if share >= EMBEDDING_COVERAGE:
             near.append(unit)
     return bool(near) and use_embeddings and _max_cosine(claim, near) >= EMBEDDING_THRESHOLD
@@ -161,17 +162,13 @@ def _max_cosine(claim: str, units: list[str]) -> float:
     return float((vectors[1:] @ vectors[0]).max())
 
 
-def _list_items(item: JudgeInput) -> list[str]:
-    from toolkit.judges.aliases import list_items
-
-    return list_items(item.answer, item.gold)
-
-
 def _claim_ok(claim: str, item: JudgeInput, aliases: list[str], use_embeddings: bool) -> tuple[bool, bool]:
     """(supported, backed by the context) for one claim."""
     if not _new_content(claim, item.question):
         return True, bool(item.context)
     gold = _gold_support(claim, item, aliases) if aliases else "silent"
+    if aliases and _names_wrong_option(claim, item, aliases):
+        return False, False  # "Which is larger, A or B?" answered with the option the gold answer is not
     if gold == "contradicted" and not item.context:
         return False, False
     in_context = bool(item.context) and _context_support(claim, item, use_embeddings)
@@ -183,6 +180,12 @@ def _claim_ok(claim: str, item: JudgeInput, aliases: list[str], use_embeddings: 
     if gold == "silent" and aliases and T.is_negated(claim) and not T.quantities(claim):
         return True, False  # "not Sydney" next to a gold answer asserts nothing wrong
     return False, False
+
+
+def _names_wrong_option(claim: str, item: JudgeInput, aliases: list[str]) -> bool:
+    chosen = [o for o in options(item.question) if _mentions(o, claim)]
+    gold_option = [o for o in chosen if any(_mentions(a, o) or _mentions(o, a) for a in aliases)]
+    return bool(chosen) and not gold_option and not T.is_negated(claim)
 
 
 _YES_NO = re.compile(r"^\s*(yes|no|true|false|correct|incorrect)\b", re.I)
@@ -213,9 +216,9 @@ def judge_claims(item: JudgeInput, *, use_embeddings: bool = True) -> Verdict:
         return _verdict(hallucinated=False, unknown=True, reason="no gold answer and no context to check against")
     if not item.gold and any(_mentions(o, item.answer) for o in options(item.question)):
         return _verdict(hallucinated=False, unknown=True, reason="an either/or comparison needs the gold answer")
-    aliases = _gold_aliases(item.gold)
+    aliases = expand(item.gold)
     as_list = item.kind == "list" or (not item.kind and len(item.gold) > 1 and _asks_for_list(item.question))
-    items = _list_items(item) if as_list else []
+    items = list_items(item.answer, item.gold) if as_list else []
     if items:
         in_context = {x for x in items if item.context and _context_support(x, item, use_embeddings)}
         unsupported = [

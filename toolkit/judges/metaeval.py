@@ -134,7 +134,10 @@ def record(path: Path, name: str, version: str, split: str, result: dict, parts:
 
 
 def _round(value):
-    return round(value, 4) if isinstance(value, float) and not math.isnan(value) else value
+    """4 decimals; an undefined share (no item of that label) is stored as null, not NaN (valid JSON)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
+    return value
 
 
 def judge_card(name: str, split: str = "test") -> dict:

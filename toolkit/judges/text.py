@@ -79,7 +79,7 @@ def _stem(token: str) -> str:
 
 
 def _raw_words(text: str) -> list[str]:
-    return [t.split("'")[0] for t in re.findall(r"[a-z0-9]+(?:'[a-z]+)?", clean(text).lower())]
+    return [t.split("'")[0] for t in re.findall(r"[^\W_]+(?:'[^\W_]+)?", clean(text).lower())]
 
 
 def words(text: str) -> list[str]:
@@ -105,6 +105,12 @@ def claims(text: str) -> list[str]:
     for sentence in (part for s in sentences(text) for part in s.split(";")):
         out += [c.strip(" ,.") for c in _CLAUSE.split(sentence) if c and c.strip(" ,.")]
     return out
+
+
+def names(text: str, *, initial: bool = False) -> set[str]:
+    """Capitalised words as content words ("Paris", "Brasília"); sentence-initial ones only with ``initial``."""
+    pattern = r"\b[A-Z][^\W_]+" if initial else r"(?<![.!?]\s)(?<!^)\b[A-Z][^\W_]+"
+    return {_stem(w.lower()) for w in re.findall(pattern, clean(text))} - STOP
 
 
 def is_negated(text: str) -> bool:
@@ -167,10 +173,17 @@ def quantities(text: str) -> list[Quantity]:
     return out
 
 
+def is_year(q: Quantity) -> bool:
+    """A bare integer between 1000 and 2100 is read as a year and compared exactly ("since 1987" is not "2025")."""
+    return not q.dimension and q.value.is_integer() and 1000 <= q.value <= 2100 and q.step == 0.5
+
+
 def consistent(claimed: Quantity, evidence: Quantity, tolerance: float) -> bool:
     """Same dimension (or one side unitless) and within tolerance, or a rounding of it (at most 10% off)."""
     if claimed.dimension and evidence.dimension and claimed.dimension != evidence.dimension:
         return False
+    if is_year(claimed) or is_year(evidence):
+        return claimed.value == evidence.value
     gap = abs(claimed.value - evidence.value)
     scale = max(abs(evidence.value), 1e-9)
     return gap <= tolerance * scale or (gap < claimed.step and gap <= 0.1 * scale)

@@ -99,9 +99,12 @@ def token_f1(question: Question, answer: Answer) -> float | None:
 
 
 def quantity_matches(claimed: Quantity | None, gold: Quantity | None, tolerance: float) -> bool:
-    """The claimed number equals the gold number within ``tolerance``, in compatible units (converted)."""
+    """The claimed number equals the gold number within ``tolerance``, in compatible units (converted); an answer
+    may leave the unit out, but may not give a count (a unitless gold) a unit of area, length, percent or money."""
     if claimed is None or gold is None or not units_compatible(claimed.unit, gold.unit):
         return False
+    if not gold.unit and claimed.dimension != "count":
+        return False  # a unitless gold is a count: "52,933 sq mi" does not state a population of 52,933
     if claimed.unit and gold.unit:
         return numbers_close(claimed.in_base_unit(), gold.in_base_unit(), tolerance)
     return numbers_close(claimed.value, gold.value, tolerance)

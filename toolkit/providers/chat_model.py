@@ -8,7 +8,7 @@ answered, whether it was emulated or cached, TTFT, latency, quota wait and any f
 the same request: it is never sent to the provider, it only keys the response cache, so n samples are n answers.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -31,9 +31,27 @@ SWITCH_ON = (QuotaExhausted, RateLimitWaitTooLong, ProviderError, MissingKeyErro
 """Failures after which the next provider in the list takes over (retries already happened inside the client)."""
 
 
-@lru_cache(maxsize=64)
+LimiterSource = Callable[[Endpoint], Any]
+_limiter_source: LimiterSource | None = None
+
+
+def use_limiter_source(source: LimiterSource | None) -> LimiterSource | None:
+    """Take every endpoint's limiter from ``source`` in this process (a Ray worker: the cluster's quota actors,
+    ``experiments/ray_quota.py``) instead of the node's own quota files; returns the previous source."""
+    global _limiter_source
+    previous, _limiter_source = _limiter_source, source
+    return previous
+
+
 def shared_limiter(entry: Entry, endpoint: Endpoint, quota_dir: str, max_wait_s: float) -> QuotaLimiter:
     """One limiter per endpoint and process, so threads queue in memory rather than on the file lock."""
+    if _limiter_source is not None:
+        return _limiter_source(endpoint)
+    return _local_limiter(entry, endpoint, quota_dir, max_wait_s)
+
+
+@lru_cache(maxsize=64)
+def _local_limiter(entry: Entry, endpoint: Endpoint, quota_dir: str, max_wait_s: float) -> QuotaLimiter:
     from pathlib import Path
 
     return open_limiter(endpoint, entry.limits, root=Path(quota_dir), max_wait_s=max_wait_s)

@@ -11,11 +11,13 @@ def load_runs(
     tracking_uri: str | None = None,
     parent_run_id: str | None = None,
     kind: str = "arm",
+    current: bool = True,
 ):
     """Runs as a pandas DataFrame (one row per run, ``metrics.*``/``params.*``/``tags.*`` columns).
 
     ``kind="arm"`` gives child runs (one per arm), ``"experiment"`` parent runs; filter by experiment name and/or
     a parent run id. Metric columns carry grouped names: ``metrics.quality/accuracy`` (see ``metric_key``).
+    ``current`` leaves out runs a later invocation of the same run folder superseded (a resumed experiment).
     """
     import mlflow
 
@@ -24,12 +26,16 @@ def load_runs(
     if parent_run_id:
         filters.append(f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
     names = [experiment] if experiment else None
-    return mlflow.search_runs(
+    runs = mlflow.search_runs(
         experiment_names=names,
         search_all_experiments=names is None,
         filter_string=" and ".join(filters),
         output_format="pandas",
     )
+    column = "tags.tierlab.superseded_by"
+    if current and column in runs:
+        runs = runs[runs[column].isna()].reset_index(drop=True)
+    return runs
 
 
 def search_traces(run_id: str, *, tracking_uri: str | None = None):

@@ -58,15 +58,16 @@ def _judge(result: ExperimentResult) -> dict:
         "judge.spec": spec.judge.provider, "judge.sample": spec.judge.sample,
         "judge.use_embeddings": spec.judge.use_embeddings,
     }
+    cards = {"judge": judge_card(rules[0][0])} if len(rules) == 1 else {}
     if llm:
         params |= {"llm_judge.name": [n for n, _ in llm], "llm_judge.version": [v for _, v in llm]}
+        cards["llm_judge"] = judge_card(spec.judge.provider)  # the model behind the LLM judge, if it was measured
     metrics = {}
-    if len(rules) == 1:
-        card = judge_card(rules[0][0])
-        params |= {"judge.card_version": card.get("version", ""), "judge.card_split": card.get("split", ""),
-                   "judge.measured": card.get("measured", False)}
-        metrics = {f"judge/{k}": float(v) for k, v in (card.get("figures") or {}).items()
-                   if isinstance(v, int | float) and not isinstance(v, bool)}
+    for prefix, card in cards.items():
+        params |= {f"{prefix}.card_version": card.get("version", ""), f"{prefix}.card_split": card.get("split", ""),
+                   f"{prefix}.measured": card.get("measured", False)}
+        metrics |= {f"{prefix}/{k}": float(v) for k, v in (card.get("figures") or {}).items()
+                    if isinstance(v, int | float) and not isinstance(v, bool)}
     return {"params": params, "metrics": metrics}
 
 

@@ -61,8 +61,11 @@ def spec_texts(result: ExperimentResult) -> dict[str, str]:
         "spec_resolved.yaml": yaml.safe_dump(resolved, sort_keys=False),
     }
     stopped = {a.arm: a.stopped for a in result.arms if a.stopped}
-    if result.skipped or stopped:
-        texts["skipped.json"] = json.dumps({"skipped_providers": result.skipped, "stopped_arms": stopped}, indent=2)
+    skipped_arms = {f"{name} | {m.arm_name}": why for name, why in result.skipped.items() for m in spec.methods}
+    if skipped_arms or stopped:
+        texts["skipped.json"] = json.dumps(
+            {"skipped_providers": result.skipped, "skipped_arms": skipped_arms, "stopped_arms": stopped}, indent=2
+        )
     return texts
 
 

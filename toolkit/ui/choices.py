@@ -52,18 +52,18 @@ def provider_status(provider: dict[str, Any], catalog=None) -> ProviderStatus:
 def provider_pool(base_providers: list[dict[str, Any]] | tuple = ()) -> dict[str, dict[str, Any]]:
     """Every provider a researcher can pick, keyed by its arm name: the spec's own entries first (keeping their
     options), then each catalog id, plus an emulated variant of every free/trial cloud tier."""
-    from toolkit.experiments.spec import ProviderSpec
+    from toolkit.experiments.spec import EMULATED_SUFFIX, ProviderSpec, provider_entry
     from toolkit.providers import load_catalog
 
     pool: dict[str, dict[str, Any]] = {}
     for raw in base_providers:
-        spec = ProviderSpec.model_validate({"id": raw} if isinstance(raw, str) else raw)
+        spec = ProviderSpec.model_validate(provider_entry(raw) if isinstance(raw, str) else raw)
         pool.setdefault(spec.name, spec.model_dump(mode="json", exclude_defaults=True) | {"id": spec.id})
     catalog = load_catalog()
     for entry_id in catalog.ids():
         pool.setdefault(entry_id, {"id": entry_id})
         if catalog.entry(entry_id).kind in EMULATABLE_KINDS:
-            pool.setdefault(f"{entry_id}~emulated", {"id": entry_id, "emulate": True})
+            pool.setdefault(f"{entry_id}{EMULATED_SUFFIX}", {"id": entry_id, "emulate": True})
     return pool
 
 

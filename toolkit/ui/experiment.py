@@ -16,6 +16,7 @@ import ipywidgets as w
 
 from toolkit.examples import resolve_spec
 from toolkit.ui import choices
+from toolkit.ui.history import HistorySection
 from toolkit.ui.html import esc, fmt, table
 from toolkit.ui.power import PowerSection
 from toolkit.ui.run import BackgroundRun, answer_row, missing_keys, plan_arms
@@ -44,14 +45,14 @@ def _error_html(error: Exception) -> str:
     return lines[0] if len(lines) == 1 else "<ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>"
 
 
-def _loop_running() -> bool:
+def _running_loop():
+    """The event loop running on this thread (Jupyter's kernel loop), or None (scripts, tests)."""
     import asyncio
 
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        return None
 
 
 class ExperimentPanel:
@@ -63,14 +64,14 @@ class ExperimentPanel:
     """
 
     def __init__(self, spec: Any = None, *, run_kwargs: dict[str, Any] | None = None, **overrides: Any):
-        from toolkit.experiments.spec import ProviderSpec
+        from toolkit.experiments.spec import ProviderSpec, provider_entry
 
         base = resolve_spec(spec)
         self.form = ExperimentForm.from_spec(base, choices.provider_pool(base.providers))
         if "providers" in overrides:
             self.form.providers = []
             for raw in overrides.pop("providers"):
-                entry = ProviderSpec.model_validate({"id": raw} if isinstance(raw, str) else raw)
+                entry = ProviderSpec.model_validate(provider_entry(raw) if isinstance(raw, str) else raw)
                 if not isinstance(raw, str) or entry.name not in self.form.provider_pool:
                     self.form.provider_pool[entry.name] = entry.model_dump(mode="json", exclude_defaults=True) | {
                         "id": entry.id
@@ -99,10 +100,14 @@ class ExperimentPanel:
         self.sample_size = w.BoundedIntText(value=form.sample_size or 0, min=0, max=1_000_000, description="sample size",
                                             tooltip="questions sampled per arm; 0 = the whole split")
         self.seed = w.IntText(value=form.seed, description="seed")
+        self._provider_options = [(statuses[n].label, n) for n in chosen_first]
         self.providers = w.SelectMultiple(
-            options=[(statuses[n].label, n) for n in chosen_first], value=tuple(form.providers),
+            options=self._provider_options, value=tuple(form.providers),
             rows=8, description="providers", layout=w.Layout(width="95%"),
         )
+        self.provider_search = w.Text(placeholder="search providers (id, 'key set', 'emulated', 'self-hosted' …)",
+                                      description="find", layout=w.Layout(width="95%"))
+        self.provider_search.observe(lambda _: self._filter_providers(), names="value")
         method_options = list(dict.fromkeys([*form.method_pool, *choices.method_names()]))
         self.methods = w.SelectMultiple(options=method_options, value=tuple(form.methods), rows=6, description="methods")
         self.metrics = w.SelectMultiple(
@@ -122,6 +127,10 @@ class ExperimentPanel:
         self.save_button.on_click(lambda _: self.save())
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.cancel_button = w.Button(description="Cancel", button_style="warning", icon="stop", disabled=True)
+        self.cluster = w.Text(value=self.run_kwargs.get("ray_address") or "", description="run on cluster",
+                              placeholder="empty: this machine; ray://head:10001 or local",
+                              tooltip="Ray address: each question becomes a Ray task, one quota per endpoint "
+                                      "(README: Running on a Ray cluster)", style={"description_width": "100px"})
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.status = w.HTML("<b>Status:</b> ready")
@@ -130,17 +139,29 @@ class ExperimentPanel:
         self.live = w.HTML()
         self.results = w.VBox()
         self.results_view = None
+        self._loop = None
         settings = w.VBox([self.name, w.HBox([self.dataset, self.split]), w.HBox([self.sample_size, self.seed]),
-                           self.providers, w.HBox([self.methods, self.metrics]), self.judge])
+                           self.provider_search, self.providers, w.HBox([self.methods, self.metrics]), self.judge])
         spec_box = w.VBox([self.spec_yaml, w.HBox([self.save_path, self.save_button])])
         self.power = PowerSection(lambda: self.spec, runs_root=self.run_kwargs.get("runs_root"))
+        self.history = HistorySection(lambda: self.form.name, runs_root=self.run_kwargs.get("runs_root"))
+        self.history.refresh()
         self.widget = w.VBox([
             w.HTML("<h3 style='margin:4px 0'>TierLab experiment</h3>"),
             w.HBox([settings, spec_box]),
-            w.Accordion(children=[self.power.widget], titles=("Power: how many questions does this comparison need?",)),
-            w.HBox([self.run_button, self.cancel_button]),
+            w.Accordion(children=[self.power.widget, self.history.widget],
+                        titles=("Power: how many questions does this comparison need?", "Run history")),
+            w.HBox([self.run_button, self.cancel_button, self.cluster]),
             self.status, self.progress, self.live, self.results,
         ])
+
+    def _filter_providers(self) -> None:
+        """Show the providers whose label contains every search word; chosen ones always stay visible."""
+        words = self.provider_search.value.lower().split()
+        chosen = list(self.form.providers)  # read first: changing the options may clear the selection
+        self.providers.options = [(label, name) for label, name in self._provider_options
+                                  if name in chosen or all(word in label.lower() for word in words)]
+        self.providers.value = tuple(chosen)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -158,7 +179,7 @@ class ExperimentPanel:
     def _refresh_spec(self) -> None:
         try:
             self.spec_yaml.value = f"<b>Spec</b><pre style='font-size:11px'>{esc(self.spec.to_yaml())}</pre>"
-            self.run_button.disabled = self.running
+            self.run_button.disabled = False  # this run is over (its thread may still be unwinding)
         except ValueError as error:
             self.spec_yaml.value = f"<b>Spec</b><pre style='color:#b00'>{esc(error)}</pre>"
             self.run_button.disabled = True
@@ -198,10 +219,11 @@ class ExperimentPanel:
         if self.running:
             self._status("already running: wait for it or press Cancel")
             return self.background
-        if wait and _loop_running():
+        if wait and _running_loop() is not None:
             raise RuntimeError("panel.run(wait=True) would block the kernel and ignore Cancel: "
                                "use `result = await panel.run()` in a notebook cell")
         self._clear()
+        self._loop = _running_loop()
         try:
             spec = self.spec
             components = self.run_kwargs.get("components")
@@ -217,7 +239,7 @@ class ExperimentPanel:
         self.state = RunState()
         self.background = BackgroundRun(
             spec,
-            run=lambda s, **kw: run_experiment(s, **kw, **self.run_kwargs),
+            run=lambda s, **kw: run_experiment(s, **kw, **self._run_options()),
             arms=arms,
             to_row=lambda record: answer_row(record, spec.metrics),
             state=self.state,
@@ -233,6 +255,10 @@ class ExperimentPanel:
     def result(self):
         """The last finished run's ``ExperimentResult`` (None before one finished)."""
         return self.state.result
+
+    def _run_options(self) -> dict[str, Any]:
+        """``run_kwargs`` plus the "run on cluster" address (empty: threads on this machine)."""
+        return self.run_kwargs | {"ray_address": self.cluster.value.strip() or None}
 
     def cancel(self) -> None:
         """Stop after the questions in flight; what was answered is kept (and a rerun continues from there)."""
@@ -270,18 +296,39 @@ class ExperimentPanel:
                  fmt(r.get("latency_s")), "cached" if r.get("cached") else ""]
                 for r in rows[-LIVE_ROWS:]
             ]) if rows else ""
+            finished = status in ("done", "cancelled") and self.state.result is not None
             running = status in ("running", "cancelling")
-            self.run_button.disabled = running
+            self.run_button.disabled = running or finished  # enabled again once the results view is built
             self.cancel_button.disabled = not running or status == "cancelling"
             self._status(self._status_text(status, len(rows)))
-            if status in ("done", "cancelled") and self.state.result is not None and not self.results.children:
-                from toolkit.ui.results import ResultsView
+        if finished:
+            self._on_kernel_thread(self._show_results, self.state.result)
 
-                try:
-                    self.results_view = ResultsView(self.state.result, tracking_uri=self.run_kwargs.get("tracking_uri"))
-                    self.results.children = [self.results_view.widget]
-                except Exception as error:  # noqa: BLE001 - keep the live table even if the view fails
-                    self.results.children = [w.HTML(f"<span style='color:#b00'>results view failed: {esc(error)}</span>")]
+    def _on_kernel_thread(self, action, *args) -> None:
+        """Run ``action`` on the kernel's own thread (its event loop) when there is one, else here.
+
+        Why: building the results view makes new widgets; done on the runner's thread while the kernel thread
+        handles the next click (Run), the two deadlocked in JupyterLab. The loop is the one ``run`` was called on.
+        """
+        loop = self._loop
+        if loop is not None and loop.is_running() and threading.current_thread() is not threading.main_thread():
+            loop.call_soon_threadsafe(action, *args)
+        else:
+            action(*args)
+
+    def _show_results(self, result) -> None:
+        from toolkit.ui.results import ResultsView
+
+        if result is not self.state.result or self.results.children:
+            return  # a newer run started, or already shown
+        try:
+            self.history.refresh()
+            self.results_view = ResultsView(result, tracking_uri=self.run_kwargs.get("tracking_uri"))
+            self.results.children = [self.results_view.widget]
+        except Exception as error:  # noqa: BLE001 - keep the live table even if the view fails
+            self.results.children = [w.HTML(f"<span style='color:#b00'>results view failed: {esc(error)}</span>")]
+        finally:
+            self.run_button.disabled = False  # this run is over (its thread may still be unwinding)
 
     def _status_text(self, status: str, answered: int) -> str:
         if status == "running":

@@ -202,15 +202,22 @@ class ResultsView:
 
         self.plots = w.HBox()
         if plots:
-            self.plots.children = self._plot_images()
+            self.plots.children = self._plot_widgets()
+        from toolkit.ui.grid import ResultsGrid
+        from toolkit.ui.rejudge import RejudgePanel
+
+        self.grid = ResultsGrid(result, drilldown_html)
+        self.rejudge = RejudgePanel(result)
         self.tabs = w.Tab(
             children=[
                 w.VBox([self.summary, self.notes]),
+                self.grid.widget,
                 self.plots,
                 w.VBox([self.metric, self.comparisons]),
                 w.VBox([self.arm, self.question, self.detail]),
+                self.rejudge.widget,
             ],
-            titles=("Summary", "Plots", "Paired tests", "Drill-down"),
+            titles=("Summary", "Grid", "Plots", "Paired tests", "Drill-down", "Re-judge"),
         )
         self.widget = w.VBox([self.header, self.tabs, self.mlflow.widget])
 
@@ -219,16 +226,17 @@ class ResultsView:
 
         display(self.widget)
 
-    def _plot_images(self) -> list[w.Widget]:
-        from toolkit.experiments.report import hallucination_figure, pareto_figure
+    def _plot_widgets(self) -> list[w.Widget]:
+        """Interactive plotly figures (hover, zoom, arm toggles); MLflow gets the report's PNGs of the same data."""
+        from toolkit.ui.plots import hallucination_widget, pareto_widget
 
-        images = []
-        for make in (pareto_figure, hallucination_figure):
+        widgets = []
+        for make in (pareto_widget, hallucination_widget):
             try:
-                images.append(w.Image(value=figure_png(make(self.result)), format="png"))
-            except Exception as exc:  # noqa: BLE001 - e.g. no arm has an accuracy yet
-                images.append(w.HTML(f"<small>{esc(make.__name__)}: {esc(exc)}</small>"))
-        return images
+                widgets.append(make(self.result))
+            except Exception as exc:  # noqa: BLE001 - one broken plot must not hide the rest of the view
+                widgets.append(w.HTML(f"<small>{esc(make.__name__)}: {esc(exc)}</small>"))
+        return widgets
 
     def _show_comparisons(self) -> None:
         rows = comparison_rows(self.result.comparisons, self.metric.value)

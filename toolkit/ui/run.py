@@ -147,7 +147,8 @@ def answer_row(record: Any, metrics: Any = ("accuracy",)) -> dict[str, Any]:
 
 def missing_keys(spec: Any, components: Any = None) -> list[str]:
     """Why each required provider of ``spec`` cannot be called here, with the variable to set and where to get a
-    key; empty when the run can start. Optional providers are left out by the runner instead, so not listed.
+    key; empty when the run can start. Optional providers are left out by the runner instead, so listed only when
+    no provider at all could be called.
 
     Why up front: a keyless provider otherwise "finishes" with 0 answers and a "retried on the next run" note.
     """
@@ -156,10 +157,12 @@ def missing_keys(spec: Any, components: Any = None) -> list[str]:
 
     components = components or Components()
     catalog = load_catalog()
+    unavailable = {provider.name: components.unavailable(provider) for provider in spec.providers}
+    nothing_left = all(unavailable.values())  # optional ones too: the run would have no arm at all
     problems = []
     for provider in spec.providers:
-        why = None if provider.optional else components.unavailable(provider)
-        if why is None:
+        why = unavailable[provider.name]
+        if why is None or (provider.optional and not nothing_left):
             continue
         entry = catalog.entry(provider.id)
         text = f"{provider.name} needs an API key: {why}. Set it in a cell (os.environ[{entry.key_env!r}] = '…') " \

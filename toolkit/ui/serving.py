@@ -7,6 +7,7 @@ background thread because bringing a model up takes about a minute here.
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from dataclasses import dataclass, field
@@ -92,16 +93,29 @@ class ServingPanel:
         self.start_button = w.Button(description="Start", button_style="success")
         self.stop_button = w.Button(description="Stop", button_style="danger")
         self.refresh_button.on_click(lambda _: self.refresh())
-        self.measure_button.on_click(lambda _: self._guarded(measure_throughput))
+        self.logs_button = w.Button(description="Logs", icon="file-text", tooltip="the last lines of the server log")
+        self.confirm_stop = w.Button(description="Yes, stop it", button_style="danger")
+        self.keep = w.Button(description="Keep it running")
+        self.confirm = w.HBox([w.HTML("Stop the local model server? Runs using it will fail."), self.confirm_stop,
+                               self.keep], layout=w.Layout(display="none"))
+        self.log_tail = w.HTML()
+        # measuring takes seconds on a CPU model: on the panel's thread, like start/stop, so the kernel stays free
+        self.measure_button.on_click(lambda _: self._in_background("measuring", lambda: measure_throughput(self.state)))
         self.start_button.on_click(lambda _: self._in_background("starting", self._start))
-        self.stop_button.on_click(lambda _: self._in_background("stopping", self._stop))
+        self.stop_button.on_click(lambda _: self.ask_stop())
+        self.confirm_stop.on_click(lambda _: self._confirmed_stop())
+        self.keep.on_click(lambda _: self._hide_confirm())
+        self.logs_button.on_click(lambda _: self.show_logs())
         self.thread: threading.Thread | None = None
         self.widget = w.VBox(
             [
                 w.HTML(f"<b>Serving</b> — profile <code>{profile}</code>"),
                 self.status,
-                w.HBox([self.refresh_button, self.measure_button, self.start_button, self.stop_button]),
+                w.HBox([self.refresh_button, self.measure_button, self.start_button, self.stop_button,
+                        self.logs_button]),
+                self.confirm,
                 self.message,
+                self.log_tail,
             ]
         )
         self.refresh()
@@ -116,12 +130,28 @@ class ServingPanel:
         self._render()
         return self.state
 
-    def _guarded(self, action) -> None:
+    def ask_stop(self) -> None:
+        """Stop asks first: the server took a minute to start and other notebooks may be using it."""
+        self.confirm.layout.display = "flex"
+
+    def _hide_confirm(self) -> None:
+        self.confirm.layout.display = "none"
+
+    def _confirmed_stop(self) -> None:
+        self._hide_confirm()
+        self._in_background("stopping", self._stop)
+
+    def show_logs(self, lines: int = 30) -> str:
+        """The tail of this port's server log (what `tierlab serve logs` prints), escaped."""
+        from toolkit import serve
+
         try:
-            action(self.state)
+            text = serve.logs(state_dir=self.state_dir, port=_port(self.state.base_url), lines=lines)
         except Exception as exc:  # noqa: BLE001 - shown to the user
-            self.state.message = f"{type(exc).__name__}: {exc}"
-        self._render()
+            text = f"no log: {type(exc).__name__}: {exc}"
+        self.log_tail.value = (f"<pre style='font-size:11px;max-height:260px;overflow:auto'>"
+                               f"{html.escape(text or '(empty log)')}</pre>")
+        return text
 
     def _start(self) -> None:
         from toolkit import serve
@@ -165,7 +195,7 @@ class ServingPanel:
     def _render(self) -> None:
         colour = "green" if self.state.up else "grey"
         self.status.value = f"<span style='color:{colour}'>●</span> {self.state.summary}"
-        self.message.value = f"<small>{self.state.message}</small>" if self.state.message else ""
+        self.message.value = f"<small>{html.escape(self.state.message)}</small>" if self.state.message else ""
         self.start_button.disabled = self.state.up or bool(self.state.busy)
         self.stop_button.disabled = not self.state.up or bool(self.state.busy)
         self.measure_button.disabled = not self.state.up or bool(self.state.busy)
