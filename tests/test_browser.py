@@ -6,6 +6,7 @@ is driven by Playwright through its executable path (never `playwright install`)
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -62,7 +63,7 @@ def jupyterlab(tmp_path, local_llm_url):
     nb = nbformat.read(paths.REPO_ROOT / "notebooks" / "01_quickstart.ipynb", as_version=4)
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     nb.cells[index].source += (
-        "\nsample_size = 6\nmethods = ['closed_book']\n"
+        "\nsample_size = 10\nmethods = ['closed_book']\n"
         "providers = [{'id': 'local/smollm2-135m-instruct', 'params': {'temperature': 0, 'max_tokens': 48}}]\n"
         f"llm_url = {local_llm_url!r}\nrun_now = True"
     )
@@ -222,7 +223,7 @@ def test_quickstart_panel_in_jupyterlab(jupyterlab):
             page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=60_000)
             page.locator(".js-plotly-plot .scatterlayer .point").first.hover(force=True)
             page.wait_for_selector(".hoverlayer .hovertext", timeout=30_000)
-            hover = page.locator(".hoverlayer .hovertext").first.inner_text()
+            hover = page.locator(".hoverlayer .hovertext").first.text_content()  # SVG text
             shoot(page, "plot-hover", ".js-plotly-plot")
 
             # 6. re-judge with zero arm calls
@@ -236,9 +237,9 @@ def test_quickstart_panel_in_jupyterlab(jupyterlab):
             raise
         finally:
             browser.close()
-    done = [int(text.split(":")[1].split()[0]) for text in (first, second)]
-    assert 1 <= done[0] < 6 and done[1] < 6, (first, second)  # both cancels stopped the run before the end
-    assert "Finished: 6 answers in 1 arm" in finished
+    done = [int(re.search(r"Cancelled: (\d+) answer", text).group(1)) for text in (first, second)]
+    assert 1 <= done[0] <= done[1] < 10, (first, second)  # both cancels stopped the run before the end
+    assert "Finished: 10 answers in 1 arm" in finished
     assert "local/smollm2-135m-instruct | closed_book" in summary and "up · smollm2-135m-instruct" in summary
     assert "GROQ_API_KEY" in keyless and "console.groq.com/keys" in keyless
     assert planner_width > 200

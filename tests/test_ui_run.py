@@ -26,6 +26,7 @@ def test_awaiting_the_run_returns_its_result(home, server):  # noqa: F811
 
     result = asyncio.run(cell())
     assert len(result.records) == 4 and panel.result is result
+    assert panel.results_view is not None and panel.results_view.result is result  # built on the loop's thread
     assert "Finished: 4 answers in 2 arms" in panel.status.value
 
 
@@ -172,3 +173,13 @@ def test_run_history_lists_runs_of_this_spec_and_diffs_answers(home, server):  #
     assert "changed answer(s)" in panel.history.output.value
     panel.history.run_b.value = panel.history.run_a.value
     assert panel.history.diff() == [] and "same answers" in panel.history.output.value
+
+
+def test_form_errors_are_in_the_panels_words(home, server):  # noqa: F811
+    panel = panel_for(small_spec(server.url, sample_size=1))
+    panel.providers.value = ()
+    assert "providers: pick at least 1" in panel.spec_yaml.value and "List should" not in panel.spec_yaml.value
+    panel.providers.value = ("local/smollm2-135m-instruct",)
+    panel.form.base["concurrency"] = 0
+    panel._on_change()
+    assert "concurrency: must be ≥ 1, got 0" in panel.spec_yaml.value and panel.run_button.disabled

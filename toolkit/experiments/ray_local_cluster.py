@@ -57,7 +57,13 @@ def add_node(cluster, home: Path, *, num_cpus: int = 1, attempts: int = 5):
     from ray.cluster_utils import Cluster
 
     temp_dir = Path("/tmp") / f"tl{'w' if cluster else 'h'}{os.getpid()}{time.monotonic_ns() % 10_000}"
-    args = {"num_cpus": num_cpus, "node_ip_address": "127.0.0.1", "temp_dir": str(temp_dir)}
+    from toolkit.providers.emulator import free_port
+
+    # Own agent ports: the head's default dashboard agent port (52365) is taken by any other Ray on the machine,
+    # and known ports spare the raylet some of its fixed 15 s waits for the agents to report theirs.
+    ports = ("dashboard_agent_listen_port", "metrics_agent_port", "metrics_export_port", "runtime_env_agent_port")
+    args = {"num_cpus": num_cpus, "node_ip_address": "127.0.0.1", "temp_dir": str(temp_dir),
+            **{name: free_port() for name in ports}}
     previous = os.environ.get("TIERLAB_HOME")
     os.environ["TIERLAB_HOME"] = str(home)  # the node's processes and their workers inherit it
     try:

@@ -45,14 +45,14 @@ def _error_html(error: Exception) -> str:
     return lines[0] if len(lines) == 1 else "<ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>"
 
 
-def _loop_running() -> bool:
+def _running_loop():
+    """The event loop running on this thread (Jupyter's kernel loop), or None (scripts, tests)."""
     import asyncio
 
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        return None
 
 
 class ExperimentPanel:
@@ -139,6 +139,7 @@ class ExperimentPanel:
         self.live = w.HTML()
         self.results = w.VBox()
         self.results_view = None
+        self._loop = None
         settings = w.VBox([self.name, w.HBox([self.dataset, self.split]), w.HBox([self.sample_size, self.seed]),
                            self.provider_search, self.providers, w.HBox([self.methods, self.metrics]), self.judge])
         spec_box = w.VBox([self.spec_yaml, w.HBox([self.save_path, self.save_button])])
@@ -178,7 +179,7 @@ class ExperimentPanel:
     def _refresh_spec(self) -> None:
         try:
             self.spec_yaml.value = f"<b>Spec</b><pre style='font-size:11px'>{esc(self.spec.to_yaml())}</pre>"
-            self.run_button.disabled = self.running
+            self.run_button.disabled = False  # this run is over (its thread may still be unwinding)
         except ValueError as error:
             self.spec_yaml.value = f"<b>Spec</b><pre style='color:#b00'>{esc(error)}</pre>"
             self.run_button.disabled = True
@@ -218,10 +219,11 @@ class ExperimentPanel:
         if self.running:
             self._status("already running: wait for it or press Cancel")
             return self.background
-        if wait and _loop_running():
+        if wait and _running_loop() is not None:
             raise RuntimeError("panel.run(wait=True) would block the kernel and ignore Cancel: "
                                "use `result = await panel.run()` in a notebook cell")
         self._clear()
+        self._loop = _running_loop()
         try:
             spec = self.spec
             components = self.run_kwargs.get("components")
@@ -294,19 +296,39 @@ class ExperimentPanel:
                  fmt(r.get("latency_s")), "cached" if r.get("cached") else ""]
                 for r in rows[-LIVE_ROWS:]
             ]) if rows else ""
+            finished = status in ("done", "cancelled") and self.state.result is not None
             running = status in ("running", "cancelling")
-            self.run_button.disabled = running
+            self.run_button.disabled = running or finished  # enabled again once the results view is built
             self.cancel_button.disabled = not running or status == "cancelling"
             self._status(self._status_text(status, len(rows)))
-            if status in ("done", "cancelled") and self.state.result is not None and not self.results.children:
-                from toolkit.ui.results import ResultsView
+        if finished:
+            self._on_kernel_thread(self._show_results, self.state.result)
 
-                try:
-                    self.history.refresh()
-                    self.results_view = ResultsView(self.state.result, tracking_uri=self.run_kwargs.get("tracking_uri"))
-                    self.results.children = [self.results_view.widget]
-                except Exception as error:  # noqa: BLE001 - keep the live table even if the view fails
-                    self.results.children = [w.HTML(f"<span style='color:#b00'>results view failed: {esc(error)}</span>")]
+    def _on_kernel_thread(self, action, *args) -> None:
+        """Run ``action`` on the kernel's own thread (its event loop) when there is one, else here.
+
+        Why: building the results view makes new widgets; done on the runner's thread while the kernel thread
+        handles the next click (Run), the two deadlocked in JupyterLab. The loop is the one ``run`` was called on.
+        """
+        loop = self._loop
+        if loop is not None and loop.is_running() and threading.current_thread() is not threading.main_thread():
+            loop.call_soon_threadsafe(action, *args)
+        else:
+            action(*args)
+
+    def _show_results(self, result) -> None:
+        from toolkit.ui.results import ResultsView
+
+        if result is not self.state.result or self.results.children:
+            return  # a newer run started, or already shown
+        try:
+            self.history.refresh()
+            self.results_view = ResultsView(result, tracking_uri=self.run_kwargs.get("tracking_uri"))
+            self.results.children = [self.results_view.widget]
+        except Exception as error:  # noqa: BLE001 - keep the live table even if the view fails
+            self.results.children = [w.HTML(f"<span style='color:#b00'>results view failed: {esc(error)}</span>")]
+        finally:
+            self.run_button.disabled = False  # this run is over (its thread may still be unwinding)
 
     def _status_text(self, status: str, answered: int) -> str:
         if status == "running":

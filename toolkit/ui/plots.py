@@ -46,7 +46,7 @@ def _n(value: Any) -> str:
 def pareto_widget(result: Any):
     import plotly.graph_objects as go
 
-    figure = go.FigureWidget()
+    figure = go.Figure()
     points = pareto_points(result)
     for p in points:
         figure.add_scatter(
@@ -63,13 +63,21 @@ def pareto_widget(result: Any):
     figure.update_layout(title=f"{result.spec.name}: accuracy vs cost", width=620, height=420,
                          xaxis_title="paid-equivalent $ per question (shadow + self-hosted)", yaxis_title="accuracy",
                          legend={"font": {"size": 10}}, margin={"t": 40, "l": 50, "r": 10, "b": 50})
-    return figure
+    return _widget(figure)
+
+
+def _widget(figure):
+    """The finished figure as a ``FigureWidget``: built whole, so the browser gets every trace in the widget's first
+    state (traces added to a live widget travel as later messages, which a view created afterwards can miss)."""
+    import plotly.graph_objects as go
+
+    return go.FigureWidget(figure)
 
 
 def hallucination_widget(result: Any):
     import plotly.graph_objects as go
 
-    figure = go.FigureWidget()
+    figure = go.Figure()
     for provider in dict.fromkeys(b["provider"] for b in hallucination_bars(result)):
         bars = [b for b in hallucination_bars(result) if b["provider"] == provider]
         figure.add_bar(
@@ -83,4 +91,4 @@ def hallucination_widget(result: Any):
     figure.update_layout(title=f"{result.spec.name}: hallucination by method and provider", barmode="group",
                          width=620, height=420, yaxis={"range": [0, 1], "title": "hallucination rate"},
                          legend={"font": {"size": 10}}, margin={"t": 40, "l": 50, "r": 10, "b": 50})
-    return figure
+    return _widget(figure)

@@ -112,9 +112,24 @@ class ExperimentForm:
             return ExperimentSpec.model_validate(self.spec_dict())
         except ValidationError as error:
             problems = [
-                f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors(include_url=False)
+                f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {plain(e)}" for e in error.errors(include_url=False)
             ]
             raise SpecError("invalid experiment settings:\n  " + "\n  ".join(problems)) from None
+
+
+def plain(error: dict[str, Any]) -> str:
+    """A validation error in the panel's words ("pick at least 1") rather than pydantic's ("List should have …")."""
+    ctx, kind = error.get("ctx") or {}, error["type"]
+    if kind == "too_short":
+        return f"pick at least {ctx.get('min_length', 1)}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
+        return f"must be {sign} {next(iter(ctx.values()), '')}, got {error.get('input')!r}"
+    if kind == "extra_forbidden":
+        return "not a setting of this spec (remove it)"
+    if kind == "missing":
+        return "required"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 @dataclass
