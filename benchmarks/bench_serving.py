@@ -96,9 +96,16 @@ def ray_server(port: int, extra_env: dict[str, str]):
     saved = {k: os.environ.get(k) for k in extra_env}
     os.environ.update(extra_env)  # serve.up passes the environment on to Ray's processes
     state = tempfile.mkdtemp(prefix="tl-bench-ray-")
-    started = time.monotonic()
     try:
-        handle = serve.up(PROFILE, port, state, progress=False)
+        for attempt in range(1, 4):  # Ray gives its raylet a fixed 30 s to register: a loaded machine can miss it
+            started = time.monotonic()
+            try:
+                handle = serve.up(PROFILE, port, state, progress=False)
+                break
+            except serve.ServeError as err:
+                if attempt == 3 or "timed out during startup" not in str(err):
+                    raise
+                print(f"Ray did not start (attempt {attempt}, load {report.load_average()}); retrying", flush=True)
         yield handle.base_url, time.monotonic() - started
     finally:
         serve.down(state, port)
@@ -168,7 +175,7 @@ def main() -> None:
                 for c, run in measure(url, levels, args.max_tokens).items():
                     runs[name][c].append(run)
             print(f"round {r + 1} {name}: ready {seconds:.0f} s, load {report.load_average()}", flush=True)
-    figures: dict = {"rounds": args.rounds, "max_tokens": args.max_tokens, "profile": PROFILE,
+    figures: dict = {"rounds": args.rounds, "max_tokens": args.max_tokens, "profile": PROFILE, "niceness": os.nice(0),
                      "ray_env": extra_env, "time_to_ready_s": ready}
     goals = {}
     for c in levels:

@@ -131,7 +131,7 @@ def test_the_endpoint_wants_the_api_key(served):
     wrong = {"Authorization": "Bearer " + "0" * 64}
     assert httpx.post(f"{url}/chat/completions", json=chat, headers=wrong, timeout=30).status_code == 401
     good = {"Authorization": f"Bearer {key}"}
-    assert httpx.post(f"{url}/chat/completions", json=chat, headers=good, timeout=120).status_code == 200
+    assert httpx.post(f"{url}/chat/completions", json=chat, headers=good, timeout=600).status_code == 200
     root = url.removesuffix("/v1")
     assert httpx.get(f"{root}/-/healthz", timeout=30).status_code == 200  # Serve's own probe stays open
 
@@ -159,6 +159,7 @@ def token_ray(served) -> str:
 
 def _client_env(tmp_path, **extra) -> dict:
     """This machine's environment without any Ray token, with an empty HOME (no ~/.ray/auth_token)."""
+    extra = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **extra}  # else Ray dials 127.0.0.1 as the external IP
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH") and k != security.SERVE_KEY_ENV}
     (tmp_path / "home").mkdir(exist_ok=True)
     return {**env, "HOME": str(tmp_path / "home"), "PYTHONPATH": str(paths.REPO_ROOT), **extra}
@@ -189,6 +190,7 @@ def test_ray_address_without_the_token_says_which_variable_to_set(token_ray, tmp
         "  - id: groq/llama-3.1-8b-instant\n    emulate: true\n    emulator_backend: echo\n    cache: false\n"
     )
     env = _client_env(tmp_path, TIERLAB_HOME=str(tmp_path / "tierlab-home"))
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")  # connect_ray keeps a 127.0.0.1 address on loopback by itself
     run = subprocess.run(
         [str(Path(sys.executable).parent / "tierlab"), "run", str(spec), "--ray-address", token_ray, "--no-track",
          "--quiet"], env=env, capture_output=True, text=True, timeout=300,

@@ -106,7 +106,7 @@ def test_interactive_plots_carry_every_arm_with_hover_intervals(run):
     assert good["accuracy"] > bad["accuracy"] and good["front"] and good["n"] == 4
     assert {b["arm"] for b in hallucination_bars(result)} == {a.arm for a in result.arms}
 
-    pareto, hallucination = ResultsView(result).plots.children
+    pareto, hallucination = ResultsView(result).show_plots()
     names = [trace.name for trace in pareto.data]
     assert names[:2] == [a.arm for a in result.arms] and names[2] == "Pareto front"  # one legend toggle per arm
     assert "n=4" in pareto.data[0].hovertemplate and "[" in pareto.data[0].hovertemplate

@@ -160,7 +160,11 @@ def connect_ray(address: str, **init_kwargs) -> None:
     has_token = bool(os.environ.get(RAY_TOKEN_ENV) or os.environ.get(RAY_TOKEN_PATH_ENV))
     if has_token and not os.environ.get("RAY_AUTH_MODE"):
         os.environ["RAY_AUTH_MODE"] = "token"
-        _refresh_ray(single_machine=not ray._private.ray_constants.ENABLE_RAY_CLUSTER)
+    # Ray rewrites 127.0.0.1 to the external address, where a loopback-only cluster (TierLab's) is not found.
+    loopback = is_loopback(address.rsplit(":", 1)[0].strip("[]"))
+    if loopback:
+        os.environ[SINGLE_MACHINE_ENV] = "0"
+    _refresh_ray(single_machine=loopback or not ray._private.ray_constants.ENABLE_RAY_CLUSTER)
     try:
         ray.init(address=address, **init_kwargs)
     except Exception as exc:  # ray raises ConnectionError from AuthenticationError, or AuthenticationError

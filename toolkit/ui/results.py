@@ -167,6 +167,9 @@ class MlflowButton:
             self.button.disabled = False
 
 
+PLOTS_TAB = 2
+
+
 class ResultsView:
     """Tabs: Summary (CIs, cost), Plots (accuracy–cost, hallucination), Paired tests, Drill-down per question."""
 
@@ -200,9 +203,8 @@ class ResultsView:
         self.question.observe(lambda _: self._show_detail(), names="value")
         self._arm_changed()
 
-        self.plots = w.HBox()
-        if plots:
-            self.plots.children = self._plot_widgets()
+        self.plots = w.HBox([w.HTML("<small>opening…</small>")])
+        self._plots_wanted = plots
         from toolkit.ui.grid import ResultsGrid
         from toolkit.ui.rejudge import RejudgePanel
 
@@ -219,12 +221,22 @@ class ResultsView:
             ],
             titles=("Summary", "Grid", "Plots", "Paired tests", "Drill-down", "Re-judge"),
         )
+        self.tabs.observe(lambda change: self.show_plots() if change["new"] == PLOTS_TAB else None,
+                          names="selected_index")
         self.widget = w.VBox([self.header, self.tabs, self.mlflow.widget])
 
     def _ipython_display_(self):
         from IPython.display import display
 
         display(self.widget)
+
+    def show_plots(self) -> list[w.Widget]:
+        """Make the plot widgets when the Plots tab is first opened: figures created while their tab was hidden
+        (and before the view was on the page) sometimes rendered empty in JupyterLab."""
+        if self._plots_wanted:
+            self._plots_wanted = False
+            self.plots.children = self._plot_widgets()
+        return list(self.plots.children)
 
     def _plot_widgets(self) -> list[w.Widget]:
         """Interactive plotly figures (hover, zoom, arm toggles); MLflow gets the report's PNGs of the same data."""
