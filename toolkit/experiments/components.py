@@ -6,6 +6,7 @@ packages, imported only when an arm actually needs them (a replay of a finished 
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -98,7 +99,9 @@ class Components:
         if not key_env or os.environ.get(key_env):
             return None
         path = paths.subdir("emulator") / f"{key_env}.env"
-        path.write_text(f"{key_env}=emulated-placeholder-not-a-secret\n", encoding="utf-8")
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")  # atomic: threads and Ray workers read it concurrently
+        tmp.write_text(f"{key_env}=emulated-placeholder-not-a-secret\n", encoding="utf-8")
+        tmp.replace(path)
         return str(path)
 
     def judge_model(self, judge: JudgeSpec):
