@@ -164,11 +164,11 @@ def test_review_panel_shows_the_judges_agreement_with_the_marks(tmp_path):
     assert "agreement 100%, Cohen's κ 1.00 (n=2)" in panel.status.value
 
 
-def test_yes_no_answers_need_a_yes_no_gold_answer():
+def test_yes_no_answers_are_checked_by_a_yes_no_gold_answer_else_by_the_context():
     q = "Are both Arthur's Magazine and First for Women magazines?"
     assert judge(q, "No.", gold=["yes"]).label == "hallucinated"
     assert judge(q, "Yes, both are.", gold=["Yes"]).label == "supported"
-    assert judge(q, "Yes", context="Arthur's Magazine was a periodical.").label == "unknown"  # no rule can check it
+    assert judge(q, "Yes", context="Arthur's Magazine was a periodical.").label == "unknown"  # the context is silent
 
 
 def test_sentence_long_gold_answers_are_read_like_a_context():

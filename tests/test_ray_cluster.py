@@ -122,6 +122,11 @@ def _cached_answers(home: Path) -> int:
         return len(cache)
 
 
+def _counters(url: str) -> dict:
+    """The emulator's counters, zeros included (it reports only counters that moved)."""
+    return {"requests": 0, "admitted": 0, "rate_limited": 0} | stats(url)
+
+
 class Timeline:
     """The emulator's own counters, sampled every 0.2 s while a run goes on (when did 429s happen?)."""
 
@@ -132,13 +137,13 @@ class Timeline:
 
     def _poll(self) -> None:
         while not self._stop.wait(0.2):
-            seen = stats(self.url)
+            seen = _counters(self.url)
             self.samples.append((seen["admitted"], seen["rate_limited"]))
 
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join(5)
-        return stats(self.url)
+        return _counters(self.url)
 
     def limited_after(self, admitted: int) -> int:
         """429s the server sent after it had admitted ``admitted`` requests (warm-up: worker processes starting)."""
@@ -180,7 +185,7 @@ def test_daily_quota_holds_across_nodes(cluster, driver_home):
     made, _, _ = cluster
     with running_emulator("groq/cluster-rpd", "echo") as url:
         result = _run(spec("cluster-rpd", 8, name="cluster-rpd"), url, made.address)
-        seen = stats(url)
+        seen = _counters(url)
     assert seen["admitted"] == 5 and seen["rate_limited"] == 0, seen
     assert len(result.records) == 5
     assert all(arm.stopped and "quota" in arm.stopped for arm in result.arms), [a.stopped for a in result.arms]
@@ -220,9 +225,9 @@ def test_worker_node_killed_mid_run_loses_and_repeats_nothing(cluster, driver_ho
     with running_emulator("groq/cluster-open", "echo", latency="1.0") as url:
         started = time.monotonic()
         result = _run(text, url, made.address, on_answer=on_answer)
-        seen = stats(url)
+        seen = _counters(url)
         again = _run(text, url, made.address)
-        after = stats(url)
+        after = _counters(url)
     assert killed.is_set() and time.monotonic() - started < 300
     assert not result.errors, result.errors
     assert len(result.records) == sample and len(set(stored)) == len(stored) == sample

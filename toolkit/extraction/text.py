@@ -54,11 +54,24 @@ _ABSTAIN = re.compile(
     r"|not\s+(?:stated|mentioned|specified)\s+in|beyond\s+my\s+knowledge|no\s+way\s+to\s+(?:know|tell)"
     r"|i\s+(?:do\s*not|don't|dont)\s+have\s+(?:\w+\s+){0,2}(?:information|data|knowledge|access|details|answer)"
     r"|(?:not\s+possible|impossible)\s+to\s+(?:determine|say|know|answer|tell)|(?:nobody|no\s+one)\s+knows"
-    r"|i\s+(?:cannot|can't|cant)\s+help\s+with)",
+    r"|i\s+(?:cannot|can't|cant)\s+help\s+with"
+    # the judge's phrasings, merged here so there is one definition of declining
+    r"|no\s+clue|(?:the\s+)?(?:faintest|slightest|foggiest)\s+idea|^\W*(?:unsure|not\s+sure|no\s+idea)\b"
+    r"|(?:not|\w+n't|unable)\s+(?:[\w']+\s+){0,3}?(?:able\s+to|possible\s+(?:for\s+me\s+)?to|can|could)\s+(?:really\s+)?"
+    r"(?:work\s+out|determine|say|tell|know|answer|figure\s+out|confirm)\b"
+    r"|(?:can't|cannot|can\s+not|couldn't|could\s+not)\s+(?:really\s+)?(?:say|tell|determine|answer|work\s+out)\b"
+    r"|nothing\s+(?:in|about|on)\b|there(?:\s+is|'s)\s+nothing\b"
+    r"|(?:does|do|did)\s*(?:not|n't)\s+(?:name|cover|tell|indicate|record|reveal|report|discuss|address|mention|say)"
+    r"|(?:passage|text|context|document|source|article|it|sources?)\s+(?:gives|contains|provides|offers|includes|lists"
+    r"|mentions|says|states|shows|has)\s+no(?:thing)?\b|(?:is|are|was|were|isn't|aren't|wasn't)\s+not\s+(?:addressed|"
+    r"covered|discussed|present)|(?:isn't|aren't|wasn't)\s+(?:stated|mentioned|given|provided|specified|available|listed"
+    r"|included|known|recorded)|\bunknown\b|\bunclear\b|\bn/a\b|no\s+(?:mention|details?|record|reference|indication)\b"
+    r"|unanswerable|insufficient\s+(?:information|data|context)|not\s+sufficient\s+(?:information|data)"
+    r"|(?:beyond|outside)\s+(?:the\s+scope|my\s+knowledge|what\s+the)|(?:can't|cannot)\s+help)",
     re.IGNORECASE,
 )
 _FILLER = re.compile(
-    r"^\W*(?:sorry|i'?m\s+sorry|i\s+apologi[sz]e|unfortunately|however|but|as\s+an\s+ai(?:\s+language\s+model)?|"
+    r"^\W*(?:sorry|apologies|my\s+apologies|i'?m\s+sorry|i\s+apologi[sz]e|unfortunately|however|but|as\s+an\s+ai(?:\s+language\s+model)?|"
     r"i\s+hope\s+this\s+helps|thank\s+you|please\s+(?:check|consult|refer|verify|note)|"
     r"you\s+(?:may|might|could|can|should)\s+(?:want\s+to\s+)?(?:check|consult|look|refer|search|verify)|"
     r"(?:for\s+)?more\s+information|i\s+recommend|it\s+is\s+best\s+to\s+(?:check|consult)|sadly|regrettably|"

@@ -26,12 +26,14 @@ earn a place. Offline judging therefore rests on rules, gold aliases and the Min
 
 import re
 
+from toolkit.extraction import fold, is_abstention
+from toolkit.judges import binding, yesno
 from toolkit.judges import text as T
 from toolkit.judges.aliases import expand, list_items
 from toolkit.judges.base import JudgeInput, Verdict
 
 NAME = "claims"
-VERSION = "claims-v3"
+VERSION = "claims-v4"
 NUMBER_TOLERANCE = 0.05
 """Relative tolerance for numbers when the question carries none (the corpus uses 5% for areas)."""
 CONTEXT_COVERAGE = 0.8
@@ -45,6 +47,8 @@ def _verdict(**fields) -> Verdict:
 
 def abstains(answer: str, question: str) -> bool:
     """Whole-reply stance: True when every clause abstains or asserts nothing (no content word, no number)."""
+    if is_abstention(answer):
+        return True
     pieces = T.claims(answer)
     return not pieces or all(
         T.is_abstaining_clause(p) or not (T.content(p) - T.GENERIC or T.quantities(p)) for p in pieces
@@ -69,8 +73,8 @@ def _new_content(claim: str, question: str) -> set[str]:
 
 
 def _mentions(phrase: str, claim: str) -> bool:
-    words = " ".join(T.words(phrase))
-    return bool(words) and f" {words} " in f" {' '.join(T.words(claim))} "
+    words = " ".join(T.words(fold(phrase)))  # accents folded: "Brasília" names "Brasilia"
+    return bool(words) and f" {words} " in f" {' '.join(T.words(fold(claim)))} "
 
 
 def _gold_support(claim: str, item: JudgeInput, aliases: list[str]) -> str:
@@ -89,11 +93,20 @@ def _gold_support(claim: str, item: JudgeInput, aliases: list[str]) -> str:
     if named:
         if negated:
             return "contradicted"
-        rest = _new_content(claim, item.question) - {w for a in named for w in T.content(a)}
+        rest = _new_content(_drop_qualifiers(claim), item.question) - {w for a in named for w in T.content(a)}
         rest -= {w for g in aliases for w in T.content(g)}
         # words around a named gold answer are framing ("Most sources give Paris as ...") unless they name something
         return "supported" if not rest & T.names(claim) else "silent"
     return "silent"
+
+
+_QUALIFIER = re.compile(r"\s*\((?:[A-Z][\w.'-]*\s*){1,4}\)|,\s*(?:[A-Z][\w.'-]*\s*){1,3}\.?\s*$")
+"""A name's own qualifier: its code or region in brackets or after a final comma ("ngultrum (BTN)", "Ottawa,
+Ontario"); only capitalised words, so nothing with a predicate of its own ("which is pegged ...") is dropped."""
+
+
+def _drop_qualifiers(claim: str) -> str:
+    return _QUALIFIER.sub("", T.clean(claim))
 
 
 def _units(context: str) -> list[str]:
@@ -119,22 +132,26 @@ def _context_support(claim: str, item: JudgeInput, use_embeddings: bool) -> bool
     words = {w for w in added if not w.startswith("#")}
     names = T.names(claim) & words
     entities = T.names(claim, initial=True) & words
-    asked = T.content(item.question) - {w.lower() for w in re.findall(r"\b[A-Z][^\W_]+", item.question)}
+    asked = T.content(item.question) - T.names(item.question, initial=True)
     key = asked - T.GENERIC
     negated = T.is_negated(claim)
     units = _units(item.context)
     key &= T.content(item.context)  # question words the context never uses cannot anchor anything
     small = any(not n.dimension and abs(n.value) < 1000 for n in numbers)  # "14" occurs in any context
+    topic = {w for w in key if sum(w in T.content(u) for u in units) > 1}  # the passage's subject, in every sentence
+    focus = key - topic or key
     near: list[str] = []
     for i, unit in enumerate(units):
         present = T.content(unit)
         if numbers and not all(any(T.consistent(n, q, tolerance) for q in T.quantities(unit)) for n in numbers):
             continue
-        if _negated_near(unit, words) != negated or not names <= present:
+        if _negated_near(unit, words) != negated or not names <= present or T.demotes(unit, claim):
             continue
         window = T.content(" ".join(units[max(0, i - 1) : i + 2]))
         if key and len(key & window) < len(key) / 2:
             continue
+        if (names or numbers) and not binding.clause_bound(unit, claim, names, numbers, focus, item.question, tolerance):
+            continue  # the name or number is there, but in another role or for another year
         if not words and small and not asked & window:  # a bare small number must sit next to what was asked
             continue
         share = len(words & present) / len(words) if words else 1.0
@@ -204,8 +221,12 @@ def _asks_yes_no(question: str) -> bool:
 def judge_claims(item: JudgeInput, *, use_embeddings: bool = True) -> Verdict:
     """The default offline judge (see the module docstring)."""
     said = _yes_no(item.answer) if _asks_yes_no(item.question) else None
-    if said:  # a yes/no answer asserts its polarity; only a yes/no gold answer can check it
+    if said:  # a yes/no answer asserts its polarity: checked by a yes/no gold answer, else by the context
         expected = {_yes_no(g) for g in item.gold} - {None}
+        if len(expected) != 1 and item.context.strip():
+            tolerance = item.tolerance or NUMBER_TOLERANCE
+            wrong, why = yesno.judge_from_context(item, said, _units(item.context), tolerance)
+            return _verdict(hallucinated=bool(wrong), unknown=wrong is None, reason=why)
         if len(expected) != 1:
             return _verdict(hallucinated=False, unknown=True, reason="a yes/no answer needs a yes/no gold answer")
         wrong = said not in expected

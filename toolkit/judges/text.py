@@ -8,6 +8,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from toolkit.extraction.text import _ABSTAIN, fold
+
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 _CITATION = re.compile(r"\s*\[(?:c?\d+(?:\s*,\s*c?\d+)*)\]", re.IGNORECASE)
 _MARKUP = re.compile(r"[*_`#]+")
@@ -21,23 +23,6 @@ _CLAUSE = re.compile(
 NEGATION = re.compile(
     r"\b(?:not|no|never|none|neither|nor|without|cannot|isn't|aren't|wasn't|weren't|doesn't|don't|didn't|hasn't"
     r"|haven't|won't|can't|couldn't|shouldn't|wouldn't|nothing|nobody|lacks?|false|incorrect|untrue)\b|n't\b",
-    re.IGNORECASE,
-)
-_ABSTAIN = re.compile(
-    r"\b(?:i\s+(?:do\s+not|don't|dont|cannot|can't|am\s+unable\s+to|have\s+no)\s+(?:know|say|tell|idea|answer|find"
-    r"|determine|confirm|verify|provide|access|information)"
-    r"|i'?m\s+(?:not\s+(?:sure|certain|aware)|unsure|unable|afraid)|i\s+am\s+not\s+(?:sure|certain|aware)"
-    r"|no\s+idea|unsure|not\s+sure|can't\s+say|cannot\s+say|unknown|unanswerable|unclear|n/a|not\s+(?:enough|sufficient)\s+(?:information|data|context|detail)"
-    r"|insufficient\s+(?:information|data|context)|(?:cannot|can't|unable\s+to|could\s+not|couldn't)\s+(?:be\s+)?"
-    r"(?:answer|determine|find|tell|say|identify|provide|confirm|verify|locate|answered|determined|found)"
-    r"|(?:is|are|was|were|isn't|aren't)\s+(?:not\s+)?(?:stated|mentioned|given|provided|specified|available"
-    r"|included|covered|listed|found|known|addressed|discussed|recorded|present)\b(?!\s+(?:as|in\s+the\s+\w+\s+as))"
-    r"|(?:does|do|did)\s*(?:not|n't)\s+(?:say|mention|contain|specify|include|provide|state|cover|tell|give"
-    r"|list|discuss|address|indicate|record|have|name|give|show|reveal|report)|doesn't\s+(?:say|mention|contain|specify|include|provide|state"
-    r"|cover|tell|give|list|discuss|address|indicate|record|have|name|show|reveal|report)"
-    r"|(?:gives|has|contains|provides|offers|includes|lists|mentions|says|states|shows)\s+no(?:thing)?\b"
-    r"|no\s+(?:information|data|mention|details?|record|answer|reference|indication)|nothing\s+(?:about|on|in)"
-    r"|there\s+is\s+nothing|beyond\s+(?:the|my)|outside\s+(?:the|my)|can't\s+help|cannot\s+help)",
     re.IGNORECASE,
 )
 _STOP_WORDS = (
@@ -118,7 +103,8 @@ def is_negated(text: str) -> bool:
 
 
 def is_abstaining_clause(text: str) -> bool:
-    return _ABSTAIN.search(clean(text)) is not None
+    """One definition of declining, shared with the scorers (``toolkit.extraction``)."""
+    return _ABSTAIN.search(fold(clean(text))) is not None
 
 
 # ---------------------------------------------------------------- quantities
@@ -175,7 +161,7 @@ def quantities(text: str) -> list[Quantity]:
 
 def is_year(q: Quantity) -> bool:
     """A bare integer between 1000 and 2100 is read as a year and compared exactly ("since 1987" is not "2025")."""
-    return not q.dimension and q.value.is_integer() and 1000 <= q.value <= 2100 and q.step == 0.5
+    return not q.dimension and q.value.is_integer() and 1000 <= q.value <= 2100 and q.step <= 50  # "2020" too
 
 
 def consistent(claimed: Quantity, evidence: Quantity, tolerance: float) -> bool:
@@ -187,3 +173,28 @@ def consistent(claimed: Quantity, evidence: Quantity, tolerance: float) -> bool:
     gap = abs(claimed.value - evidence.value)
     scale = max(abs(evidence.value), 1e-9)
     return gap <= tolerance * scale or (gap < claimed.step and gap <= 0.1 * scale)
+
+
+# ---------------------------------------------------------------- superlatives
+
+_SUPERLATIVE = (r"(?:largest|biggest|greatest|highest|tallest|longest|deepest|oldest|newest|smallest|shortest|lowest"
+                r"|busiest|richest|poorest|most\s+\w+|least\s+\w+)")
+_RANKED = re.compile(r"\b(?:second|third|fourth|fifth|sixth|2nd|3rd|4th|5th|6th)[\s-]+(" + _SUPERLATIVE + r")\b", re.I)
+_TOP = re.compile(r"(?<![\w-])(?<!second )(?<!third )(" + _SUPERLATIVE + r")\b", re.I)
+
+
+def superlatives(text: str) -> set[str]:
+    """Unranked superlatives ("the largest"), not "the second-largest"."""
+    text = _RANKED.sub(" ", clean(text))
+    return {m.lower() for m in _TOP.findall(text)}
+
+
+def ranked(text: str) -> set[str]:
+    """Superlatives with a rank below first ("second-largest", "third highest")."""
+    return {m.lower() for m in _RANKED.findall(clean(text))}
+
+
+def demotes(evidence: str, claim: str) -> bool:
+    """The evidence ranks below first what the claim calls the top ("X is the largest" vs "the second-largest")."""
+    top = superlatives(claim)
+    return bool(top & ranked(evidence)) and not top & superlatives(evidence)
