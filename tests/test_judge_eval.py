@@ -129,5 +129,5 @@ def test_external_style_answers():
     """HaluEval-QA-style replies written for claims-v4's failure categories (measured before the fixes: balanced
     accuracy 0.561, abstention 0.600, 10 unknown); a generalisation check, figures in the README."""
     row = _eval_json(FIXTURE.with_name("judge_external_style.jsonl"))
-    assert row["n"] >= 55 and row["abstention_accuracy"] == 1.0
+    assert row["n"] >= 60 and row["abstention_accuracy"] == 1.0
     assert row["balanced_accuracy"] >= 0.9 and row["false_alarm"] <= 0.1

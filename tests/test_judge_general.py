@@ -102,3 +102,11 @@ def test_a_qualifier_of_the_gold_answer_is_not_a_new_claim(reply, label):
     assert judge("What is the capital of Namibia?", reply, gold=["Windhoek"]) == label
     assert judge("What is the currency of Namibia?", "The Namibian dollar (NAD).", gold=["Namibian dollar"]) \
         == "supported"
+
+
+@pytest.mark.parametrize("reply, label", [("In 2010.", "supported"), ("In 2000.", "hallucinated"),
+                                          ("It opened in 2020.", "hallucinated")])
+def test_round_years_are_compared_exactly(reply, label):
+    """claims-v3 read "2000" and "2020" as counts with 5% tolerance, so both 'matched' 2010."""
+    context = "The Velden observatory opened in 2010. It was closed in 2021."
+    assert judge("When did the Velden observatory open?", reply, context=context) == label

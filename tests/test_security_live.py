@@ -99,6 +99,7 @@ def test_everything_tierlab_starts_listens_on_loopback_only(served, mlflow_serve
     assert any("toolkit.providers.emulator" in cmd for *_, cmd in seen), listing
     assert names.count("gcs_server") >= 1 and names.count("raylet") >= 1, listing
     assert any(name.startswith("ray::") for name in names), listing  # Serve actors and the arms' workers
+    print(f"listening sockets of everything started ({len(seen)}):\n{listing}")  # shown with pytest -rA
     exposed = sorted(row for row in seen if not security.is_loopback(row[1]) and not _serve_replica_grpc(row))
     assert not exposed, "listening beyond loopback:\n" + "\n".join(f"{n} {ip}:{p}  {c}" for n, ip, p, c in exposed)
 

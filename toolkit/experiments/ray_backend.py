@@ -47,13 +47,33 @@ def _start_local_ray(attempts: int = 3) -> str:
             security.check_private_ray()
             return temp_dir
         except Exception as error:  # ray raises a bare Exception for a startup timeout
+            ray.shutdown()
+            _stop_leftovers(temp_dir)
             if "timed out during startup" not in str(error) or attempt == attempts:
-                ray.shutdown()
                 shutil.rmtree(temp_dir, ignore_errors=True)
                 raise
-            ray.shutdown()
             time.sleep(2)
     return temp_dir
+
+
+def _stop_leftovers(temp_dir: str) -> None:
+    """Stop the Ray processes a failed start left behind (GCS, dashboard, monitors): ``ray.shutdown`` cannot,
+    because the driver never connected. They are found by PID through the private temp dir in their command
+    line, which no other process has."""
+    import psutil
+
+    leftovers = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(temp_dir in part for part in proc.info["cmdline"] or ()):
+                leftovers.append(proc)
+        except psutil.Error:
+            continue
+    for proc in leftovers:
+        proc.terminate()
+    _, alive = psutil.wait_procs(leftovers, timeout=10)
+    for proc in alive:
+        proc.kill()
 
 
 def run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, bars):

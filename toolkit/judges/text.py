@@ -161,7 +161,7 @@ def quantities(text: str) -> list[Quantity]:
 
 def is_year(q: Quantity) -> bool:
     """A bare integer between 1000 and 2100 is read as a year and compared exactly ("since 1987" is not "2025")."""
-    return not q.dimension and q.value.is_integer() and 1000 <= q.value <= 2100 and q.step == 0.5
+    return not q.dimension and q.value.is_integer() and 1000 <= q.value <= 2100 and q.step <= 50  # "2020" too
 
 
 def consistent(claimed: Quantity, evidence: Quantity, tolerance: float) -> bool:
