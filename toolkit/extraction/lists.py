@@ -40,7 +40,8 @@ def _restore(piece: str) -> str:
     return piece.replace("\x00", " ").replace("\x01", ",").replace("\x02", ";")
 
 
-def _json_array(text: str) -> list | None:
+def json_array(text: str) -> list | None:
+    """The first JSON array of plain values in ``text`` (models often answer a list as JSON), else None."""
     start, end = text.find("["), text.rfind("]")
     if start < 0 or end <= start:
         return None
@@ -76,7 +77,7 @@ def list_items(text: str, gazetteer: Iterable[str] | None = None) -> list[str]:
     if not text or is_abstention(text):
         return []
     compound = _compound_names(gazetteer if isinstance(gazetteer, frozenset) else frozenset(gazetteer))
-    array = _json_array(text)
+    array = json_array(text)
     if array is not None:
         pieces = [_ASIDE.sub("", str(x)) for x in array]
     else:

@@ -6,22 +6,12 @@ the problem and fall back instead of crashing an experiment. What a *reply* clai
 items, numbers) is not parsed here but by ``toolkit.extraction``, which methods and metrics share.
 """
 
-import json
 import re
+
+from toolkit.extraction.lists import json_array
 
 _MARKER = re.compile(r"^\s*(?:[-*•·#]+|\(?\d{1,3}[.):]|\(?[a-z][.)](?=\s)|q\d*[.:)]|question\s*\d*[.:)])\s*", re.IGNORECASE)
 _ANSWER_LEAD = re.compile(r"^\s*(?:final\s+)?(?:answer|response|a)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
-
-
-def _json_array(text: str) -> list | None:
-    start, end = text.find("["), text.rfind("]")
-    if start < 0 or end <= start:
-        return None
-    try:
-        value = json.loads(text[start : end + 1])
-    except ValueError:
-        return None
-    return value if isinstance(value, list) else None
 
 
 def parse_questions(text: str, limit: int | None = None) -> list[str]:
@@ -31,7 +21,7 @@ def parse_questions(text: str, limit: int | None = None) -> list[str]:
     several questions on one line are split. Duplicates are dropped; at most ``limit`` are returned.
     """
     text = (text or "").strip()
-    array = _json_array(text)
+    array = json_array(text)
     if array is not None and all(isinstance(x, str) for x in array):
         candidates = array
     else:
