@@ -30,11 +30,13 @@ concurrency: 2
 """
 
 
-def log_review_run(tracking_uri: str, monkeypatch, home):
-    """Run and log the experiment; returns the ``ExperimentResult`` (``mlflow_run_id`` is the parent run)."""
+def log_review_run(tracking_uri: str, monkeypatch, home, name: str = NAME):
+    """Run and log the experiment; returns the ``ExperimentResult`` (``mlflow_run_id`` is the parent run).
+    Tests sharing one MLflow server pass their own ``name``, so each counts only its own traces."""
     monkeypatch.setenv("TIERLAB_HOME", str(home))
     monkeypatch.setenv("TIERLAB_QUOTA_DIR", str(home / "quota"))
     monkeypatch.setenv("GROQ_API_KEY", SECRET)
-    result = run_experiment(parse_spec(SPEC), progress=False, tracking_uri=tracking_uri)
+    result = run_experiment(parse_spec(SPEC.replace(f"name: {NAME}", f"name: {name}", 1)), progress=False,
+                            tracking_uri=tracking_uri)
     assert not result.errors, result.errors
     return result

@@ -39,7 +39,7 @@ def test_mlflow_ui_shows_the_dataset_and_the_arms_by_method(mlflow_server, tmp_p
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get update && apt-get install -y chromium`")
-    result = log_review_run(mlflow_server, monkeypatch, tmp_path / "home")
+    result = log_review_run(mlflow_server, monkeypatch, tmp_path / "home", name="review-e2e-browser")
     client = MlflowClient(tracking_uri=mlflow_server)
     parent = client.get_run(result.mlflow_run_id)
     experiment_id = parent.info.experiment_id

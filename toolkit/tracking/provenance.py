@@ -101,9 +101,13 @@ def host(url: str | None) -> str:
 
 
 def served_model(base_url: str, timeout_s: float = 2.0) -> str | None:
-    """The model id an OpenAI-compatible server reports on ``/models`` (first entry), or None when unreachable."""
+    """The model id an OpenAI-compatible server reports on ``/models`` (first entry), or None when unreachable.
+    TierLab's own local server wants its API key (sent to loopback only, like every other TierLab client)."""
+    from toolkit.security import serve_auth_headers
+
+    request = urllib.request.Request(f"{base_url.rstrip('/')}/models", headers=serve_auth_headers(base_url))
     try:
-        with urllib.request.urlopen(f"{base_url.rstrip('/')}/models", timeout=timeout_s) as answer:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
             return str(json.loads(answer.read())["data"][0]["id"])
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
