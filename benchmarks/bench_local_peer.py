@@ -9,12 +9,16 @@ vLLM serves its fp32 dequantisation (``tierlab models prepare``; vLLM 0.32 canno
 Engines, each configured as its docs recommend for this job:
 * vLLM on Ray Serve: the committed ``cpu-smollm2`` profile (``tierlab serve``; continuous batching, max_num_seqs 16),
   or ``--vllm-url`` for an already running one.
-* llama.cpp: ``python -m llama_cpp.server`` from ``llama-cpp-python[server]`` in ``.venv-llamacpp`` (``make bench``
-  builds it). Settings: ``n_threads`` = all cores (llama.cpp server docs: "-t, --threads N number of CPU threads to
-  use during generation (default: <num_cpus>)"; llama-cpp-python's own default is half the cores), ``n_ctx`` = the
-  vLLM profile's max_model_len. llama-cpp-python's server has no ``--parallel``/``--cont-batching`` (those are the
-  C++ ``llama-server``'s): it answers one request at a time, so higher client concurrency only queues.
-Rounds alternate the engine order. Goal: vLLM matches llama.cpp (ratio >= 1.0) at the spec's own concurrency.
+* llama.cpp: its own OpenAI-compatible ``llama-server``, compiled from the llama.cpp sources vendored in the
+  ``llama-cpp-python`` sdist on PyPI (``make .llamacpp/bin/llama-server``). It runs with the server's documented
+  defaults for serving several clients (tools/server/README.md: "-np, --parallel N  number of server slots
+  (default: -1, -1 = auto)", "-cb, --cont-batching ... (default: enabled)", "-t, --threads N ... (default: -1)",
+  "-kvu, --kv-unified ... (default: enabled if number of slots is auto)"), plus ``--parallel`` raised to the
+  runner's concurrency when auto gives fewer slots, so no request ever queues behind a busy slot. The slots it
+  really had are read back from ``/props`` and recorded. (llama-cpp-python's own Python server answers one request
+  at a time: it would be the weaker peer.)
+Both get the same API key (TierLab's serve key) and bind 127.0.0.1. Rounds alternate the engine order.
+Goal: vLLM matches llama.cpp (ratio >= 1.0) at the spec's own concurrency.
 
     .venv/bin/python benchmarks/bench_local_peer.py [--concurrency 1,2,4] [--sample-size 3] [--vllm-url URL]
 """
@@ -33,16 +37,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import report  # noqa: E402
-from toolkit import paths, serve  # noqa: E402
+from toolkit import paths, security, serve  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
-LLAMACPP_PY = REPO / ".venv-llamacpp" / "bin" / "python"
+LLAMA_SERVER = REPO / ".llamacpp" / "bin" / "llama-server"
 RUN = """
 import json, sys, time
 from toolkit.experiments.runner import run_experiment
@@ -61,13 +66,15 @@ def gguf_path() -> Path:
 
 
 @contextlib.contextmanager
-def llamacpp_server(port: int, n_ctx: int):
-    """llama.cpp's OpenAI-compatible server on 127.0.0.1:``port``; yields (url, seconds to ready)."""
-    if not LLAMACPP_PY.exists():
-        raise SystemExit(f"{LLAMACPP_PY} missing: `make .venv-llamacpp/.installed` builds llama-cpp-python[server]")
-    cmd = [str(LLAMACPP_PY), "-m", "llama_cpp.server", "--model", str(gguf_path()), "--model_alias", MODEL,
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(os.cpu_count()),
-           "--n_threads_batch", str(os.cpu_count())]
+def llamacpp_server(port: int, parallel: int):
+    """llama.cpp's ``llama-server`` on 127.0.0.1:``port``; yields (url, seconds to ready, slots it runs)."""
+    if not LLAMA_SERVER.exists():
+        raise SystemExit(f"{LLAMA_SERVER} missing: `make .llamacpp/bin/llama-server` builds it (about 10 min)")
+    key = security.serve_api_key(create=True)
+    cmd = [str(LLAMA_SERVER), "--model", str(gguf_path()), "--alias", MODEL, "--host", "127.0.0.1",
+           "--port", str(port), "--no-webui", "--api-key", key]
+    if parallel > 4:  # auto gives 4 slots; never fewer than the runner's concurrency
+        cmd += ["--parallel", str(parallel)]
     log = tempfile.TemporaryFile()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -76,9 +83,11 @@ def llamacpp_server(port: int, n_ctx: int):
         while not serve._generates(url, MODEL):
             if proc.poll() is not None or time.monotonic() - started > 300:
                 log.seek(0)
-                raise RuntimeError(f"llama.cpp server did not start:\n{log.read().decode()[-2000:]}")
+                raise RuntimeError(f"llama-server did not start:\n{log.read().decode()[-2000:]}")
             time.sleep(0.5)
-        yield url, time.monotonic() - started
+        ready = time.monotonic() - started
+        props = httpx.get(f"http://127.0.0.1:{port}/props", headers=security.serve_auth_headers(url)).json()
+        yield url, ready, int(props.get("total_slots", 0))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -91,15 +100,19 @@ def llamacpp_server(port: int, n_ctx: int):
 
 @contextlib.contextmanager
 def vllm_server(port: int, url: str | None):
-    """The Ray Serve + vLLM stack (committed profile) on ``port``, or the given running one; yields (url, ready s)."""
+    """The Ray Serve + vLLM stack (committed profile) on ``port``, or the given running one; yields (url, ready s,
+    sequences it batches)."""
+    from serving.config import load_profile
+
+    seqs = int(load_profile("cpu-smollm2").engine_kwargs["max_num_seqs"])
     if url:
-        yield url, None
+        yield url, None, seqs
         return
     state = tempfile.mkdtemp(prefix="tl-bench-peer-")
     started = time.monotonic()
     try:
         handle = serve.up("cpu-smollm2", port, state, progress=False)
-        yield handle.base_url, time.monotonic() - started
+        yield handle.base_url, time.monotonic() - started, seqs
     finally:
         serve.down(state, port)
 
@@ -138,19 +151,22 @@ def main() -> None:
     spec_concurrency = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())["concurrency"]
     cache = Path(args.embedding_cache).resolve()
     cache.mkdir(parents=True, exist_ok=True)
-    engines = {"llamacpp": lambda: llamacpp_server(args.port, 1024),
+    engines = {"llamacpp": lambda: llamacpp_server(args.port, max(levels)),
                "vllm_ray_serve": lambda: vllm_server(args.port + 1, args.vllm_url)}
     runs: dict[str, dict] = {name: {c: [] for c in levels} for name in engines}
     ready: dict[str, list] = {name: [] for name in engines}
+    slots: dict[str, int] = {}
     for r in range(args.rounds):
         for name in list(engines) if r % 2 == 0 else list(reversed(engines)):
-            with engines[name]() as (url, seconds):
+            with engines[name]() as (url, seconds, parallel):
                 ready[name].append(None if seconds is None else round(seconds, 1))
+                slots[name] = parallel
                 for c in levels:
                     runs[name][c].append(run_spec(url, c, args.sample_size, cache))
                     print(f"round {r + 1} {name} c={c}: {runs[name][c][-1]}, load {report.load_average()}", flush=True)
     figures: dict = {"spec": "quickstart (local arms)", "sample_size": args.sample_size, "rounds": args.rounds,
-                     "spec_concurrency": spec_concurrency, "time_to_ready_s": ready}
+                     "spec_concurrency": spec_concurrency, "time_to_ready_s": ready,
+                     "parallel_sequences": slots}
     for c in levels:
         per = {name: round(sum(x["answered"] for x in runs[name][c]) * 60 / sum(x["seconds"] for x in runs[name][c]), 2)
                for name in engines}

@@ -1,11 +1,11 @@
 """Retrieval benchmark: ingest throughput vs the raw embedding model, and query latency over REAL chunk embeddings.
 
-    .venv/bin/python benchmarks/bench_retrieval.py [--docs 1] [--chunks 10000] [--embed-budget-s 0]
+    .venv/bin/python benchmarks/bench_retrieval.py [--docs 1] [--chunks 0 (all)] [--embed-budget-s -1]
 
 1. Ingest throughput: the chunks of the first ``--docs`` Factbook documents embedded by the raw SentenceTransformer
    (``encode``) and by TierLab's full ``ingest`` (chunking + embedding + chromadb writes) in a fresh TIERLAB_HOME
    (so the vector cache does not help), timed raw / ingest / raw so load drift hits both. Goal: ratio >= 0.8.
-2. Query latency: a collection of up to ``--chunks`` Factbook chunks, each stored with its REAL MiniLM vector,
+2. Query latency: a collection of the whole Factbook corpus (or its first ``--chunks``), each stored with its REAL MiniLM vector,
    never a synthetic one (``synthetic_vectors: 0``). Vectors come from the embedding cache under the TierLab home
    (``<TIERLAB_HOME>/cache/embeddings``, keyed by text hash: the same cache ``ingest`` fills), so a rerun takes
    seconds; chunks not cached yet are embedded for at most ``--embed-budget-s`` seconds (all of them with -1; the
@@ -100,7 +100,7 @@ def query_latency(max_chunks: int, budget_s: float, queries: int) -> dict:
 
     data = load_dataset("factbook", "dev")
     settings = RetrieverSettings()
-    chunks = [c for d in sorted(data.documents) for c in chunks_for(d, data.documents[d], settings)][:max_chunks]
+    chunks = [c for d in sorted(data.documents) for c in chunks_for(d, data.documents[d], settings)][:max_chunks or None]
     vectors, new = cached_vectors([c.text for c in chunks], budget_s)
     real = [(c, v) for c, v in zip(chunks, vectors, strict=True) if v is not None]
     cache_home = os.environ.get("TIERLAB_HOME", "")
@@ -137,7 +137,7 @@ def query_latency(max_chunks: int, budget_s: float, queries: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=1)
-    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--chunks", type=int, default=0, help="index the first N corpus chunks (0: all)")
     parser.add_argument("--embed-budget-s", type=float, default=-1, help="-1: embed every missing chunk")
     parser.add_argument("--queries", type=int, default=60)
     args = parser.parse_args()

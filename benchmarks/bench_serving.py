@@ -153,9 +153,9 @@ def bare_server(port: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--port", type=int, default=8030)
-    parser.add_argument("--levels", default="1:4,4:8,16:16", help="concurrency:requests,...")
+    parser.add_argument("--levels", default="1:8,4:16,16:32", help="concurrency:requests,...")
     parser.add_argument("--ray-env", action="append", default=[], help="KEY=VALUE for the Ray server (diagnosis)")
     parser.add_argument("--name", default="serving", help="result file name (diagnosis runs: another name)")
     args = parser.parse_args()
