@@ -54,7 +54,9 @@ from toolkit.experiments.runner import run_experiment
 started = time.perf_counter()
 result = run_experiment(sys.argv[1], progress=False, track=False)
 print(json.dumps({"seconds": time.perf_counter() - started, "answered": sum(a.answered for a in result.arms),
-                  "planned": sum(a.planned for a in result.arms)}))
+                  "planned": sum(a.planned for a in result.arms),
+                  "calls": sum(int(a.cost.get("calls") or 0) for a in result.arms),
+                  "output_tokens": sum(int(a.cost.get("output_tokens") or 0) for a in result.arms)}))
 """
 
 
@@ -65,37 +67,58 @@ def gguf_path() -> Path:
     return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-@contextlib.contextmanager
-def llamacpp_server(port: int, parallel: int):
-    """llama.cpp's ``llama-server`` on 127.0.0.1:``port``; yields (url, seconds to ready, slots it runs)."""
-    if not LLAMA_SERVER.exists():
-        raise SystemExit(f"{LLAMA_SERVER} missing: `make .llamacpp/bin/llama-server` builds it (about 10 min)")
-    key = security.serve_api_key(create=True)
-    cmd = [str(LLAMA_SERVER), "--model", str(gguf_path()), "--alias", MODEL, "--host", "127.0.0.1",
-           "--port", str(port), "--no-webui", "--api-key", key]
-    if parallel > 4:  # auto gives 4 slots; never fewer than the runner's concurrency
-        cmd += ["--parallel", str(parallel)]
+def _start_llama_server(cmd: list[str], url: str) -> tuple[subprocess.Popen, float] | None:
+    """Start ``cmd`` and wait until it answers; ``None`` if it exits first (a crash at model load)."""
     log = tempfile.TemporaryFile()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/v1"
+    while not serve._generates(url, MODEL):
+        if proc.poll() is not None:
+            log.seek(0)
+            print(f"llama-server exited ({proc.returncode}): {log.read().decode()[-600:]}", flush=True)
+            return None
+        if time.monotonic() - started > 300:
+            _stop(proc)
+            raise RuntimeError("llama-server did not answer within 300 s")
+        time.sleep(0.5)
+    return proc, time.monotonic() - started
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
     try:
-        while not serve._generates(url, MODEL):
-            if proc.poll() is not None or time.monotonic() - started > 300:
-                log.seek(0)
-                raise RuntimeError(f"llama-server did not start:\n{log.read().decode()[-2000:]}")
-            time.sleep(0.5)
-        ready = time.monotonic() - started
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@contextlib.contextmanager
+def llamacpp_server(port: int, parallel: int, settings: dict):
+    """llama.cpp's ``llama-server`` on 127.0.0.1:``port``; yields (url, seconds to ready, slots it runs).
+
+    Some VMs advertise Intel AMX but fault on it: llama.cpp then crashes in its AMX kernels, which it reaches only
+    through weight repacking. Such a start is retried once with ``--no-repack`` (for this Q4_1 model AMX is the only
+    repacked path, so nothing else is lost), and ``settings`` records it."""
+    if not LLAMA_SERVER.exists():
+        raise SystemExit(f"{LLAMA_SERVER} missing: `make .llamacpp/bin/llama-server` builds it (about 10 min)")
+    url = f"http://127.0.0.1:{port}/v1"
+    cmd = [str(LLAMA_SERVER), "--model", str(gguf_path()), "--alias", MODEL, "--host", "127.0.0.1",
+           "--port", str(port), "--no-webui", "--api-key", security.serve_api_key(create=True)]
+    if parallel > 4:  # auto gives 4 slots; never fewer than the runner's concurrency
+        cmd += ["--parallel", str(parallel)]
+    started = _start_llama_server(cmd, url)
+    settings["repack"] = started is not None
+    if started is None:
+        started = _start_llama_server([*cmd, "--no-repack"], url)
+        if started is None:
+            raise RuntimeError("llama-server crashed at start, also with --no-repack")
+    proc, ready = started
+    try:
         props = httpx.get(f"http://127.0.0.1:{port}/props", headers=security.serve_auth_headers(url)).json()
         yield url, ready, int(props.get("total_slots", 0))
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        _stop(proc)
 
 
 @contextlib.contextmanager
@@ -128,12 +151,15 @@ def run_spec(url: str, concurrency: int, sample_size: int, embedding_cache: Path
     spec = home / "spec.yaml"
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     env = {**os.environ, "TIERLAB_HOME": str(home), "TIERLAB_LOCAL_URL": url,
-           "TIERLAB_MODELS": str(paths.models_dir())}
+           "TIERLAB_MODELS": str(paths.models_dir()),
+           security.SERVE_KEY_ENV: security.serve_api_key(create=True)}  # the key both servers were started with
     warm = [sys.executable, "-c", "import sys; from toolkit.experiments.components import Components; "
             "from toolkit.experiments.spec import load_spec; Components().retriever(load_spec(sys.argv[1]))", str(spec)]
     subprocess.run(warm, env=env, check=True, capture_output=True)  # corpus ingest: untimed
     out = subprocess.run([sys.executable, "-c", RUN, str(spec)], env=env, check=True, capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["answered"] == 0:
+        raise RuntimeError(f"no question answered at {url}: {out.stderr[-1500:]}")
     return result | {"questions_per_min": round(result["answered"] / result["seconds"] * 60, 2)}
 
 
@@ -151,7 +177,8 @@ def main() -> None:
     spec_concurrency = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())["concurrency"]
     cache = Path(args.embedding_cache).resolve()
     cache.mkdir(parents=True, exist_ok=True)
-    engines = {"llamacpp": lambda: llamacpp_server(args.port, max(levels)),
+    llamacpp_settings: dict = {}
+    engines = {"llamacpp": lambda: llamacpp_server(args.port, max(levels), llamacpp_settings),
                "vllm_ray_serve": lambda: vllm_server(args.port + 1, args.vllm_url)}
     runs: dict[str, dict] = {name: {c: [] for c in levels} for name in engines}
     ready: dict[str, list] = {name: [] for name in engines}
@@ -166,13 +193,17 @@ def main() -> None:
                     print(f"round {r + 1} {name} c={c}: {runs[name][c][-1]}, load {report.load_average()}", flush=True)
     figures: dict = {"spec": "quickstart (local arms)", "sample_size": args.sample_size, "rounds": args.rounds,
                      "spec_concurrency": spec_concurrency, "time_to_ready_s": ready,
-                     "parallel_sequences": slots}
+                     "parallel_sequences": slots, "llamacpp_settings": llamacpp_settings}
     for c in levels:
         per = {name: round(sum(x["answered"] for x in runs[name][c]) * 60 / sum(x["seconds"] for x in runs[name][c]), 2)
                for name in engines}
-        figures[f"concurrency_{c}"] = {"questions_per_min": per,
-                                       "vllm_per_llamacpp": round(per["vllm_ray_serve"] / per["llamacpp"], 3),
-                                       "answered": {n: [x["answered"] for x in runs[n][c]] for n in engines}}
+        figures[f"concurrency_{c}"] = {
+            "questions_per_min": per, "vllm_per_llamacpp": round(per["vllm_ray_serve"] / per["llamacpp"], 3),
+            "answered": {n: [x["answered"] for x in runs[n][c]] for n in engines},
+            # the engines' answers differ in length (fp32 vs Q4_1 weights): output tokens/s shows the raw speed
+            "calls": {n: [x.get("calls") for x in runs[n][c]] for n in engines},
+            "output_tok_s": {n: round(sum(x.get("output_tokens", 0) for x in runs[n][c])
+                                      / sum(x["seconds"] for x in runs[n][c]), 2) for n in engines}}
     crossover = next((c for c in levels if figures[f"concurrency_{c}"]["vllm_per_llamacpp"] >= 1.0), None)
     figures["crossover_concurrency"] = crossover
     at_spec = figures.get(f"concurrency_{spec_concurrency}", {}).get("vllm_per_llamacpp")

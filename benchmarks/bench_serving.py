@@ -30,11 +30,12 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import report  # noqa: E402
-from serving.app import SERVER_ENV  # noqa: E402
+from serving.app import SERVER_ENV, descendants  # noqa: E402
 from serving.config import load_profile  # noqa: E402
 from toolkit import local_models, security, serve  # noqa: E402
 
@@ -79,15 +80,55 @@ async def _level(url: str, concurrency: int, requests: int, max_tokens: int) -> 
 def pooled(runs: list[dict]) -> dict:
     """Tokens over wall time, TTFT percentiles over all requests of all rounds."""
     ttfts = sorted(t for run in runs for t in run["ttfts"])
+    roles = sorted({role for run in runs for role in run["cpu_cores"]})
+    cores = {role: round(statistics.mean(run["cpu_cores"].get(role, 0.0) for run in runs), 3) for role in roles}
     return {"tok_s": round(sum(r["tokens"] for r in runs) / sum(r["wall"] for r in runs), 2),
+            "cpu_cores_by_role": {k: v for k, v in sorted(cores.items(), key=lambda kv: -kv[1]) if v >= 0.005},
             "ttft_p50_s": round(statistics.median(ttfts), 3),
             "ttft_p95_s": round(ttfts[min(len(ttfts) - 1, round(0.95 * (len(ttfts) - 1)))], 3),
             "requests": len(ttfts)}
 
 
-def measure(url: str, levels: dict[int, int], max_tokens: int) -> dict[int, dict]:
+ROLES = (("ProxyActor", "serve proxy"), ("Ingress", "serve ingress replica"),
+         ("LLMServer", "LLM server replica (vLLM frontend)"), ("EngineCore", "vLLM engine core"),
+         ("api_server", "vLLM API server (frontend)"), ("ServeController", "serve controller"),
+         ("raylet", "raylet"), ("gcs_server", "gcs"), ("dashboard", "dashboard agent"), ("serving.app", "serving.app"))
+"""Process titles (Ray names actor processes ``ray::<Actor>``; vLLM names its engine ``VLLM::EngineCore``) -> role."""
+
+
+def _role(proc: psutil.Process) -> str:
+    cmdline = proc.cmdline()
+    title = " ".join(cmdline)
+    found = next((role for key, role in ROLES if key in title), None)
+    return found or (cmdline[0].split()[0][:60] if cmdline else proc.name())
+
+
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the server ``pid`` and every process below it, by role."""
+    out: dict[str, float] = {}
+    for child in [pid, *descendants(pid)]:
+        try:
+            proc = psutil.Process(child)
+            times = proc.cpu_times()
+            role = _role(proc)
+        except psutil.Error:
+            continue
+        out[role] = out.get(role, 0.0) + times.user + times.system
+    return out
+
+
+def measure(url: str, levels: dict[int, int], max_tokens: int, pid: int) -> dict[int, dict]:
+    """Each level's run plus where the CPU went meanwhile: core-seconds per role, per second of wall time (1.0 =
+    one core busy the whole time). On 2 cores whatever the serving stack burns beside the engine is taken from it."""
     asyncio.run(_level(url, 1, 1, 4))  # warm-up, not measured
-    return {c: asyncio.run(_level(url, c, n, max_tokens)) for c, n in levels.items()}
+    out = {}
+    for c, n in levels.items():
+        before = cpu_by_role(pid)
+        run = asyncio.run(_level(url, c, n, max_tokens))
+        after = cpu_by_role(pid)
+        run["cpu_cores"] = {role: (after[role] - before.get(role, 0.0)) / run["wall"] for role in after}
+        out[c] = run
+    return out
 
 
 @contextlib.contextmanager
@@ -106,7 +147,7 @@ def ray_server(port: int, extra_env: dict[str, str]):
                 if attempt == 3 or "timed out during startup" not in str(err):
                     raise
                 print(f"Ray did not start (attempt {attempt}, load {report.load_average()}); retrying", flush=True)
-        yield handle.base_url, time.monotonic() - started
+        yield handle.base_url, time.monotonic() - started, handle.pid
     finally:
         serve.down(state, port)
         for k, v in saved.items():
@@ -139,7 +180,7 @@ def bare_server(port: int):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"bare vLLM did not start; see {log}:\n{log.read_text()[-2000:]}")
             time.sleep(1)
-        yield url, time.monotonic() - started
+        yield url, time.monotonic() - started, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -170,9 +211,9 @@ def main() -> None:
     ready: dict[str, list[float]] = {name: [] for name in servers}
     for r in range(args.rounds):
         for name in ("ray", "bare") if r % 2 == 0 else ("bare", "ray"):
-            with servers[name]() as (url, seconds):
+            with servers[name]() as (url, seconds, pid):
                 ready[name].append(round(seconds, 1))
-                for c, run in measure(url, levels, args.max_tokens).items():
+                for c, run in measure(url, levels, args.max_tokens, pid).items():
                     runs[name][c].append(run)
             print(f"round {r + 1} {name}: ready {seconds:.0f} s, load {report.load_average()}", flush=True)
     figures: dict = {"rounds": args.rounds, "max_tokens": args.max_tokens, "profile": PROFILE, "niceness": os.nice(0),
