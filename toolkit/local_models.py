@@ -144,6 +144,24 @@ def prepare(name: str = DEFAULT_MODEL, *, force: bool = False, smoke: bool = Tru
     return target
 
 
+def gguf_path(name: str) -> Path:
+    """The GGUF of ``name`` as shipped, for engines that read it as is (llama.cpp): the packaged file, or, for a
+    model split over part packages, assembled once (checksum-verified) under ``<models>/gguf``."""
+    spec = get(name)
+    direct = _package_dir(spec) / spec.gguf_file
+    if direct.is_file():
+        return direct
+    target = paths.models_dir() / "gguf" / spec.gguf_file
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{spec.name}-", dir=target.parent) as tmp:
+            built = _source_gguf(spec, Path(tmp))
+            if _sha256(built) != spec.sha256:
+                raise ModelError(f"{spec.name!r} parts are corrupt. Run: {spec.pip_command} --force-reinstall")
+            built.rename(target)
+    return target
+
+
 def manifest(name: str) -> dict:
     """The manifest of a prepared model; a clear error if it was never prepared."""
     file = model_path(name) / MANIFEST

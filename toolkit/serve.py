@@ -1,8 +1,10 @@
-"""Run a self-hosted model server (vLLM on Ray Serve) on this machine, detached from the caller.
+"""Run a self-hosted model server (vLLM on Ray Serve, or llama.cpp on CPU) on this machine, detached from the caller.
 
 ``up`` starts ``python -m serving.app`` in its own process group (a private Ray head plus the Serve app), so it
 outlives a CLI call or a notebook kernel, records its PID in a state dir and waits until ``/v1/models`` answers.
-A second ``up`` reuses a healthy server; ``down`` stops only the process group it recorded. Everything binds
+A second ``up`` reuses a healthy server; ``down`` stops only the process group it recorded. ``engine="llamacpp"``
+runs llama.cpp's ``llama-server`` on the profile's packaged GGUF instead (``serving/llamacpp.py``), with the same
+lifecycle, key and loopback-only binding. Everything binds
 127.0.0.1, Ray runs with token auth (``toolkit.security``), and the OpenAI endpoint wants
 ``Authorization: Bearer <key>`` with the key from ``$TIERLAB_SERVE_API_KEY`` or ``$TIERLAB_HOME/secrets/serve_api_key``.
 """
@@ -30,10 +32,16 @@ STATE_FILE = "server.json"
 LOG_FILE = "server.log"
 DEFAULT_PROFILE = "cpu-smollm2"
 DEFAULT_PORT = 8000
+ENGINES = ("vllm", "llamacpp")
+_EXIT_CODES: dict[int, int] = {}
+"""Exit codes of server processes ``_alive`` reaped (negative: killed by that signal)."""
 
 
 class ServeError(RuntimeError):
     """The server cannot be started or reached; the message says why and what to do."""
+
+    exit_code: int | None = None
+    """How the server process ended, when it died during start-up (negative: the signal that killed it)."""
 
 
 class ServeHandle(BaseModel):
@@ -55,25 +63,35 @@ def state_dir_for(port: int = DEFAULT_PORT, state_dir: str | Path | None = None)
 
 def up(
     profile: str = DEFAULT_PROFILE,
-    port: int = DEFAULT_PORT,
+    port: int | None = None,
     state_dir: str | Path | None = None,
     *,
+    engine: str = "vllm",
     timeout_s: float = 900,
     progress: bool = True,
 ) -> ServeHandle:
-    """Start (or reuse) the server for ``profile`` on 127.0.0.1:``port`` and wait until it answers."""
+    """Start (or reuse) the server for ``profile`` on 127.0.0.1:``port`` and wait until it answers.
+
+    ``engine``: ``vllm`` (vLLM on Ray Serve; port 8000 by default) or ``llamacpp`` (llama.cpp's server on the
+    profile's model GGUF; port 8080 by default, where the catalog's ``llamacpp/*`` entries call it)."""
+    from serving import llamacpp
     from serving.config import profile_dict
 
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    port = port or (llamacpp.DEFAULT_PORT if engine == "llamacpp" else DEFAULT_PORT)
     folder = state_dir_for(port, state_dir)
     cfg = profile_dict(profile)
     model_id = cfg["model_loading_config"]["model_id"]
-    _check_model_prepared(cfg["model_loading_config"].get("model_source"))
+    if engine == "vllm":
+        _check_model_prepared(cfg["model_loading_config"].get("model_source"))
     state = _read_state(folder)
     if state and _alive(state["pid"]):
-        if state["profile"] != profile or state["port"] != port:
+        if (state["profile"], state["port"], state.get("engine", "vllm")) != (profile, port, engine):
             raise ServeError(
-                f"a server for {state['profile']!r} on port {state['port']} already runs from {folder} "
-                f"(pid {state['pid']}); stop it with `tierlab serve down --state-dir {folder}` or use another state dir"
+                f"a {state.get('engine', 'vllm')} server for {state['profile']!r} on port {state['port']} already "
+                f"runs from {folder} (pid {state['pid']}); stop it with `tierlab serve down --state-dir {folder}` "
+                "or use another state dir"
             )
         _say(progress, f"already running (pid {state['pid']}), checking health…")
         return _wait_ready(_handle(state, folder), folder, timeout_s, progress)
@@ -84,28 +102,46 @@ def up(
             f"port {port} on 127.0.0.1 is in use by another program (not a server started from {folder}); "
             "pick another --port or stop that program"
         )
-    log = (folder / LOG_FILE).open("ab")
-    env = {
-        **security.local_ray_env(),
-        **SERVER_ENV,
-        security.SERVE_KEY_ENV: security.serve_api_key(create=True),
-        "PYTHONPATH": os.pathsep.join([str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    cmd = [sys.executable, "-m", "serving.app", "--profile", profile, "--port", str(port),
-           "--temp-dir", str(folder / "ray")]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=env, cwd=folder, start_new_session=True)  # fmt: skip
-    log.close()
-    state = {
-        "pid": proc.pid, "pgid": proc.pid, "port": port, "profile": profile, "model_id": model_id,
-        "base_url": f"http://127.0.0.1:{port}/v1", "started_at": time.time(),
-    }  # fmt: skip
+    key = security.serve_api_key(create=True)
+    if engine == "llamacpp":
+        try:
+            cmd = llamacpp.command(model_id, port)
+        except FileNotFoundError as exc:
+            raise ServeError(str(exc)) from None
+        env = {**os.environ, llamacpp.KEY_ENV: key}
+    else:
+        env = {
+            **security.local_ray_env(),
+            **SERVER_ENV,
+            security.SERVE_KEY_ENV: key,
+            "PYTHONPATH": os.pathsep.join([str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        cmd = [sys.executable, "-m", "serving.app", "--profile", profile, "--port", str(port),
+               "--temp-dir", str(folder / "ray")]  # fmt: skip
+    state = {"port": port, "profile": profile, "engine": engine, "model_id": model_id,
+             "base_url": f"http://127.0.0.1:{port}/v1"}  # fmt: skip
+    try:
+        return _launch(cmd, env, folder, state, timeout_s, progress)
+    except ServeError as err:
+        if engine != "llamacpp" or err.exit_code != -signal.SIGSEGV:
+            raise
+        _say(progress, llamacpp.AMX_CRASH_HINT)
+        return _launch([*cmd, "--no-repack"], env, folder, {**state, "fallback": "--no-repack"}, timeout_s, progress)
+
+
+def _launch(cmd: list[str], env: dict, folder: Path, state: dict, timeout_s: float, progress: bool) -> ServeHandle:
+    """Start ``cmd`` in its own process group, record it in the state dir and wait until it generates."""
+    with (folder / LOG_FILE).open("ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=folder, start_new_session=True)  # fmt: skip
+    state = {**state, "pid": proc.pid, "pgid": proc.pid, "started_at": time.time()}
     (folder / STATE_FILE).write_text(json.dumps(state, indent=2))
-    _say(progress, f"starting {profile} (pid {proc.pid}), log: {folder / LOG_FILE}")
+    _say(progress, f"starting {state['profile']} on {state['engine']} (pid {proc.pid}), log: {folder / LOG_FILE}")
     try:
         return _wait_ready(_handle(state, folder), folder, timeout_s, progress)
-    except ServeError:
-        down(state_dir=folder, port=port)
+    except ServeError as err:
+        down(state_dir=folder, port=state["port"])
+        err.exit_code = _EXIT_CODES.get(proc.pid)
         raise
 
 
@@ -249,8 +285,9 @@ def _port_busy(port: int) -> bool:
 
 def _alive(pid: int) -> bool:
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)  # reaps it if it is our child and has exited
+        done, status = os.waitpid(pid, os.WNOHANG)  # reaps it if it is our child and has exited
         if done:
+            _EXIT_CODES[pid] = os.waitstatus_to_exitcode(status)
             return False
     except ChildProcessError:
         pass
@@ -278,19 +315,20 @@ def _say(enabled: bool, text: str, end: str = "\n") -> None:
         print(text, end=end, file=sys.stderr, flush=True)
 
 
-cli = typer.Typer(help="Local model server: vLLM behind Ray Serve on 127.0.0.1.", no_args_is_help=True)
+cli = typer.Typer(help="Local model server on 127.0.0.1: vLLM behind Ray Serve, or llama.cpp.", no_args_is_help=True)
 _STATE = typer.Option(None, "--state-dir", help="State dir (default $TIERLAB_HOME/serve/<port>).")
 
 
 @cli.command("up")
 def _up_cmd(
     profile: str = typer.Option(DEFAULT_PROFILE, help="Serving profile (serving/configs/<profile>.yaml)."),
-    port: int = typer.Option(DEFAULT_PORT),
+    port: int = typer.Option(None, help="Default: 8000 (vllm), 8080 (llamacpp)."),
     state_dir: Path = _STATE,
+    engine: str = typer.Option("vllm", help="vllm (vLLM on Ray Serve) or llamacpp (llama.cpp's server, CPU)."),
 ) -> None:
     """Start the server in the background (or reuse a healthy one) and print its base URL."""
     try:
-        handle = up(profile, port, state_dir)
+        handle = up(profile, port, state_dir, engine=engine)
     except (ServeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

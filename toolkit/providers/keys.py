@@ -10,7 +10,8 @@ from pathlib import Path
 from toolkit import security
 from toolkit.providers.catalog import Entry
 
-LOCAL_PROVIDER = "local"
+SERVED_PROVIDERS = ("local", "llamacpp")
+"""Catalog providers that `tierlab serve up` runs (vLLM on Ray Serve, llama.cpp): they want TierLab's serve key."""
 
 
 class MissingKeyError(RuntimeError):
@@ -20,8 +21,8 @@ class MissingKeyError(RuntimeError):
 def api_key(entry: Entry, env_file: str | Path | None = None) -> str | None:
     """The key for ``entry`` (``None`` for keyless self-hosted endpoints)."""
     if not entry.key_env:
-        # TierLab's own server (`tierlab serve up`) has a key of its own, which the user never has to export.
-        return security.serve_api_key() if entry.provider == LOCAL_PROVIDER else None
+        # TierLab's own servers (`tierlab serve up`) have a key of their own, which the user never has to export.
+        return security.serve_api_key() if entry.provider in SERVED_PROVIDERS else None
     value = os.environ.get(entry.key_env)
     if not value and env_file:
         from dotenv import dotenv_values
