@@ -51,9 +51,12 @@ bench: $(STAMP) $(LLAMA_SERVER)
 	$(PY) benchmarks/bench_providers.py
 	$(PY) benchmarks/bench_retrieval.py
 	$(PY) benchmarks/bench_serving.py
+	$(PY) benchmarks/bench_local_peer.py
+	$(PY) benchmarks/bench_ray_scaling.py
+	# replay needs a model server; an idle vLLM engine still polls on a core, so it runs last and is stopped after
 	$(VENV)/bin/tierlab serve up
 	$(PY) benchmarks/bench_replay.py --backend http://127.0.0.1:8000/v1
-	$(PY) benchmarks/bench_local_peer.py
+	$(VENV)/bin/tierlab serve down
 	$(PY) -m benchmarks.report --readme
 
 # llama.cpp's own OpenAI-compatible server (llama-server), the CPU peer in bench_local_peer.py. PyPI ships llama.cpp
