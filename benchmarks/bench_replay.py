@@ -96,9 +96,13 @@ def main() -> None:
 
     import yaml
 
+    from toolkit import security
+
+    key = security.serve_api_key()  # the running server's key, from the caller's home, before the home changes
     home = Path(tempfile.mkdtemp(prefix="tierlab-bench-replay-"))
     os.environ.update(
         {
+            **({security.SERVE_KEY_ENV: key} if key else {}),
             "TIERLAB_HOME": str(home),
             "TIERLAB_QUOTA_DIR": str(home / "quota"),
             "HF_HUB_OFFLINE": "1",

@@ -131,8 +131,21 @@ def measure(url: str, levels: dict[int, int], max_tokens: int, pid: int) -> dict
     return out
 
 
+def direct_ingress_url(pid: int) -> str:
+    """The ingress replica's own HTTP port (Serve's direct ingress, 30000-31000, on in high-throughput mode): what
+    HAProxy calls in Ray's KubeRay high-throughput setup, one Python hop (the Serve proxy) fewer."""
+    for child in descendants(pid):
+        try:
+            for conn in psutil.Process(child).net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN and 30000 <= conn.laddr.port <= 31000:
+                    return f"http://127.0.0.1:{conn.laddr.port}/v1"
+        except psutil.Error:
+            continue
+    raise RuntimeError("no direct-ingress port: is RAY_SERVE_THROUGHPUT_OPTIMIZED on?")
+
+
 @contextlib.contextmanager
-def ray_server(port: int, extra_env: dict[str, str]):
+def ray_server(port: int, extra_env: dict[str, str], direct: bool = False):
     """``tierlab serve up`` with the committed profile in a private state dir; yields (url, seconds to ready)."""
     saved = {k: os.environ.get(k) for k in extra_env}
     os.environ.update(extra_env)  # serve.up passes the environment on to Ray's processes
@@ -147,7 +160,7 @@ def ray_server(port: int, extra_env: dict[str, str]):
                 if attempt == 3 or "timed out during startup" not in str(err):
                     raise
                 print(f"Ray did not start (attempt {attempt}, load {report.load_average()}); retrying", flush=True)
-        yield handle.base_url, time.monotonic() - started, handle.pid
+        yield direct_ingress_url(handle.pid) if direct else handle.base_url, time.monotonic() - started, handle.pid
     finally:
         serve.down(state, port)
         for k, v in saved.items():
@@ -199,6 +212,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1:8,4:16,16:32", help="concurrency:requests,...")
     parser.add_argument("--ray-env", action="append", default=[], help="KEY=VALUE for the Ray server (diagnosis)")
     parser.add_argument("--name", default="serving", help="result file name (diagnosis runs: another name)")
+    parser.add_argument("--direct", action="store_true", help="diagnosis: call the ingress replica's direct port")
     args = parser.parse_args()
     if args.port in (8010, 8009) or args.port + 1 == 8010:
         raise SystemExit("port 8010 belongs to the team's shared server; pick another --port")
@@ -206,7 +220,7 @@ def main() -> None:
     extra_env = dict(item.split("=", 1) for item in args.ray_env)
     load0 = report.load_average()
     local_models.prepare(MODEL)
-    servers = {"ray": lambda: ray_server(args.port, extra_env), "bare": lambda: bare_server(args.port + 1)}
+    servers = {"ray": lambda: ray_server(args.port, extra_env, args.direct), "bare": lambda: bare_server(args.port + 1)}
     runs: dict[str, dict[int, list]] = {name: {c: [] for c in levels} for name in servers}
     ready: dict[str, list[float]] = {name: [] for name in servers}
     for r in range(args.rounds):
@@ -217,7 +231,8 @@ def main() -> None:
                     runs[name][c].append(run)
             print(f"round {r + 1} {name}: ready {seconds:.0f} s, load {report.load_average()}", flush=True)
     figures: dict = {"rounds": args.rounds, "max_tokens": args.max_tokens, "profile": PROFILE, "niceness": os.nice(0),
-                     "ray_env": extra_env, "time_to_ready_s": ready}
+                     "ray_env": extra_env, "ray_via": "direct ingress" if args.direct else "serve proxy",
+                     "time_to_ready_s": ready}
     goals = {}
     for c in levels:
         ray, bare = pooled(runs["ray"][c]), pooled(runs["bare"][c])
