@@ -15,17 +15,17 @@ Writes benchmarks/results/ray_scaling.json.
 
 import argparse
 import contextlib
-import datetime as dt
-import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks import report  # noqa: E402
+
 CATALOG = """
 version: 1
 providers:
@@ -57,14 +57,6 @@ providers:
 """
 
 
-def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    memory = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))) * 1024
-    return {"cores": os.cpu_count(), "memory": f"{memory / 2**30:.1f} GiB", "cpu model": model}
-
-
 def run(profile: str, n: int, concurrency: int, url: str, address: str, runs: Path, name: str) -> tuple[float, object]:
     from toolkit.experiments.components import Components
     from toolkit.experiments.runner import run_experiment
@@ -88,8 +80,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="emulated API response time per call (s)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rpm", type=int, default=12, help="tight tier's requests per scaled minute (6 s)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "ray_scaling.json")
     args = parser.parse_args()
+    load0 = report.load_average()
 
     root = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     (root / "catalog.yaml").write_text(CATALOG.format(rpm=args.rpm))
@@ -134,19 +126,18 @@ def main() -> None:
         ray.shutdown()
         cluster.shutdown()
         stack.close()
-    goals = {"speedup_2_vs_1": ">= 1.5", "server_429": "== 0", "share_of_limit": "<= 1.05 and >= 0.6"}
-    tight = figures["tight_tier"]
-    met = (figures["open_tier"]["speedup_2_vs_1"] >= 1.5 and tight["server_429"] == 0
-           and 0.6 <= tight["share_of_limit"] <= 1.05 and tight["answered"] == tight["questions"])
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
-    report = {"benchmark": "ray_scaling", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "git": git.strip(), "machine": machine(), "figures": figures, "goals": goals, "met": met,
-              "load_average": os.getloadavg()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    sys.exit(0 if met else 1)
+    report.write("ray_scaling", figures, goals_of(figures), load_at_start=load0)
 
+
+def goals_of(figures: dict) -> dict[str, dict]:
+    open_tier, tight = figures["open_tier"], figures["tight_tier"]
+    return {"questions/min 2 nodes / 1 node": report.goal(open_tier["speedup_2_vs_1"], ">= 1.5",
+                                                           open_tier["speedup_2_vs_1"] >= 1.5),
+            "server 429s at a 12 RPM tier": report.goal(tight["server_429"], "0", tight["server_429"] == 0),
+            "sustained rate / limit": report.goal(tight["share_of_limit"], "0.6-1.05",
+                                                  0.6 <= tight["share_of_limit"] <= 1.05),
+            "answered / asked at the tight tier": report.goal(round(tight["answered"] / tight["questions"], 3), "1.0",
+                                                              tight["answered"] == tight["questions"])}
 
 if __name__ == "__main__":
     main()
