@@ -53,7 +53,7 @@ bench: $(STAMP) $(LLAMA_SERVER)
 	$(PY) benchmarks/bench_serving.py
 	$(PY) benchmarks/bench_local_peer.py
 	$(PY) benchmarks/bench_ray_scaling.py
-	# replay needs a model server; an idle vLLM engine still polls on a core, so it runs last and is stopped after
+	# replay needs a model server: started last and stopped after, so no other benchmark shares the machine with it
 	$(VENV)/bin/tierlab serve up
 	$(PY) benchmarks/bench_replay.py --backend http://127.0.0.1:8000/v1
 	$(VENV)/bin/tierlab serve down
