@@ -19,7 +19,7 @@ Engines, each configured as its docs recommend for this job:
 Both get the same API key (TierLab's serve key) and bind 127.0.0.1. Rounds alternate the engine order.
 Goal: vLLM matches llama.cpp (ratio >= 1.0) at the spec's own concurrency.
 
-    .venv/bin/python benchmarks/bench_local_peer.py [--concurrency 1,2,4] [--sample-size 3] [--vllm-url URL]
+    .venv/bin/python benchmarks/bench_local_peer.py [--concurrency 1,2,4] [--sample-size 5] [--vllm-url URL]
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def run_spec(url: str, concurrency: int, sample_size: int, embedding_cache: Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", default="1,2,4")
-    parser.add_argument("--sample-size", type=int, default=3)
+    parser.add_argument("--sample-size", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--port", type=int, default=8040, help="llama.cpp port; vLLM uses port + 1")
     parser.add_argument("--vllm-url", help="an already running vLLM on Ray Serve (same profile)")
