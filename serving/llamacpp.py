@@ -1,7 +1,8 @@
 """llama.cpp's own OpenAI-compatible server (``llama-server``): the second local engine, for CPU machines.
 
-Why a second engine: on a CPU, llama.cpp answers the quickstart's local arms faster than vLLM on Ray Serve and is
-ready in about a second instead of a minute (``benchmarks/results/local_peer.json``). vLLM on Ray Serve stays the
+Why a second engine: on a CPU, llama.cpp generates more tokens per second than vLLM on Ray Serve at every runner
+concurrency measured, answers the quickstart's local arms faster at concurrency 1 and 4, and is ready in seconds
+instead of a minute (``benchmarks/results/local_peer.json``). vLLM on Ray Serve stays the
 default and the only engine of the GPU profiles and KubeRay manifests: it is what batches and scales on GPUs.
 
 ``tierlab serve up --engine llamacpp`` runs it with the same lifecycle as the default engine (``toolkit.serve``:
@@ -45,17 +46,11 @@ def binary() -> Path:
     return path
 
 
-def command(model_id: str, port: int, *, parallel: int | None = None, repack: bool = True) -> list[str]:
-    """The ``llama-server`` command line for the packaged GGUF of ``model_id`` on 127.0.0.1:``port``.
-
-    ``parallel``: slots (default: llama.cpp's auto, 4); ``repack=False`` adds ``--no-repack`` (see ``AMX_CRASH_HINT``).
-    """
+def command(model_id: str, port: int, *, repack: bool = True) -> list[str]:
+    """The ``llama-server`` command line for the packaged GGUF of ``model_id`` on 127.0.0.1:``port``, with
+    llama.cpp's auto slots (4); ``repack=False`` adds ``--no-repack`` (see ``AMX_CRASH_HINT``)."""
     from toolkit import local_models
 
     cmd = [str(binary()), "--model", str(local_models.gguf_path(model_id)), "--alias", model_id,
            "--host", "127.0.0.1", "--port", str(port), "--no-webui"]  # fmt: skip
-    if parallel:
-        cmd += ["--parallel", str(parallel)]
-    if not repack:
-        cmd.append("--no-repack")
-    return cmd
+    return cmd if repack else [*cmd, "--no-repack"]

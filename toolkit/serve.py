@@ -126,7 +126,8 @@ def up(
         if engine != "llamacpp" or err.exit_code != -signal.SIGSEGV:
             raise
         _say(progress, llamacpp.AMX_CRASH_HINT)
-        return _launch([*cmd, "--no-repack"], env, folder, {**state, "fallback": "--no-repack"}, timeout_s, progress)
+        cmd = llamacpp.command(model_id, port, repack=False)
+        return _launch(cmd, env, folder, {**state, "fallback": "--no-repack"}, timeout_s, progress)
 
 
 def _launch(cmd: list[str], env: dict, folder: Path, state: dict, timeout_s: float, progress: bool) -> ServeHandle:
