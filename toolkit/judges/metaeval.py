@@ -19,6 +19,7 @@ from pathlib import Path
 
 import rag_corpus
 from toolkit.judges.base import LABELS, Judge, JudgeInput, Verdict
+from toolkit.registry import Registry
 
 JUDGE_SET_DIR = rag_corpus.ROOT / "judge"
 METAEVAL_FILE = JUDGE_SET_DIR / "metaeval.json"
@@ -68,6 +69,27 @@ def load_labelled(path: str | Path) -> list[tuple[JudgeInput, str, dict]]:
         items.append((item, row["label"], row))
     _require(bool(items), path, 1, "no labelled items (the file is empty)")
     return items
+
+
+LABELLED_SETS = Registry("labelled set")
+"""Formats ``tierlab judge eval`` reads: a path is a labelled JSONL file; ``<name>[:<part>]`` a registered set."""
+LABELLED_SETS.register("jsonl", "toolkit.judges.metaeval:load_labelled")
+LABELLED_SETS.register("halueval", "toolkit.judges.halueval:load_halueval")
+
+
+def load_set(name: str | Path) -> list[tuple[JudgeInput, str, dict]]:
+    """A labelled file (``path.jsonl`` or ``jsonl:path``) or a registered set (``halueval``, ``halueval:develop``)."""
+    text = str(name)
+    prefix, _, arg = text.partition(":")
+    if Path(text).exists() or (prefix not in LABELLED_SETS and ("/" in text or text.endswith(".jsonl"))):
+        return load_labelled(text)  # missing files get load_labelled's "no such file"
+    if prefix == "jsonl" and not arg:
+        raise LabelledSetError("jsonl needs a path: jsonl:/path/to/labelled.jsonl")
+    try:
+        loader = LABELLED_SETS.get(prefix)
+    except KeyError as error:  # UnknownNameError: "did you mean"
+        raise LabelledSetError(f"{text}: no such file, and {error}") from None
+    return loader(arg)
 
 
 def _share(hits: int, total: int) -> float:
