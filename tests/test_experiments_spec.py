@@ -75,6 +75,31 @@ def test_hash_follows_the_endpoint_an_arm_calls():
     assert parse_spec(other_backend).spec_hash() != spec.spec_hash()
 
 
+def test_run_identity_and_mlflow_share_one_digest_over_every_dataset_file(tmp_path):
+    """Editing a JSONL dataset's side corpus must start a new run (stale answers were reused while MLflow showed a
+    new digest), and the run identity uses the very digest MLflow logs."""
+    from toolkit.datasets.files import dataset_digest, dataset_files, files_digest
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "Capital of X?", "answers": ["Y"], "doc_ids": ["x"]}\n')
+    side = tmp_path / "qa.corpus.jsonl"
+    side.write_text('{"id": "x", "text": "The capital of X is Y."}\n')
+    spec = parse_spec(GOOD + f"dataset: jsonl:{qa}\n")
+    before, mlflow_before = spec.spec_hash(), dataset_digest(spec.dataset, spec.split)
+    assert dataset_files(spec.dataset, spec.split) == [qa, side]
+    assert mlflow_before == files_digest([qa, side])
+    side.write_text('{"id": "x", "text": "The capital of X is Z."}\n')
+    assert dataset_digest(spec.dataset, spec.split) != mlflow_before
+    assert spec.spec_hash() != before
+
+
+def test_the_builtin_corpus_documents_are_part_of_the_run_identity(tmp_path):
+    from toolkit.datasets.files import dataset_files
+
+    files = dataset_files("factbook", "dev")
+    assert files[0].name == "dev.jsonl" and len(files) > 200  # the questions, then every corpus document
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

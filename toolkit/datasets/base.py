@@ -6,7 +6,9 @@ BEIR) produces the same frozen ``Dataset`` so methods, retrieval and the experim
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,3 +82,13 @@ def with_distractors(
     others = sorted(set(dataset.documents) - set(chosen))
     random.Random(seed).shuffle(others)
     return tuple(chosen + others[:distractors])
+
+
+class DatasetFormat(NamedTuple):
+    """One data format, registered once in ``LOADERS``: how to load it and which files it reads.
+
+    ``files`` feeds the one dataset digest (run identity and MLflow alike), so a format that reads a side file
+    (a JSONL corpus next to the questions) cannot be edited without starting a new run."""
+
+    load: Callable[[str, str], Dataset]
+    files: Callable[[str, str], list[Path]]

@@ -1,31 +1,20 @@
-"""Which files a dataset is read from, and one digest of their contents.
+"""Which files a dataset is read from, and the one digest of their contents.
 
-The digest identifies the data a run measured: the same name and split with edited questions or documents give a
-different digest (shown in MLflow next to the dataset), while moving the files elsewhere does not change it.
+The digest identifies the data a run measured: the same name and split with edited questions, documents or side
+corpus give a different digest, used for the run identity (``ExperimentSpec.spec_hash``) and shown in MLflow next
+to the dataset, while moving the files elsewhere does not change it.
 """
 
 import hashlib
 from pathlib import Path
 
-from toolkit.datasets.loaders import FACTBOOK_DIR
-
 
 def dataset_files(name: str, split: str) -> list[Path]:
     """The files ``load_dataset(name, split)`` reads, questions first, in a stable order (missing ones left out)."""
+    from toolkit.datasets import LOADERS
+
     prefix, _, arg = name.partition(":")
-    root = Path(arg) if arg else None
-    if prefix == "factbook":
-        root = root or FACTBOOK_DIR
-        files = [root / "questions" / f"{split}.jsonl", *sorted((root / "docs").glob("*.md"))]
-    elif prefix == "jsonl":
-        files = [root, root.with_name(root.name.removesuffix(".jsonl") + ".corpus.jsonl")]
-    elif prefix == "beir":
-        files = [root / "queries.jsonl", root / "qrels" / f"{split}.tsv", root / "corpus.jsonl"]
-    elif root is not None:
-        files = [root]
-    else:
-        files = []
-    return [f for f in files if f.is_file()]
+    return [f for f in LOADERS.get(prefix).files(arg, split) if f.is_file()]
 
 
 def files_digest(files: list[Path]) -> str:
@@ -37,3 +26,9 @@ def files_digest(files: list[Path]) -> str:
         digest.update(f"{name.as_posix()}\0{path.stat().st_size}\0".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def dataset_digest(name: str, split: str) -> str | None:
+    """The digest of every file the dataset reads, or None when none exists (loading it then fails clearly)."""
+    files = dataset_files(name, split)
+    return files_digest(files) if files else None

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 import rag_corpus
-from toolkit.datasets.base import Dataset, DatasetError
+from toolkit.datasets.base import Dataset, DatasetError, DatasetFormat
 from toolkit.records import Question
 
 FACTBOOK_DIR = rag_corpus.ROOT
@@ -176,7 +176,7 @@ def load_jsonl(arg: str, split: str = "all") -> Dataset:
                 context=context,
             )
         )
-    corpus = path.with_name(path.name.removesuffix(".jsonl") + ".corpus.jsonl")
+    corpus = jsonl_files(arg, split)[1]
     if corpus.exists():
         corpus_rows = read_jsonl(corpus)
         check_unique(
@@ -306,3 +306,31 @@ def load_beir(arg: str, split: str = "test") -> Dataset:
         for qid, docs in relevant.items()
     ]
     return finish(f"beir:{arg}", split, questions, documents, qrels_path)
+
+
+# ---------------------------------------------------------------- the files each format reads (for the digest)
+
+
+def factbook_files(arg: str, split: str) -> list[Path]:
+    root = Path(arg) if arg else FACTBOOK_DIR
+    return [root / "questions" / f"{split}.jsonl", *sorted((root / "docs").glob("*.md"))]
+
+
+def jsonl_files(arg: str, split: str) -> list[Path]:
+    path = Path(arg)
+    return [path, path.with_name(path.name.removesuffix(".jsonl") + ".corpus.jsonl")]
+
+
+def squad_files(arg: str, split: str) -> list[Path]:
+    return [Path(arg)]
+
+
+def beir_files(arg: str, split: str) -> list[Path]:
+    root = Path(arg)
+    return [root / "queries.jsonl", root / "qrels" / f"{split}.tsv", root / "corpus.jsonl"]
+
+
+FACTBOOK = DatasetFormat(load_factbook, factbook_files)
+JSONL = DatasetFormat(load_jsonl, jsonl_files)
+SQUAD = DatasetFormat(load_squad, squad_files)
+BEIR = DatasetFormat(load_beir, beir_files)

@@ -246,10 +246,10 @@ class ExperimentSpec(_Spec):
 
     def spec_hash(self) -> str:
         """Hash of what determines the answers (not budgets, concurrency, labels of the run or cache flags),
-        including the endpoint an arm calls (its base URL override, an emulator's backend) and the content of a
-        bring-your-own dataset file, not only its path: answers stored from one server never stand in for
-        another's."""
-        from toolkit.datasets import source_digest
+        including the endpoint an arm calls (its base URL override, an emulator's backend) and the digest of every
+        file the dataset reads (questions, documents, side corpus), the one MLflow shows: answers stored from one
+        server or one version of the data never stand in for another's."""
+        from toolkit.datasets.files import dataset_digest
 
         data = self.model_dump(
             mode="json",
@@ -261,8 +261,8 @@ class ExperimentSpec(_Spec):
             for key in ("base_url", "emulator_backend"):  # unset = the catalog's endpoint: keeps older keys stable
                 if provider.get(key) is None:
                     provider.pop(key, None)
-        if digest := source_digest(self.dataset):
-            data["dataset_digest"] = digest
+        if digest := dataset_digest(self.dataset, self.split):
+            data["dataset_digest"] = digest[:16]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def run_key(self) -> str:
