@@ -46,11 +46,10 @@ def binary() -> Path:
     return path
 
 
-def command(model_id: str, port: int, *, repack: bool = True) -> list[str]:
-    """The ``llama-server`` command line for the packaged GGUF of ``model_id`` on 127.0.0.1:``port``, with
-    llama.cpp's auto slots (4); ``repack=False`` adds ``--no-repack`` (see ``AMX_CRASH_HINT``)."""
-    from toolkit import local_models
-
-    cmd = [str(binary()), "--model", str(local_models.gguf_path(model_id)), "--alias", model_id,
+def command(model_id: str, gguf: Path, port: int, *, repack: bool = True) -> list[str]:
+    """The ``llama-server`` command line serving the GGUF file ``gguf`` as ``model_id`` on 127.0.0.1:``port``, with
+    llama.cpp's auto slots (4); ``repack=False`` adds ``--no-repack`` (see ``AMX_CRASH_HINT``). The caller finds the
+    file (``toolkit.local_models.gguf_path``): ``serving/`` runs in the Ray image and imports nothing of toolkit."""
+    cmd = [str(binary()), "--model", str(gguf), "--alias", model_id,
            "--host", "127.0.0.1", "--port", str(port), "--no-webui"]  # fmt: skip
     return cmd if repack else [*cmd, "--no-repack"]

@@ -26,7 +26,7 @@ import typer
 from pydantic import BaseModel, ConfigDict
 
 from serving.app import SERVER_ENV, descendants
-from toolkit import paths, security
+from toolkit import local_models, paths, security
 
 STATE_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -105,7 +105,7 @@ def up(
     key = security.serve_api_key(create=True)
     if engine == "llamacpp":
         try:
-            cmd = llamacpp.command(model_id, port)
+            cmd = llamacpp.command(model_id, local_models.gguf_path(model_id), port)
         except FileNotFoundError as exc:
             raise ServeError(str(exc)) from None
         env = {**os.environ, llamacpp.KEY_ENV: key}
@@ -126,7 +126,7 @@ def up(
         if engine != "llamacpp" or err.exit_code != -signal.SIGSEGV:
             raise
         _say(progress, llamacpp.AMX_CRASH_HINT)
-        cmd = llamacpp.command(model_id, port, repack=False)
+        cmd = llamacpp.command(model_id, local_models.gguf_path(model_id), port, repack=False)
         return _launch(cmd, env, folder, {**state, "fallback": "--no-repack"}, timeout_s, progress)
 
 

@@ -22,6 +22,7 @@ from toolkit.providers.cache import ResponseCache, cache_key
 from toolkit.providers.catalog import Entry
 from toolkit.providers.cost import SELFHOSTED_COST_HEADER, neurons, usage_for
 from toolkit.providers.endpoint import Endpoint, open_limiter
+from toolkit.providers.errors import ProviderError
 from toolkit.providers.keys import api_key, redact
 from toolkit.providers.limits import QuotaExhausted, QuotaLimiter
 from toolkit.records import Usage
@@ -29,14 +30,6 @@ from toolkit.records import Usage
 EMULATED_HEADER = "x-tierlab-emulated"
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 """Failures before the request reached the server (refused, DNS, connect or pool timeout): nothing was counted."""
-
-
-class ProviderError(RuntimeError):
-    """A provider call that failed; ``retryable`` says whether another attempt may succeed."""
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False, rate_limited: bool = False):
-        super().__init__(message)
-        self.status, self.retryable, self.rate_limited = status, retryable, rate_limited
 
 
 class Completion(BaseModel):

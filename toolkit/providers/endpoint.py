@@ -101,7 +101,7 @@ class Endpoint:
 
 def emulator_identity(base_url: str, timeout_s: float = 10.0) -> dict:
     """What the TierLab emulator at ``base_url`` runs (``GET /tierlab/identity``)."""
-    from toolkit.providers.client import ProviderError
+    from toolkit.providers.errors import ProviderError
 
     url = base_url.rstrip("/").removesuffix("/v1") + "/tierlab/identity"
     try:
