@@ -15,7 +15,7 @@ from toolkit.records import Answer, Question, RetrievedChunk, Step, Usage
 from toolkit.tracking import params
 from toolkit.tracking.metrics import combined_cost, metric_key, significance
 from toolkit.tracking.provenance import host
-from toolkit.tracking.traces import _documents, chat_messages, layout
+from toolkit.tracking.traces import NOT_KEPT, _documents, chat_messages, layout
 
 
 @pytest.mark.parametrize("name", ["api_key", "GROQ_API_KEY", "HF_TOKEN", "access_token", "Authorization",
@@ -142,13 +142,44 @@ def test_precise_finish_times_keep_the_root_span_exactly_the_measured_latency():
     assert (end - start) / 1e9 == pytest.approx(0.25)
 
 
-def test_retriever_steps_return_their_documents():
-    chunks = (RetrievedChunk(id="fr#0", doc_id="fr", text="Paris is the capital.", score=0.91),)
-    step = Step(name="retrieve", prompt="capital of France", output="fr#0 (0.910)\nzz#9 (0.100)")
-    docs = _documents(step, chunks)
-    assert docs[0] == {"id": "fr#0", "page_content": "Paris is the capital.",
-                       "metadata": {"doc_uri": "fr", "chunk_id": "fr#0", "score": 0.91}}
-    assert docs[1]["id"] == "zz#9" and docs[1]["page_content"] == ""
+def test_retriever_spans_list_every_retrieved_chunk_with_its_text_and_mark_the_shown_ones():
+    chunks = (RetrievedChunk(id="fr::geo::0", doc_id="fr", text="Paris is the capital.", score=0.91),
+              RetrievedChunk(id="de::geo::3", doc_id="de", text="Berlin is the capital.", score=0.52))
+    step = Step(name="retrieve", prompt="capital of France", output="fr::geo::0 (0.910)\nde::geo::3 (0.520)",
+                documents=chunks)
+    answer = Answer(text="Paris [c1]", method="rag", steps=(step,), retrieved=chunks, details={"chunks_shown": 1})
+    docs = _documents(step, answer)
+    assert docs[0] == {"id": "fr::geo::0", "page_content": "Paris is the capital.",
+                       "metadata": {"doc_uri": "fr", "chunk_id": "fr::geo::0", "score": 0.91, "rank": 1,
+                                    "shown_in_prompt": True}}
+    assert docs[1]["page_content"] == "Berlin is the capital." and docs[1]["metadata"]["shown_in_prompt"] is False
+    # rag_cove keeps only the shown chunks on the answer: the step's own documents still carry the others' text
+    cove = Answer(text="Paris", method="rag_cove", steps=(step,), retrieved=chunks[:1])
+    assert [d["metadata"]["shown_in_prompt"] for d in _documents(step, cove)] == [True, False]
+    assert _documents(step, cove)[1]["page_content"] == "Berlin is the capital."
+    # an answer stored before steps kept their documents: text from the answer, never an empty text or doc_uri
+    old = step.model_copy(update={"documents": ()})
+    docs = _documents(old, cove)
+    assert docs[0]["page_content"] == "Paris is the capital." and docs[1]["page_content"] == NOT_KEPT
+    assert docs[1]["metadata"]["doc_uri"] == "de"
+
+
+def test_assessments_read_true_as_good_and_tags_name_the_verdict():
+    from toolkit.tracking.traces import _supported, verdict_tags
+
+    def verdict(**kw):
+        return Verdict(judge="claims", version="claims-v4", **kw)
+
+    source = object()
+    assert _supported(verdict(hallucinated=True, reason="Lyon unsupported"), source) == {
+        "value": False, "rationale": "hallucinated: Lyon unsupported", "source": source}
+    assert _supported(verdict(hallucinated=False), source)["value"] is True
+    assert _supported(verdict(hallucinated=False, abstained=True), source)["value"] is True  # claims nothing
+    assert _supported(verdict(hallucinated=False, unknown=True), source) is None
+    record = _record([], 0.1, "2026-12-01T00:00:00+00:00").model_copy(
+        update={"verdict": verdict(hallucinated=True)})
+    assert verdict_tags(record, {"accuracy": 0.0}) == {"verdict": "hallucinated", "correct": "false"}
+    assert verdict_tags(record, {"accuracy": None}) == {"verdict": "hallucinated"}
 
 
 def test_dataset_digest_follows_the_contents_not_the_location(tmp_path):

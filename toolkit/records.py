@@ -80,6 +80,13 @@ class Usage(Record):
         return cls(**(getattr(message, "response_metadata", None) or {}).get(USAGE_KEY, {}))
 
 
+class RetrievedChunk(Record):
+    id: str
+    doc_id: str
+    text: str
+    score: float = Field(description="Similarity in [0, 1], higher is closer.")
+
+
 class Step(Record):
     """One model (or retriever) call inside a method, kept so a reviewer can replay the reasoning."""
 
@@ -89,18 +96,15 @@ class Step(Record):
     provider: str = ""
     model: str = Field(default="", description="Model id the server's answer named (empty for retrieval steps).")
     usage: Usage = Usage()
+    documents: tuple[RetrievedChunk, ...] = Field(
+        default=(), description="What a retrieval step returned, best first, shown in the prompt or not (empty for "
+        "model calls), so a reviewer sees every retrieved chunk's text."
+    )
 
     @property
     def cached(self) -> bool:
         """A model call answered from the response cache (no network, no wait, nothing charged)."""
         return self.usage.cached_calls >= self.usage.calls > 0
-
-
-class RetrievedChunk(Record):
-    id: str
-    doc_id: str
-    text: str
-    score: float = Field(description="Similarity in [0, 1], higher is closer.")
 
 
 class Answer(Record):
@@ -114,6 +118,12 @@ class Answer(Record):
     @property
     def usage(self) -> Usage:
         return sum((step.usage for step in self.steps), Usage())
+
+    @property
+    def shown(self) -> tuple[RetrievedChunk, ...]:
+        """The chunks the model's prompts showed: the first ``details["chunks_shown"]`` of ``retrieved`` (methods
+        that retrieve more than they show record it; otherwise every retrieved chunk was shown)."""
+        return self.retrieved[: self.details.get("chunks_shown", len(self.retrieved))]
 
     @property
     def cached(self) -> bool:

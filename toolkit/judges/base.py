@@ -73,9 +73,8 @@ def shown_context(answer: Answer) -> str:
     Methods record ``chunks_shown`` and ``max_chunk_chars`` in ``Answer.details``; answers stored before they did
     fall back to every retrieved chunk (what older versions judged).
     """
-    shown = answer.details.get("chunks_shown", len(answer.retrieved))
     limit = answer.details.get("max_chunk_chars")
-    return "\n".join(chunk.text[:limit] if limit else chunk.text for chunk in answer.retrieved[:shown])
+    return "\n".join(chunk.text[:limit] if limit else chunk.text for chunk in answer.shown)
 
 
 def judge_input(question: Question, answer: Answer) -> JudgeInput:

@@ -110,7 +110,8 @@ def to_chunk(document: Any, position: int) -> RetrievedChunk:
 def retrieve(retriever: BaseRetriever, queries: Sequence[tuple[str, str]]) -> list[tuple[list[RetrievedChunk], Step]]:
     """Run named queries through the retriever, one after another (embedding is CPU-bound: threads don't help).
 
-    Each query becomes a step whose output lists the chunk ids and scores it returned.
+    Each query becomes a step whose output lists the chunk ids and scores it returned, and whose ``documents`` keep
+    the chunks themselves (a method may show the model only the first few).
     """
     results = []
     for name, query in queries:
@@ -124,6 +125,7 @@ def retrieve(retriever: BaseRetriever, queries: Sequence[tuple[str, str]]) -> li
             output="\n".join(f"{c.id} ({c.score:.3f})" for c in chunks),
             provider=f"retriever/{type(retriever).__name__}",
             usage=Usage(latency_s=latency_s),
+            documents=tuple(chunks),
         )
         results.append((chunks, step))
     return results

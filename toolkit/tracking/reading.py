@@ -136,7 +136,7 @@ def answer_traces(run_id: str, *, tracking_uri: str | None = None):
         tags = trace.info.tags
         rows.append({
             "question_id": tags.get("question_id"), "correct": tags.get("correct"),
-            "hallucinated": tags.get("hallucinated"), "cached": tags.get("cached"),
+            "verdict": tags.get("verdict"), "cached": tags.get("cached"),
             "tokens": (trace.info.token_usage or {}).get("total_tokens"),
             "duration_ms": trace.info.execution_duration, "trace_id": trace.info.trace_id,
         })

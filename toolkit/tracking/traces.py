@@ -5,16 +5,17 @@
   side by side. No span is ever clamped, so no span has a negative duration.
 - Chat steps carry MLflow's standard token usage attribute (fills the Tokens column) and their prompt as chat
   messages (``mlflow.chat.messages`` + OpenAI-style inputs/outputs), so the UI shows a conversation.
-- Retrieval steps are RETRIEVER spans whose output is the documents (id, score, text).
-- The verdicts are assessments on the trace (``hallucinated``, ``correct``, the LLM judge's when there is one)
-  and tags, so a reviewer can filter traces by them.
+- Retrieval steps are RETRIEVER spans whose output is every document the retriever returned (id, text, source,
+  score, rank) with the ones the prompt showed marked ``shown_in_prompt``.
+- The verdicts are assessments on the trace named so True reads as good (``supported``, ``correct``, the LLM
+  judge's ``llm_judge_supported``) and tags (``verdict``, ``correct``), so a reviewer can filter traces by them.
 """
 
 import re
 from datetime import datetime
 
 from toolkit.experiments.store import AnswerRecord
-from toolkit.records import RetrievedChunk, Step
+from toolkit.records import Answer, Step
 from toolkit.tracking.params import scrub
 
 MAX_TRACES_PER_ARM = 100
@@ -59,25 +60,33 @@ def layout(record: AnswerRecord) -> tuple[int, int, list[tuple[Step, int, int]]]
     return start_ns, max(end_ns, cursor), spans
 
 
-def _documents(step: Step, retrieved: tuple[RetrievedChunk, ...]) -> list[dict]:
-    """The chunks a retrieval step returned (its output lists ``chunk-id (score)`` lines), as MLflow documents."""
-    by_id = {c.id: c for c in retrieved}
+NOT_KEPT = "(text not kept: retrieved but not shown in the prompt, by a TierLab version that kept only shown chunks)"
+
+
+def _documents(step: Step, answer: Answer) -> list[dict]:
+    """Every chunk a retrieval step returned, best first, as MLflow documents: id, text, source document, score,
+    rank and whether the model's prompt showed it (``shown_in_prompt``; a method may show only the first few).
+
+    Answers stored before steps kept their documents list only ``chunk-id (score)`` lines; their text is then taken
+    from the answer's chunks, and a chunk the answer did not keep says so instead of showing an empty text."""
+    shown = {c.id for c in answer.shown}
+    hits = [(c.id, c.score) for c in step.documents] or [
+        (hit.group(1), float(hit.group(2))) for line in step.output.splitlines() if (hit := _HIT.match(line.strip()))
+    ]
+    known = {c.id: c for c in (*answer.retrieved, *step.documents)}
     documents = []
-    for line in step.output.splitlines():
-        hit = _HIT.match(line.strip())
-        if not hit:
-            continue
-        chunk = by_id.get(hit.group(1))
+    for rank, (chunk_id, score) in enumerate(hits, start=1):
+        chunk = known.get(chunk_id)
         documents.append({
-            "id": hit.group(1),
-            "page_content": chunk.text if chunk else "",
-            "metadata": {"doc_uri": chunk.doc_id if chunk else "", "chunk_id": hit.group(1),
-                         "score": float(hit.group(2))},
+            "id": chunk_id,
+            "page_content": chunk.text if chunk else NOT_KEPT,
+            "metadata": {"doc_uri": chunk.doc_id if chunk and chunk.doc_id else chunk_id.split("::", 1)[0],
+                         "chunk_id": chunk_id, "score": score, "rank": rank, "shown_in_prompt": chunk_id in shown},
         })
     return documents
 
 
-def _step_span(step: Step, retrieved, secrets) -> dict:
+def _step_span(step: Step, answer: Answer, secrets) -> dict:
     """start_span keyword arguments for one step (span type, inputs, attributes) and the outputs for end_span."""
     from mlflow.tracing.constant import SpanAttributeKey
 
@@ -92,7 +101,7 @@ def _step_span(step: Step, retrieved, secrets) -> dict:
     }
     if step.name.startswith("retrieve"):
         return {"span_type": "RETRIEVER", "inputs": {"query": scrub(step.prompt, secrets)}, "attributes": attributes,
-                "outputs": _documents(step, retrieved)}
+                "outputs": _documents(step, answer)}
     messages = [{**m, "content": scrub(m["content"], secrets)} for m in chat_messages(step.prompt)]
     reply = {"role": "assistant", "content": scrub(step.output, secrets)}
     tokens = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
@@ -104,9 +113,10 @@ def _step_span(step: Step, retrieved, secrets) -> dict:
     return {"span_type": "CHAT_MODEL", "inputs": {"messages": messages}, "attributes": attributes, "outputs": outputs}
 
 
-def verdict_tags(row: dict) -> dict[str, str]:
-    """Trace tags from a per-question row: ``hallucinated``/``correct`` as ``true``/``false`` (absent when n/a)."""
-    tags = {"hallucinated": str(bool(row["hallucination"])).lower()}
+def verdict_tags(record: AnswerRecord, row: dict) -> dict[str, str]:
+    """Trace tags a reviewer filters on: the judge's ``verdict`` (supported, hallucinated, abstained, unknown) and
+    ``correct`` (``true``/``false``; absent when no accuracy applies)."""
+    tags = {"verdict": record.verdict.label}
     if row.get("accuracy") is not None:
         tags["correct"] = str(row["accuracy"] >= 1.0).lower()
     return tags
@@ -117,7 +127,7 @@ def log_trace(client, experiment_id: str, run_id: str, record: AnswerRecord, row
     start_ns, end_ns, spans = layout(record)
     tags = {"arm": record.arm, "method": record.method, "provider": record.provider,
             "question_id": record.question.id, "kind": record.question.kind,
-            "cached": str(record.answer.cached).lower(), **verdict_tags(row)}
+            "cached": str(record.answer.cached).lower(), **verdict_tags(record, row)}
     root = client.start_trace(
         name=f"{record.method} · {record.question.id}",
         span_type="CHAIN",
@@ -129,7 +139,7 @@ def log_trace(client, experiment_id: str, run_id: str, record: AnswerRecord, row
         run_id=run_id,
     )
     for step, begin, finish in spans:
-        kwargs = _step_span(step, record.answer.retrieved, secrets)
+        kwargs = _step_span(step, record.answer, secrets)
         outputs = kwargs.pop("outputs")
         span = client.start_span(name=step.name, trace_id=root.trace_id, parent_id=root.span_id,
                                  start_time_ns=begin, **kwargs)
@@ -146,25 +156,35 @@ def _judge_id(verdict) -> str:
     return version if version.startswith(verdict.judge) else f"{verdict.judge}-{version}"
 
 
+SUPPORTED = "supported"
+"""Assessment names read as "True is good" in MLflow's UI (a green check, a rise drawn green): ``supported`` is
+True unless the judge found a hallucination, ``correct`` True when the answer is right. Filter the hallucinated
+answers of one arm in the Traces tab with ``feedback.supported = false`` and ``tags.arm = '…'``."""
+
+
+def _supported(verdict, source) -> dict | None:
+    """The ``log_feedback`` arguments of one judge's verdict (None when the judge could not decide)."""
+    if verdict.unknown:
+        return None
+    reason = f"{verdict.label}: {verdict.reason}" if verdict.reason else verdict.label
+    return {"value": not verdict.hallucinated, "rationale": reason, "source": source}
+
+
 def log_assessments(trace_id: str, record: AnswerRecord, row: dict, judge_provider: str) -> None:
     """The judges' verdicts and the accuracy as MLflow feedback on the (already exported) trace."""
     import mlflow
     from mlflow.entities import AssessmentSource, AssessmentSourceType
 
     code = AssessmentSourceType.CODE
-    mlflow.log_feedback(
-        trace_id=trace_id, name="hallucinated", value=bool(record.verdict.hallucinated),
-        rationale=record.verdict.reason or None, source=AssessmentSource(code, _judge_id(record.verdict)),
-    )
+    feedback = {SUPPORTED: _supported(record.verdict, AssessmentSource(code, _judge_id(record.verdict)))}
     if row.get("accuracy") is not None:
-        mlflow.log_feedback(
-            trace_id=trace_id, name="correct", value=row["accuracy"] >= 1.0,
-            rationale=f"gold: {row['gold'] or '(none: should abstain)'}",
-            source=AssessmentSource(code, "tierlab.metrics.accuracy"),
-        )
+        feedback["correct"] = {"value": row["accuracy"] >= 1.0,
+                               "rationale": f"gold: {row['gold'] or '(none: should abstain)'}",
+                               "source": AssessmentSource(code, "tierlab.metrics.accuracy")}
     if record.llm_verdict is not None:
-        mlflow.log_feedback(
-            trace_id=trace_id, name="llm_judge_hallucinated", value=bool(record.llm_verdict.hallucinated),
-            rationale=record.llm_verdict.reason or None,
-            source=AssessmentSource(AssessmentSourceType.LLM_JUDGE, f"{judge_provider} ({_judge_id(record.llm_verdict)})"),
-        )
+        source = AssessmentSource(AssessmentSourceType.LLM_JUDGE,
+                                  f"{judge_provider} ({_judge_id(record.llm_verdict)})")
+        feedback[f"llm_judge_{SUPPORTED}"] = _supported(record.llm_verdict, source)
+    for name, kwargs in feedback.items():
+        if kwargs is not None:
+            mlflow.log_feedback(trace_id=trace_id, name=name, **kwargs)
