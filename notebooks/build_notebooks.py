@@ -179,7 +179,7 @@ NOTEBOOKS = {
         new_markdown_cell(
             "## Which answers were wrong\n\n"
             "Every answer is a trace with the judge's verdict and the accuracy as feedback; in the UI filter the Traces "
-            "tab by `correct` or `hallucinated`."
+            "tab by the `supported` / `correct` assessments (True is good) or the `verdict` tag."
         ),
         new_code_cell(
             "if newest is not None:\n"

@@ -88,6 +88,6 @@ def test_mlflow_ui_shows_the_dataset_and_the_arms_by_method(mlflow_server, tmp_p
     for name in ARMS:
         assert name in details
     header = traces[traces.index("Tokens"):][:200]
-    assert "correct" in header and "hallucinated" in header, header
+    assert "correct" in header and "supported" in header, header
     assert "endpoint.backend_model" in details and "echo (built-in test backend)" in details
     assert "generation.max_tokens" in details and "cost/total_usd_per_question" in details

@@ -176,12 +176,21 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
         chat = [s for s in trace.data.spans if s.span_type == "CHAT_MODEL"]
         assert chat and all(s.inputs["messages"][-1]["role"] == "user" for s in chat)
         assert all(s.get_attribute("mlflow.chat.messages")[-1]["role"] == "assistant" for s in chat)
+        # assessments read "True is good": the echo backend's answers are wrong and unsupported, so both are False
         feedback = {a.name: a for a in trace.info.assessments}
-        assert feedback["hallucinated"].value is True and feedback["hallucinated"].source.source_id == claims.VERSION
+        assert feedback["supported"].value is False and feedback["supported"].source.source_id == claims.VERSION
+        assert feedback["supported"].rationale.startswith("hallucinated")
         assert feedback["correct"].value is False and feedback["correct"].source.source_type == "CODE"
+        assert trace.info.tags["verdict"] == "hallucinated"
     wrong = mlflow.search_traces(locations=[experiment.experiment_id], filter_string="tags.correct = 'false'",
                                  return_type="list")
     assert len(wrong) == 6
+    # "the hallucinated answers of one arm", as a reviewer filters them
+    arm = arms[0].data.tags["tierlab.arm"]
+    hallucinated = mlflow.search_traces(
+        locations=[experiment.experiment_id], return_type="list",
+        filter_string=f"feedback.supported = 'false' AND tags.arm = '{arm}'")
+    assert len(hallucinated) == 3 and {t.info.tags["arm"] for t in hallucinated} == {arm}
 
     # the key is in the environment and in the spec (description, base URL query) — and nowhere in MLflow
     assert SECRET in result.spec.description and SECRET in (result.spec.providers[0].base_url or "")
