@@ -14,6 +14,7 @@ from toolkit.k8s import cli as k8s_cli
 from toolkit.planner.cli import plan
 from toolkit.providers import cli as providers_cli
 from toolkit.retrieval import cli as corpus_cli
+from toolkit.review import cli as review_cli
 from toolkit.strategies import cli as strategies_cli
 
 app = typer.Typer(
@@ -32,3 +33,4 @@ app.command(name="plan")(plan)
 app.command(name="power")(power)
 app.add_typer(k8s_cli.app, name="k8s")
 app.add_typer(judges_cli.cli, name="judge")
+app.add_typer(review_cli.cli, name="review")

@@ -7,6 +7,7 @@ the same numbers.
 from toolkit.experiments.results import ExperimentResult
 from toolkit.metrics import headline_metrics
 from toolkit.metrics.stats import MIN_PAIRS, STATS_NOTE, Interval
+from toolkit.review.rates import corrected_rates, rates_markdown
 
 HEADLINE = headline_metrics()
 
@@ -66,7 +67,7 @@ def summary_markdown(result: ExperimentResult) -> str:
     too_few = [t for t in headline if t.p_value is None and t.n < MIN_PAIRS]
     if too_few:
         lines.append(f"- {len(too_few)} of {len(headline)} too few to test (fewer than {MIN_PAIRS} paired questions)")
-    lines += ["", f"_{STATS_NOTE}._"]
+    lines += ["", f"_{STATS_NOTE}._", "", *rates_markdown(corrected_rates(result))]
     if result.errors:
         lines += ["", f"{len(result.errors)} question(s) failed and will be retried on the next run."]
     lines += _accounting_notes(result)

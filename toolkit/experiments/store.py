@@ -66,6 +66,33 @@ class FailedAttempt(Record):
     finished_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
+def append_line(path: Path, text: str) -> None:
+    """Append one line durably (fsync), first fencing off a torn last line a crash may have left."""
+    with path.open("a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell():
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")  # fence off a torn line
+        handle.write((text + "\n").encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def set_aside_torn_tail(path: Path) -> None:
+    """Move a torn last line of ``path`` (no newline after it) to ``<stem>.torn``: kept, not lost, not read."""
+    if not path.exists():
+        return
+    with path.open("r+b") as handle:
+        data = handle.read()
+        if not data or data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        with path.with_suffix(".torn").open("ab") as torn:
+            torn.write(data[cut:] + b"\n")
+        handle.truncate(cut)
+
+
 def run_dir(run_key: str, root: Path | None = None) -> Path:
     path = (root or paths.subdir("runs")) / run_key
     path.mkdir(parents=True, exist_ok=True)
@@ -125,16 +152,7 @@ class Store:
 
         Called once by the runner holding the run lock, before any worker appends; the bytes are kept, not lost.
         """
-        if not self.path.exists():
-            return
-        with self.path.open("r+b") as handle:
-            data = handle.read()
-            if not data or data.endswith(b"\n"):
-                return
-            cut = data.rfind(b"\n") + 1
-            with (self.directory / "answers.torn").open("ab") as torn:
-                torn.write(data[cut:] + b"\n")
-            handle.truncate(cut)
+        set_aside_torn_tail(self.path)
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -189,16 +207,8 @@ class Store:
         self._append_line(self.path, record.model_dump_json())
 
     def _append_line(self, path: Path, text: str) -> None:
-        line = text + "\n"
-        with self._lock, path.open("a+b") as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell():
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    handle.write(b"\n")  # fence off a torn line
-            handle.write(line.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+        with self._lock:
+            append_line(path, text)
 
     def write_json(self, name: str, data: dict) -> Path:
         path = self.directory / name

@@ -1,0 +1,175 @@
+"""Hallucination rates per arm as the judge reports them and as human labels correct them (prediction-powered).
+
+For each arm: the judge-only rate (the judge's verdicts on every answer; "judge only, uncorrected", shown beside
+the judge's balanced accuracy on real answers from its card), and, once a reviewer has labelled enough of the arm's
+random review sample, the prediction-powered rate with its interval (``toolkit.metrics.ppi``). Differences between
+arms the same way, on the questions both arms answered (paired labels: the sample is the same questions for every
+arm). Only marks on the random sample enter the prediction-powered rates (answers a reviewer picked are not a random
+sample); every human hallucination mark enters the judge-vs-human agreement (Cohen's kappa).
+
+Pure functions of the stored answers and the stored marks: the CLI, the notebook pane, ``summary.md`` and MLflow
+all show these same numbers.
+"""
+
+import itertools
+import math
+from pathlib import Path
+
+from pydantic import Field
+
+from toolkit.judges import cohen_kappa, judge_card
+from toolkit.metrics.ppi import MIN_LABELS, ppi_mean
+from toolkit.metrics.stats import Interval
+from toolkit.records import Record
+from toolkit.review.marks import HumanMark, MarkStore
+
+UNCORRECTED = "judge only, uncorrected"
+
+
+class ArmRates(Record):
+    arm: str
+    judge: str = Field(description="The judge whose verdicts are corrected (the run's primary judge).")
+    answers: int
+    judge_rate: Interval | None = Field(description="Judge only, uncorrected (its unknown verdicts left out).")
+    ppi_rate: Interval | None = Field(
+        default=None, description="Prediction-powered rate over all answers; None below the minimum of labels."
+    )
+    labels: int = Field(description="Human hallucination labels on the arm's random review sample.")
+    sample: int = Field(description="Size of the arm's review sample (0: none drawn).")
+    marked: int = Field(description="Answers with a human hallucination mark, in the sample or not.")
+    kappa: float | None = Field(default=None, description="Cohen's kappa, judge vs human (hallucinated or not).")
+    agreement: float | None = None
+    judge_balanced_accuracy: float | None = Field(
+        default=None, description="The judge's balanced accuracy on its card (real answers), when measured."
+    )
+
+    @property
+    def status(self) -> str:
+        """What the rate shown is: corrected with n labels, or judge only (and why)."""
+        if self.ppi_rate is not None:
+            return f"prediction-powered, {self.labels} human labels"
+        need = f"{self.labels} of {MIN_LABELS} labels needed" if self.sample else "no review sample drawn"
+        return f"{UNCORRECTED} ({need})"
+
+
+class DifferenceRates(Record):
+    arm_a: str
+    arm_b: str
+    judge_diff: Interval | None = Field(description="Judge only: arm A − arm B on the questions both answered.")
+    ppi_diff: Interval | None = Field(description="Prediction-powered A − B from paired human labels.")
+    labels: int
+
+
+class CorrectedRates(Record):
+    arms: tuple[ArmRates, ...]
+    differences: tuple[DifferenceRates, ...]
+    confidence: float
+
+    def arm(self, name: str) -> ArmRates:
+        return next(a for a in self.arms if a.arm == name)
+
+
+def human_value(mark: HumanMark | None) -> float | None:
+    """1.0 for "hallucinated", 0.0 for "supported" or "abstained", None when not marked."""
+    if mark is None or mark.hallucination is None:
+        return None
+    return float(mark.hallucination == "hallucinated")
+
+
+def judge_value(verdict) -> float:
+    """1.0 hallucinated, 0.0 supported or abstained; 0.5 where the judge could not decide (PPI needs a value for
+    every answer, and the human labels correct whatever it is)."""
+    return 0.5 if verdict.unknown else float(verdict.hallucinated)
+
+
+def primary_verdict(record):
+    """The verdict of the run's primary judge (the one its hallucination rate is computed from)."""
+    return record.verdict
+
+
+def _card_balanced_accuracy(judge: str) -> float | None:
+    value = (judge_card(judge).get("figures") or {}).get("balanced_accuracy")
+    return float(value) if isinstance(value, int | float) and not math.isnan(value) else None
+
+
+def _interval(test) -> Interval:
+    return Interval(value=test.diff, low=test.low, high=test.high, n=test.n, method=test.test)
+
+
+def corrected_rates(result, marks: MarkStore | None = None) -> CorrectedRates:
+    """Judge-only and prediction-powered hallucination rates of every arm of ``result``, and their differences."""
+    marks = marks or MarkStore(Path(result.run_dir))
+    sample, confidence = marks.sample(), result.spec.confidence
+    human = {key: value for key, mark in marks.current().items() if (value := human_value(mark)) is not None}
+    verdicts = {(r.arm, r.question.id): primary_verdict(r) for r in result.records}
+    judged = {key: judge_value(verdict) for key, verdict in verdicts.items()}
+    answered = {arm.arm: [r.question.id for r in result.records if r.arm == arm.arm] for arm in result.arms}
+    rows = []
+    for arm in result.arms:
+        name, ids = arm.arm, answered[arm.arm]
+        in_sample = [q for q in sample.get(name, []) if (name, q) in judged]
+        labelled = [q for q in in_sample if (name, q) in human]
+        rest = [q for q in ids if q not in set(labelled)]
+        ppi = ppi_mean([human[(name, q)] for q in labelled], [judged[(name, q)] for q in labelled],
+                       [judged[(name, q)] for q in rest], confidence=confidence)
+        decided = [q for q in ids if (name, q) in human and not verdicts[(name, q)].unknown]
+        agree = cohen_kappa([bool(verdicts[(name, q)].hallucinated) for q in decided],
+                            [human[(name, q)] == 1.0 for q in decided])
+        judge = verdicts[(name, ids[0])].judge if ids else ""
+        rows.append(ArmRates(
+            arm=name, judge=judge, answers=len(ids), judge_rate=arm.metrics.get("hallucination_rate"),
+            ppi_rate=ppi, labels=len(labelled), sample=len(in_sample),
+            marked=sum((name, q) in human for q in ids),
+            kappa=_number(agree["kappa"]), agreement=_number(agree["agreement"]),
+            judge_balanced_accuracy=_card_balanced_accuracy(judge) if judge else None,
+        ))
+    tests = {(t.arm_a, t.arm_b): t for t in result.comparisons if t.metric == "hallucination"}
+    differences = []
+    for a, b in itertools.combinations(sorted(answered), 2):
+        common = [q for q in answered[a] if (b, q) in judged]
+        both = set(sample.get(a, [])) & set(sample.get(b, []))
+        labelled = [q for q in common if q in both and (a, q) in human and (b, q) in human]
+        rest = [q for q in common if q not in set(labelled)]
+
+        def minus(table, ids, a=a, b=b):
+            return [table[(a, q)] - table[(b, q)] for q in ids]
+
+        ppi = ppi_mean(minus(human, labelled), minus(judged, labelled), minus(judged, rest),
+                       confidence=confidence, bounds=(-1.0, 1.0))
+        test = tests.get((a, b))
+        differences.append(DifferenceRates(arm_a=a, arm_b=b, judge_diff=_interval(test) if test else None,
+                                           ppi_diff=ppi, labels=len(labelled)))
+    return CorrectedRates(arms=tuple(rows), differences=tuple(differences), confidence=confidence)
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _shown(interval: Interval | None) -> str:
+    return "–" if interval is None else f"{interval.value:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+
+
+def rates_markdown(rates: CorrectedRates) -> list[str]:
+    """The judge-only and prediction-powered rates side by side, as markdown lines (``summary.md``, the CLI)."""
+    pct = round(rates.confidence * 100)
+    lines = [
+        f"Hallucination rate, judge only vs prediction-powered ({pct}% intervals; PPI uses human labels on a random "
+        "sample of each arm's answers):",
+        "",
+        "| arm | judge only (uncorrected) | judge's balanced accuracy (card) | prediction-powered | human labels "
+        "| judge vs human κ |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arm in rates.arms:
+        card = "not measured" if arm.judge_balanced_accuracy is None else f"{arm.judge_balanced_accuracy:.2f}"
+        kappa = "–" if arm.kappa is None else f"{arm.kappa:.2f} (n={arm.marked})"
+        ppi = _shown(arm.ppi_rate) if arm.ppi_rate else arm.status
+        labels = f"{arm.labels} of {arm.sample}" if arm.sample else "0"
+        lines.append(f"| {arm.arm} | {_shown(arm.judge_rate)} | {card} | {ppi} | {labels} | {kappa} |")
+    corrected = [d for d in rates.differences if d.ppi_diff is not None]
+    if corrected:
+        lines += ["", "Differences (A − B), judge only vs prediction-powered on paired labels:"]
+        lines += [f"- {d.arm_a} − {d.arm_b}: judge {_shown(d.judge_diff)}, prediction-powered {_shown(d.ppi_diff)} "
+                  f"({d.labels} paired labels)" for d in corrected]
+    return lines
