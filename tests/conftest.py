@@ -4,11 +4,17 @@ by PID. Set ``TIERLAB_TEST_LLM_URL`` to reuse an already running OpenAI-compatib
 import atexit
 import os
 import shutil
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
 from toolkit import paths
+
+# tests/ is a package (see __init__.py), so pytest puts the repo root on sys.path, not tests/: keep the support
+# modules (servers, review_run, test_ui's fixtures) importable by their plain names, as the test files import them.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Every test session gets an empty TierLab home, so state a user (or an earlier run) left in ~/.tierlab — cached
 # answers, today's quota, stored runs, indexes — can neither help nor break a test. Prepared models are the one
