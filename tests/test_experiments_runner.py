@@ -317,3 +317,17 @@ def test_llm_judge_verdicts_cost_and_agreement(server):
     expected = sum(r.verdict.hallucinated == r.llm_verdict.hallucinated for r in judged) / 3
     assert arm.cost["judge_agreement"] == pytest.approx(expected)
     assert "llm_hallucination_rate" in arm.metrics
+
+
+def test_a_sample_too_small_to_test_warns_before_any_model_call(server):
+    import warnings
+
+    from toolkit.experiments.runner import run_experiment
+    from toolkit.experiments.spec import parse_spec
+
+    spec = parse_spec(spec_text(server.url, methods="[closed_book]", sample=4))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*fewer than the 10 paired questions")
+        with pytest.raises(UserWarning, match="4 questions are fewer than the 10 paired questions"):
+            run_experiment(spec, progress=False, track=False)
+    assert server.total() == 0  # said before the run, not after it

@@ -140,3 +140,11 @@ def test_arm_names_of_emulated_tiers_are_accepted_as_provider_strings():
     assert spec == parse_spec(GOOD)
     with pytest.raises(SpecError, match="unknown provider"):
         parse_spec(GOOD.replace("  - local/smollm2-135m-instruct", "  - groq/llama-9~emulated"))
+
+
+def test_the_default_sample_is_large_enough_to_test():
+    from toolkit.experiments.spec import ExperimentSpec
+    from toolkit.metrics.stats import MIN_PAIRS
+
+    assert ExperimentSpec.model_fields["sample_size"].default >= MIN_PAIRS
+    assert parse_spec(GOOD).sample_size >= MIN_PAIRS

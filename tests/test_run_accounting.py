@@ -172,3 +172,39 @@ def test_the_planner_sees_the_measured_latency_of_a_replayed_arm(server, tmp_pat
     assert replay.network_calls == 0
     [measured] = measured_from_runs(load_arm_runs([replay.mlflow_run_id], uri))
     assert measured.latency_p95_s >= DELAY
+
+
+def test_a_cove_answer_whose_baseline_came_from_an_earlier_runs_cache_keeps_its_full_latency(server, tmp_path):
+    """Issue 27: the CoVe arm alone in a new run, its baseline served from the cache the closed-book run filled; the
+    baseline's original latency belongs to the answer (it used to be dropped: p50 3.0 s instead of about 7 s)."""
+    run_experiment(parse_spec(_cached_spec(server.url, methods="[closed_book]")), progress=False, track=False)
+    spec = parse_spec(_cached_spec(server.url, methods="[cove_joint]", concurrency=1))
+    result = run_experiment(spec, progress=False, track=False, runs_root=tmp_path / "later")
+    cost = result.arms[0].cost
+    baselines = [r.answer.steps[0] for r in result.records]
+    assert all(s.name == "baseline" and s.cached and s.usage.cached_latency_s >= DELAY for s in baselines)
+    assert cost["shared_calls"] == 0 and cost["answered_from_cache"] == 0 and cost["latency_n"] == 4
+    expected = np.median([r.latency_s + s.usage.cached_latency_s for r, s in zip(result.records, baselines,
+                                                                                  strict=True)])
+    assert cost["latency_p50_s"] == pytest.approx(expected)
+    assert cost["latency_p50_s"] >= 2 * DELAY  # the replayed baseline and at least one live verification call
+
+
+def test_a_partially_cached_answer_keeps_every_steps_original_latency_and_cost():
+    from toolkit.experiments.store import AnswerRecord
+    from toolkit.judges.base import Verdict
+    from toolkit.records import Answer, Question, Step, Usage
+
+    steps = (
+        Step(name="baseline", prompt="Q?", usage=Usage(calls=1, cached_calls=1, cached_latency_s=4.0,
+                                                        cached_cost_usd=0.02)),
+        Step(name="verify", prompt="V?", usage=Usage(calls=1, latency_s=3.0, cost_usd=0.01)),
+    )
+    record = AnswerRecord(
+        arm="a", provider="p", method="cove_joint", latency_s=3.0,
+        question=Question(id="q", question="Q?", kind="short", answers=("x",)),
+        answer=Answer(text="x", method="cove_joint", steps=steps), verdict=Verdict(judge="rules", hallucinated=False),
+    )
+    cost = arm_cost([record], 1)
+    assert cost["latency_p50_s"] == pytest.approx(7.0) and cost["cost_usd"] == pytest.approx(0.03)
+    assert cost["answered_from_cache"] == 0 and cost["cached_calls"] == 1

@@ -140,6 +140,7 @@ def test_an_arm_that_fails_every_question_exits_1_and_a_too_large_sample_warns(t
         "warning: sample_size 5 is larger than dataset" in done.stderr
         and "using all 1 questions" in done.stderr
     )
+    assert "warning: 1 question is fewer than the 10 paired questions a comparison needs" in done.stderr
     assert done.returncode == 1, done.stderr
     assert "every question failed in: local/smollm2-135m-instruct | closed_book" in done.stderr
     assert "Traceback" not in done.stderr

@@ -168,3 +168,18 @@ def test_planner_shows_accuracy_with_its_interval_and_n():
     plan = make_plan(Workload(daily_active_users=10, requests_per_user=1),
                      [Offer(provider="groq-8b", free=QuotaLimits(rpd=1000))], measured)
     assert "| groq-8b (free) | 1.00 [0.51, 1.00] n=4 |" in plan_markdown(plan)
+
+
+def test_nan_values_are_dropped_explicitly_and_counted():
+    """A NaN used to pass through: p = 0.0 with diff NaN (continuous), and a binary NaN counted as correct."""
+    a = [0.2, 0.5, 0.9, 0.4, 0.7, 0.3, 0.8, 0.6, 0.1, 0.5, math.nan]
+    b = [0.1, 0.4, 0.8, 0.5, 0.6, 0.2, 0.9, 0.4, 0.2, 0.3, 0.5]
+    test = compare("token_f1", "A", a, "B", b)
+    assert test.n == 10 and test.dropped_nan == 1 and math.isfinite(test.diff) and test.p_value > 0.05
+    assert test == compare("token_f1", "A", a[:-1], "B", b[:-1]).model_copy(update={"dropped_nan": 1})
+    assert "1 NaN pair dropped" in test.diff_text()
+
+    binary = compare("accuracy", "A", [1.0] * 10 + [math.nan], "B", [1.0] * 10 + [0.0])
+    assert binary.n == 10 and binary.dropped_nan == 1 and binary.discordant == (0, 0)  # the NaN is not "correct"
+    assert compare("accuracy", "A", [math.nan], "B", [1.0]) is None
+    assert compare("accuracy", "A", [1.0, 0.0], "B", [1.0, None]).dropped_nan == 0  # None = not applicable

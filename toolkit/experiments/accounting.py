@@ -10,6 +10,8 @@ Definitions (also in the README, "What is measured"):
 - A **shared** call is a cache hit whose original call was made by another arm of the same run (same provider,
   prompt and output), e.g. CoVe's baseline, which is the closed-book answer. It is charged to every arm that uses it,
   with its original latency and cost, because each arm on its own would have paid for it.
+- A **partially cached** answer (some calls measured, some replayed, e.g. a CoVe answer whose baseline an earlier
+  run left in the cache) keeps every step's original latency and cost: it is one answer, measured as if asked whole.
 - **Reservation** cost (self-hosted only): accelerator-hours the endpoint was up for the run, idle time and cold
   start included, x $/hour, split evenly over the provider's arms; busy-time pricing stays beside it
   (``toolkit.experiments.reservation``).
@@ -84,9 +86,13 @@ def from_cache(record, measured: frozenset) -> bool:
     return bool(steps) and all(s.cached for s in steps) and not shared_steps(record, measured)
 
 
-def _latency(record, measured: frozenset) -> float:
-    """Measured wall time plus the original latency of the shared calls the answer reused."""
-    return record.latency_s + sum(s.usage.cached_latency_s for s in shared_steps(record, measured))
+def _replayed_steps(record) -> list[Step]:
+    return [s for s in _model_steps(record.answer.steps) if s.cached]
+
+
+def _latency(record) -> float:
+    """Measured wall time plus the original latency of every call the answer replayed (shared or not)."""
+    return record.latency_s + sum(s.usage.cached_latency_s for s in _replayed_steps(record))
 
 
 def arm_cost(
@@ -103,11 +109,11 @@ def arm_cost(
     ``toolkit.experiments.reservation``."""
     usage = sum((r.answer.usage for r in records), Usage()) + sum((f.usage for f in failures), Usage())
     shared = [s for r in records for s in shared_steps(r, measured)]
-    cost_usd = usage.cost_usd + sum(s.usage.cached_cost_usd for s in shared)
     replayed = [r for r in records if from_cache(r, measured)]
     live = [r for r in records if not from_cache(r, measured)]
+    cost_usd = usage.cost_usd + sum(s.usage.cached_cost_usd for r in live for s in _replayed_steps(r))
     if live:
-        latencies = np.asarray([_latency(r, measured) for r in live], dtype=float)
+        latencies = np.asarray([_latency(r) for r in live], dtype=float)
     else:  # every answer replayed: their originally measured latencies, not the ~0 s replay
         latencies = np.asarray([r.answer.usage.cached_latency_s for r in replayed], dtype=float)
 

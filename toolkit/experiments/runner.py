@@ -23,6 +23,7 @@ from toolkit.experiments.execution import OnAnswer, run_arms
 from toolkit.experiments.results import ExperimentResult, paired_tests, summarize_arm
 from toolkit.experiments.spec import ExperimentSpec, SpecError, arm_name, load_spec
 from toolkit.experiments.store import AnswerRecord, Store, run_dir
+from toolkit.metrics.stats import MIN_PAIRS
 
 __all__ = [
     "BudgetTracker",
@@ -133,6 +134,13 @@ def _questions(spec: ExperimentSpec, components: Components):
         warnings.warn(
             f"sample_size {spec.sample_size} is larger than dataset {spec.dataset!r} split {spec.split!r}"
             f"{f' (kinds {list(spec.kinds)})' if spec.kinds else ''}: using all {len(questions)} questions.",
+            stacklevel=3,
+        )
+    if len(questions) < MIN_PAIRS:
+        many = f"{len(questions)} questions are" if len(questions) > 1 else "1 question is"
+        warnings.warn(
+            f"{many} fewer than the {MIN_PAIRS} paired questions a comparison needs: no arm difference will get a "
+            f"p-value (tables say 'too few to test'); set sample_size to {MIN_PAIRS} or more, or null for the whole split.",
             stacklevel=3,
         )
     return questions

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from toolkit.metrics import DEFAULT_METRICS
+from toolkit.metrics.stats import MIN_PAIRS
 from toolkit.records import QuestionKind
 
 
@@ -184,7 +185,9 @@ class ExperimentSpec(_Spec):
     )
     split: str = Field(default="dev", description="Dataset split.")
     sample_size: int | None = Field(
-        default=8, ge=1, description="Questions sampled (stratified by kind, seeded); null = the whole split."
+        default=MIN_PAIRS, ge=1,
+        description=f"Questions sampled (stratified by kind, seeded); null = the whole split. Below {MIN_PAIRS} no "
+        "paired test between arms is possible (the run warns before it starts).",
     )
     kinds: tuple[QuestionKind, ...] | None = Field(
         default=None, description="Only these question kinds; null = all."

@@ -63,6 +63,8 @@ class PairedTest(Record):
     p_value: float | None = None
     p_adjusted: float | None = None
     discordant: tuple[int, int] | None = None
+    dropped_nan: int = 0
+    """Pairs left out because a value was NaN (a metric that failed to compute), not counted in ``n``."""
 
     def p_text(self, adjusted: bool = False) -> str:
         """The p-value as tables show it: three decimals, or "too few to test" below ``MIN_PAIRS`` pairs."""
@@ -72,7 +74,12 @@ class PairedTest(Record):
         return "–" if p is None else f"{p:.3f}"
 
     def diff_text(self) -> str:
-        return f"{self.diff:+.2f} [{self.low:+.2f}, {self.high:+.2f}] n={self.n}"
+        dropped = f" ({self.dropped_nan} NaN pair{'s' * (self.dropped_nan > 1)} dropped)" if self.dropped_nan else ""
+        return f"{self.diff:+.2f} [{self.low:+.2f}, {self.high:+.2f}] n={self.n}{dropped}"
+
+
+def _is_nan(value: float | None) -> bool:
+    return value is not None and math.isnan(value)
 
 
 def _clean(values: Sequence[float | None]) -> np.ndarray:
@@ -177,7 +184,8 @@ def mcnemar(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[float
     Under the null the discordant pairs split 50/50, so the p-value is the exact two-sided binomial test of one
     count against Bin(b + c, 1/2); 1.0 when there is no discordant pair.
     """
-    pairs = [(bool(x), bool(y)) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    pairs = [(bool(x), bool(y)) for x, y in zip(a, b, strict=True)
+             if x is not None and y is not None and not _is_nan(x) and not _is_nan(y)]  # NaN is not "correct"
     if not pairs:
         return None
     only_a = sum(x and not y for x, y in pairs)
@@ -250,8 +258,12 @@ def compare(
 
     Binary metrics (``binary=None``: decided from the data) get exact McNemar and Newcombe's interval; the rest the
     paired permutation test and a BCa interval of the mean difference. ``p_value`` is None below ``MIN_PAIRS``.
+    ``None`` means "does not apply" and is skipped; a NaN (a value that failed to compute) is dropped too, and the
+    result says how many pairs it dropped (``dropped_nan``), so it never reads as a difference or as correct.
     """
-    pairs = np.asarray([(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None], dtype=float)
+    present = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    pairs = np.asarray([(x, y) for x, y in present if not (_is_nan(x) or _is_nan(y))], dtype=float).reshape(-1, 2)
+    dropped = len(present) - len(pairs)
     if pairs.size == 0:
         return None
     xa, xb = pairs[:, 0], pairs[:, 1]
@@ -266,7 +278,7 @@ def compare(
         low, high = ci[:2] if ci else (float(diffs.mean()),) * 2
         p, test = sign_flip_test(diffs, permutations=permutations, seed=seed) if n >= MIN_PAIRS else (None, "permutation (exact)")
     return PairedTest(metric=metric, arm_a=arm_a, arm_b=arm_b, n=n, diff=float(diffs.mean()), low=low, high=high,
-                      test=test, p_value=p if n >= MIN_PAIRS else None, discordant=discordant)
+                      test=test, p_value=p if n >= MIN_PAIRS else None, discordant=discordant, dropped_nan=dropped)
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
