@@ -154,3 +154,20 @@ def sync(parent_run_id: str, marks: list[HumanMark], known: set[str], *,
     traces = answer_traces(parent_run_id, tracking_uri=tracking_uri)
     pushed, missing = push(marks, traces)
     return SyncReport(pushed=pushed, pulled=pull(traces, known), no_trace=missing)
+
+
+def log_review(result, parent_run_id: str, *, tracking_uri: str | None = None) -> SyncReport:
+    """At logging time: the run's stored marks onto the new traces, and every arm's judge-only and corrected rates
+    (``hallucination/rate_judge``, ``rate_ppi`` with its bounds, ``human_labels_n``) even before any review."""
+    from toolkit.review.marks import MarkStore
+    from toolkit.review.rates import corrected_rates
+
+    store = MarkStore(result.run_dir)
+    marks = store.history()
+    report = SyncReport()
+    if marks:
+        report = sync(parent_run_id, marks, store.ids(), tracking_uri=tracking_uri)
+        for mark in report.pulled:
+            store.add(mark)
+    log_rates(parent_run_id, corrected_rates(result, store), tracking_uri=tracking_uri)
+    return report

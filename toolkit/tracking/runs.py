@@ -10,8 +10,8 @@ from datetime import datetime
 
 from toolkit.experiments.results import ExperimentResult, question_row
 from toolkit.experiments.spec import MethodSpec, ProviderSpec
+from toolkit.tracking import human, provenance, tables
 from toolkit.tracking import metrics as names
-from toolkit.tracking import provenance, tables
 from toolkit.tracking.client import client_for, create_experiment, log_metrics, log_params
 from toolkit.tracking.params import scrub, secret_values
 from toolkit.tracking.traces import MAX_TRACES_PER_ARM, log_assessments, log_trace
@@ -187,6 +187,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         mlflow.flush_trace_async_logging()
         for trace_id, record, row in arm_traces:
             log_assessments(trace_id, record, row, spec.judge.provider)
+    human.log_review(result, parent_id, tracking_uri=client.tracking_uri)
     client.set_terminated(parent_id, "FINISHED", end_time=end_ms)
     _supersede_earlier(client, experiment_id, result.run_key, parent_id)
     return parent_id
