@@ -48,7 +48,7 @@ class ArmRates(Record):
         """What the rate shown is: corrected with n labels, or judge only (and why)."""
         if self.ppi_rate is not None:
             return f"prediction-powered, {self.labels} human labels"
-        need = f"{self.labels} of {MIN_LABELS} labels needed" if self.sample else "no review sample drawn"
+        need = f"{self.labels} human labels, {MIN_LABELS} needed" if self.sample else "no review sample drawn"
         return f"{UNCORRECTED} ({need})"
 
 

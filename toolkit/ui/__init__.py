@@ -1,7 +1,7 @@
 """Notebook panels (the only package that imports ipywidgets).
 
 ``experiment_panel`` (set up, run, watch, cancel), ``results_view`` (CIs, plots, paired tests, drill-down, MLflow
-link), ``compare_panel`` (MLflow runs side by side with paired tests) and ``serving_panel`` (local Ray Serve
+link), ``review_pane`` (two arms side by side, human marks, corrected hallucination rates), ``compare_panel`` (MLflow runs side by side with paired tests) and ``serving_panel`` (local Ray Serve
 endpoint). State lives in plain dataclasses (``state.py``) so the panels are testable without a browser.
 Imports are lazy: ``import toolkit.ui`` does not import ipywidgets, mlflow or the runner.
 """
@@ -57,6 +57,18 @@ def compare_panel(experiment: str | None = None, **options: Any):
     return ComparePanel(experiment, **options)
 
 
+def review_pane(run: Any, *, reviewer: str = "", sample_size: int = 30, tracking_uri: str | None = None):
+    """A ``ReviewPane`` (two arms side by side, human marks, a random sample, corrected rates) over a stored run:
+    an ``ExperimentResult``, a run folder name or a spec path."""
+    from toolkit.review import Review
+    from toolkit.ui.review_pane import ReviewPane
+
+    quiet()
+    options = {"reviewer": reviewer, "source": "notebook", "tracking_uri": tracking_uri}
+    review = Review.open(run, **options) if isinstance(run, str) else Review(run, **options)
+    return ReviewPane(review, sample_size=sample_size)
+
+
 def serving_panel(base_url: str = "http://127.0.0.1:8000/v1", **options: Any):
     """A ``ServingPanel`` for the local Ray Serve endpoint at ``base_url``."""
     from toolkit.ui.serving import ServingPanel
@@ -77,4 +89,4 @@ def figure(fig: Any):
     return Image(figure_png(fig))
 
 
-__all__ = ["compare_panel", "experiment_panel", "figure", "quiet", "results_view", "serving_panel"]
+__all__ = ["compare_panel", "experiment_panel", "figure", "quiet", "results_view", "review_pane", "serving_panel"]

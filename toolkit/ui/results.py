@@ -121,6 +121,14 @@ def drilldown_html(record: Any) -> str:
     return "".join(parts)
 
 
+def corrected_html(result: Any) -> str:
+    """Hallucination rates judge only vs prediction-powered (human labels from the review pane)."""
+    from toolkit.review.rates import corrected_rates
+    from toolkit.ui.review_pane import rates_html
+
+    return rates_html(corrected_rates(result))
+
+
 def figure_png(figure: Any) -> bytes:
     import matplotlib.pyplot as plt
 
@@ -183,6 +191,7 @@ class ResultsView:
         )
         self.mlflow = MlflowButton(result.mlflow_run_id, tracking_uri)
         self.summary = w.HTML(table(SUMMARY_HEADERS, summary_rows(result)))
+        self.corrected = w.HTML(corrected_html(result))
         notes = [f"{len(result.errors)} question(s) failed (retried on the next run)"] if result.errors else []
         notes += [f"skipped {name}: {why}" for name, why in result.skipped.items()]
         self.notes = w.HTML("<br>".join(esc(n) for n in notes))
@@ -212,7 +221,7 @@ class ResultsView:
         self.rejudge = RejudgePanel(result)
         self.tabs = w.Tab(
             children=[
-                w.VBox([self.summary, self.notes]),
+                w.VBox([self.summary, self.corrected, self.notes]),
                 self.grid.widget,
                 self.plots,
                 w.VBox([self.metric, self.comparisons]),
