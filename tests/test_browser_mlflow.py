@@ -16,7 +16,7 @@ from toolkit import paths
 pytestmark = pytest.mark.slow
 
 CHROMIUM = os.environ.get("TIERLAB_CHROMIUM", "/usr/bin/chromium")
-ARMS = ("closed_book · groq/llama-3.1-8b-instant~emu", "cove_joint · groq/llama-3.1-8b-instant~emu")
+ARMS = ("closed_book · groq~emu", "cove_joint · groq~emu")
 
 
 def artifacts() -> Path:
@@ -89,5 +89,5 @@ def test_mlflow_ui_shows_the_dataset_and_the_arms_by_method(mlflow_server, tmp_p
         assert name in details
     header = traces[traces.index("Tokens"):][:200]
     assert "correct" in header and "supported" in header, header
-    assert "endpoint.backend_model" in details and "echo (built-in test backend)" in details
-    assert "generation.max_tokens" in details and "cost/total_usd_per_question" in details
+    assert "answered_by" in details and "echo (built-in test backend)" in details
+    assert "generation.max_tokens" in details and "cost/total_usd_per_1k_questions" in details

@@ -138,7 +138,7 @@ def test_04_review_runs(notebook_env):
     nb = execute("04_review_runs.ipynb", {"experiment": None, "compare_latest": 2}, notebook_env)
     outputs = text_outputs(nb)
     assert "3 experiment run(s)" in outputs  # logged by 01-03 in the same home
-    assert "usd_per_question" in outputs and "answered_by" in outputs  # the reviewer's overview of the newest run
+    assert "usd_per_1k_questions" in outputs and "answered_by" in outputs  # the reviewer's overview of the newest run
     assert "answers incorrect" in outputs  # traces with their verdicts, read back from MLflow
     widgets = widget_text(nb)
     assert "arms from 2 run(s)" in widgets and "p (Holm)" in widgets

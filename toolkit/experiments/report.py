@@ -55,23 +55,31 @@ def summary_markdown(result: ExperimentResult) -> str:
         )
     if result.skipped:
         lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())]
-    alpha = 1 - spec.confidence
+    lines += ["", *paired_test_lines(result), "", f"_{STATS_NOTE}._", "", *rates_markdown(corrected_rates(result))]
+    if result.errors:
+        lines += ["", f"{len(result.errors)} question(s) failed and will be retried on the next run."]
+    lines += _accounting_notes(result)
+    return "\n".join(lines) + "\n"
+
+
+def paired_test_lines(result: ExperimentResult, names: dict[str, str] | None = None) -> list[str]:
+    """The headline paired tests (accuracy, hallucination) in words: the significant ones after Holm, or "none
+    significant", and how many had too few paired questions to test. ``names`` maps arm ids to shown names."""
+    names = names or {}
+    alpha = 1 - result.spec.confidence
     headline = [t for t in result.comparisons if t.metric in ("accuracy", "hallucination")]
     significant = [t for t in headline if t.p_adjusted is not None and t.p_adjusted < alpha]
-    lines += ["", f"Paired tests (accuracy, hallucination; Holm-adjusted over all {len(result.comparisons)} "
-                  f"comparisons, p < {alpha:.2f}):"]
+    lines = [f"Paired tests (accuracy, hallucination; Holm-adjusted over all {len(result.comparisons)} "
+             f"comparisons, p < {alpha:.2f}):"]
     lines += [
-        f"- {t.metric}: {t.arm_a} − {t.arm_b} = {t.diff_text()}, {t.test} p={t.p_text()}, Holm p={t.p_text(True)}"
+        f"- {t.metric}: {names.get(t.arm_a, t.arm_a)} − {names.get(t.arm_b, t.arm_b)} = {t.diff_text()}, "
+        f"{t.test} p={t.p_text()}, Holm p={t.p_text(True)}"
         for t in significant
     ] or ["- none significant on this sample"]
     too_few = [t for t in headline if t.p_value is None and t.n < MIN_PAIRS]
     if too_few:
         lines.append(f"- {len(too_few)} of {len(headline)} too few to test (fewer than {MIN_PAIRS} paired questions)")
-    lines += ["", f"_{STATS_NOTE}._", "", *rates_markdown(corrected_rates(result))]
-    if result.errors:
-        lines += ["", f"{len(result.errors)} question(s) failed and will be retried on the next run."]
-    lines += _accounting_notes(result)
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _accounting_notes(result: ExperimentResult) -> list[str]:

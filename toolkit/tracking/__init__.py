@@ -2,7 +2,7 @@
 
 One parent run per experiment and one child run per arm (``runs``), with provenance (``provenance``: context
 tags, code version, the dataset input, the endpoint each arm called), JSON params without secrets (``params``),
-grouped metric names (``metrics``), one trace per answer with assessments (``traces``) and per-question tables
+a compact set of grouped metric names with intervals as params (``metrics``), one trace per answer with assessments (``traces``) and per-question tables
 (``tables``); ``reading`` gets them back. The default store is the local SQLite file from ``paths.mlflow_uri()``;
 point ``tracking_uri`` (or ``$MLFLOW_TRACKING_URI``) at a real ``mlflow server`` to share runs.
 """
@@ -21,6 +21,7 @@ _EXPORTS = {
     "arm_overview": "toolkit.tracking.reading:arm_overview",
     "answer_traces": "toolkit.tracking.reading:answer_traces",
     "metric_key": "toolkit.tracking.metrics:metric_key",
+    "arm_intervals": "toolkit.tracking.reading:arm_intervals",
     "MAX_TRACES_PER_ARM": "toolkit.tracking.traces:MAX_TRACES_PER_ARM",
 }
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

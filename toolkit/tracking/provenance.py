@@ -146,11 +146,20 @@ def endpoint(provider: ProviderSpec) -> dict:
     return info
 
 
-def answered_by(provider: ProviderSpec, info: dict) -> str:
+def answering_model(provider: ProviderSpec, info: dict, response_models: list[str]) -> str:
+    """The model that really wrote an arm's text, one value for every kind of arm (the ``answered_by`` param, so
+    MLflow's compare views show one column): an emulated arm's backend model, a self-hosted server's served model,
+    else the model the answers named (or the catalog's model when there were none)."""
+    if provider.emulate:
+        return info["endpoint.backend_model"]
+    if "endpoint.served_model" in info:
+        return info["endpoint.served_model"]
+    return ", ".join(response_models) or info["endpoint.requested_model"]
+
+
+def answered_by(provider: ProviderSpec, info: dict, model: str) -> str:
     """One line for the run description and a tag: who really wrote this arm's answers."""
     if provider.emulate:
-        backend = info["endpoint.backend_model"]
-        if info["endpoint.backend_host"]:
-            backend += f" at {info['endpoint.backend_host']}"
+        backend = f"{model} at {info['endpoint.backend_host']}" if info["endpoint.backend_host"] else model
         return f"{backend}, behind an emulator of {provider.id}'s free tier (not the real {info['endpoint.emulates_host']})"
-    return f"{info.get('endpoint.served_model') or info['endpoint.requested_model']} at {info['endpoint.host']}"
+    return f"{model} at {info['endpoint.host']}"

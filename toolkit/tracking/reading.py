@@ -2,6 +2,7 @@
 
 from toolkit import paths
 from toolkit.tracking.client import client_for, log_metrics, log_params
+from toolkit.tracking.metrics import parse_interval
 from toolkit.tracking.tables import ARM_TABLE
 
 
@@ -99,16 +100,23 @@ def load_question_table(run_id: str, *, tracking_uri: str | None = None):
 
 
 OVERVIEW = {
-    "quality/accuracy": "accuracy", "quality/accuracy_ci_low": "accuracy_low", "quality/accuracy_ci_high": "accuracy_high",
-    "hallucination/rate": "hallucination", "cost/total_usd_per_question": "usd_per_question",
-    "cost/usd_per_correct": "usd_per_correct", "latency/p50_s": "latency_p50_s", "usage/answered": "answered",
+    "quality/accuracy": "accuracy", "hallucination/rate": "hallucination",
+    "cost/total_usd_per_1k_questions": "usd_per_1k_questions", "cost/total_usd_per_1k_correct": "usd_per_1k_correct",
+    "latency/p50_s": "latency_p50_s", "usage/answered": "answered",
 }
+
+
+def arm_intervals(run) -> dict[str, tuple[float, float, float, int]]:
+    """An arm run's logged intervals (its ``ci/…`` params) by logged metric name: (value, low, high, n)."""
+    prefix = "params.ci/"
+    return {column.removeprefix(prefix): parsed for column, value in run.items()
+            if column.startswith(prefix) and (parsed := parse_interval(value))}
 
 
 def arm_overview(parent_run_id: str, *, tracking_uri: str | None = None):
     """One row per arm of an experiment run with what a reviewer asks first: how good (accuracy with its CI,
-    hallucination), at what cost (total $ per question, $ per correct answer), whether it is significantly different
-    (``tierlab.significant.*`` tags) and what wrote the answers — read from MLflow alone."""
+    hallucination), at what cost ($ per 1,000 questions and per 1,000 correct answers), whether it is
+    significantly different (``tierlab.significant.*`` tags) and what wrote the answers — read from MLflow alone."""
     import pandas as pd
 
     runs = load_runs(parent_run_id=parent_run_id, tracking_uri=tracking_uri)
@@ -116,14 +124,15 @@ def arm_overview(parent_run_id: str, *, tracking_uri: str | None = None):
     for _, run in runs.iterrows():
         row = {"arm": run.get("tags.mlflow.runName")}
         row |= {short: run.get(f"metrics.{name}") for name, short in OVERVIEW.items()}
+        _, row["accuracy_low"], row["accuracy_high"], _ = arm_intervals(run).get("quality/accuracy", (None,) * 4)
         row["significant"] = "; ".join(
             f"{column.removeprefix('tags.tierlab.significant.')}: {value}"
             for column, value in run.items()
             if column.startswith("tags.tierlab.significant.") and isinstance(value, str) and value
         )
-        row["answered_by"] = run.get("tags.tierlab.answered_by")
+        row["answered_by"] = run.get("params.answered_by")
         rows.append(row)
-    return pd.DataFrame(rows).sort_values("usd_per_question", ignore_index=True) if rows else pd.DataFrame()
+    return pd.DataFrame(rows).sort_values("usd_per_1k_questions", ignore_index=True) if rows else pd.DataFrame()
 
 
 def answer_traces(run_id: str, *, tracking_uri: str | None = None):

@@ -8,6 +8,7 @@ started .. last answer finished), not the time spent logging.
 import json
 from datetime import datetime
 
+from toolkit.experiments.report import paired_test_lines
 from toolkit.experiments.results import ExperimentResult, question_row
 from toolkit.experiments.spec import MethodSpec, ProviderSpec
 from toolkit.tracking import human, provenance, tables
@@ -26,10 +27,33 @@ def _catalog():
     return load_catalog()
 
 
-def arm_run_name(provider: ProviderSpec, method: MethodSpec) -> str:
-    """``closed_book · groq/llama-3.1-8b-instant~emu``: the method first, so a truncated name still shows it."""
-    who = provider.label or (f"{provider.id}~emu" if provider.emulate else provider.id)
-    return f"{method.arm_name} · {who}"
+def short_provider_names(providers) -> dict[str, str]:
+    """Provider name -> a name short enough for MLflow's runs table: the vendor (``local``, ``groq``) when that
+    tells the spec's providers of that vendor apart, else their whole ids; ``~emu`` marks an emulated free tier and
+    a label is kept as written."""
+    def name(provider, whole: bool) -> str:
+        if provider.label:
+            return provider.label
+        base = provider.id if whole else provider.id.split("/", 1)[0]
+        return f"{base}~emu" if provider.emulate else base
+
+    def vendor(provider) -> str:
+        return provider.id.split("/", 1)[0]
+
+    short = [name(p, whole=False) for p in providers]
+    clashing = {vendor(p) for p, n in zip(providers, short, strict=True) if short.count(n) > 1}
+    return {p.name: name(p, whole=vendor(p) in clashing) for p in providers}
+
+
+def arm_run_name(provider: ProviderSpec, method: MethodSpec, providers=()) -> str:
+    """``rag · groq~emu``: method first (a cut-off name still shows it), then the provider as short as ``providers``
+    (the spec's) allow."""
+    return f"{method.arm_name} · {short_provider_names(providers or (provider,))[provider.name]}"
+
+
+def parent_run_name(spec, run_key: str) -> str:
+    """``quickstart · 72282b977551``: the experiment and its run key's hash, so parents differ at a glance."""
+    return f"{spec.name} · {run_key.rsplit('-', 1)[-1]}"
 
 
 def _window_ms(records) -> tuple[int | None, int | None]:
@@ -43,6 +67,15 @@ def _window_ms(records) -> tuple[int | None, int | None]:
 
 def _prompt_versions(records) -> list[str]:
     return sorted({str(v) for r in records if (v := r.answer.details.get("prompt_version"))})
+
+
+REAL_ANSWER_SPLIT = "real_answers"
+"""Judge cards measured on real model answers (``rag_corpus/real_answers/``) name a split starting with this."""
+
+
+def is_real_answer_card(card: dict) -> bool:
+    """Whether a judge card holds figures measured on real answers labelled by people, the only ones logged."""
+    return bool(card.get("measured")) and str(card.get("split", "")).startswith(REAL_ANSWER_SPLIT)
 
 
 def _judge(result: ExperimentResult) -> dict:
@@ -64,6 +97,8 @@ def _judge(result: ExperimentResult) -> dict:
         cards["llm_judge"] = judge_card(spec.judge.provider)  # the model behind the LLM judge, if it was measured
     metrics = {}
     for prefix, card in cards.items():
+        if not is_real_answer_card(card):
+            continue  # a card measured on templated answers is no figure to show a reviewer
         params |= {f"{prefix}.card_version": card.get("version", ""), f"{prefix}.card_split": card.get("split", ""),
                    f"{prefix}.measured": card.get("measured", False)}
         metrics |= {f"{prefix}/{k}": float(v) for k, v in (card.get("figures") or {}).items()
@@ -71,20 +106,40 @@ def _judge(result: ExperimentResult) -> dict:
     return {"params": params, "metrics": metrics}
 
 
-def _describe_parent(result: ExperimentResult) -> str:
+def _describe_parent(result: ExperimentResult, names: dict[str, str]) -> str:
     spec = result.spec
     lines = [spec.description.strip() or f"TierLab experiment `{spec.name}`.", "",
              f"Dataset `{spec.dataset}` split `{spec.split}`, {len({r.question.id for r in result.records})} questions "
              f"(sample {spec.sample_size or 'all'}, seed {spec.seed}); {len(result.arms)} arms (child runs)."]
     if result.skipped:
         lines.append("Skipped providers: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items()) + ".")
-    stopped = [f"{a.arm} ({a.stopped})" for a in result.arms if a.stopped]
+    stopped = [f"{names[a.arm]} ({a.stopped})" for a in result.arms if a.stopped]
     if stopped:
         lines.append("Stopped early: " + "; ".join(stopped) + ".")
-    lines.append("Compare arms: Chart view grouped by section (quality/, hallucination/, cost/, latency/); "
-                 "sort by cost/total_usd_per_question; significance/ and tierlab.significant.* tags hold the paired "
-                 "tests (Holm-adjusted where available).")
+    if result.failed_arms:
+        lines.append("Every question failed in: " + "; ".join(names.get(a, a) for a in result.failed_arms) + ".")
+    lines += ["", *paired_test_lines(result, names), "",
+              "Compare arms: Chart view, one section per group (quality/, hallucination/, cost/ in $ per 1,000 "
+              "questions, latency/, usage/); sort by cost/total_usd_per_1k_questions; intervals are the ci/ params; "
+              "every paired test with its n is the paired_tests.json table."]
     return "\n".join(lines)
+
+
+def _arm_status(arm, result: ExperimentResult) -> str:
+    """FAILED when every question the arm attempted failed, KILLED when it stopped early (cancelled, budget,
+    quota), else FINISHED: what MLflow's runs table shows as the run's state."""
+    if arm.arm in result.failed_arms or (not arm.stopped and arm.planned and not arm.answered):
+        return "FAILED"
+    return "KILLED" if arm.stopped else "FINISHED"
+
+
+def _status(result: ExperimentResult) -> str:
+    """The parent's state: KILLED when the run was cancelled, FAILED when every arm failed, else FINISHED."""
+    if any(a.stopped == "cancelled" for a in result.arms):
+        return "KILLED"
+    if result.arms and all(_arm_status(a, result) == "FAILED" for a in result.arms):
+        return "FAILED"
+    return "FINISHED"
 
 
 def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None, traces: bool = True) -> str:
@@ -106,13 +161,18 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
 
     start_ms, end_ms = _window_ms(result.records)
     context = provenance.context_tags({})
+    providers = {p.name: p for p in spec.providers}
+    methods = {m.arm_name: m for m in spec.methods}
+    run_names = {a.arm: arm_run_name(providers[a.provider], methods[a.method], spec.providers) for a in result.arms}
+    significance, significant_tags, arm_significance = names.significance(
+        result.comparisons, 1 - spec.confidence, run_names)
     parent = client.create_run(
         experiment_id,
-        run_name=f"{spec.name} ({result.run_key})",
+        run_name=parent_run_name(spec, result.run_key),
         start_time=start_ms,
         tags={
             **context, DIGEST_TAG: digest, "tierlab.run_key": result.run_key, "tierlab.kind": "experiment",
-            NOTE: scrub(_describe_parent(result), secrets),
+            NOTE: scrub(_describe_parent(result, run_names), secrets), **significant_tags,
             **({"tierlab.skipped": json.dumps(result.skipped, sort_keys=True)} if result.skipped else {}),
         },
     )
@@ -128,39 +188,37 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         "confidence": spec.confidence, "skipped_providers": result.skipped, **judge["params"],
     }, secrets)
     client.log_inputs(parent_id, datasets=[provenance.dataset_input(spec, tables.dataset_frame(result))])
-    alpha = 1 - spec.confidence
-    significance, significant_tags = names.significance(result.comparisons, alpha)
     log_metrics(client, parent_id, {
         "usage/arms": len(result.arms), "usage/answers": len(result.records),
         "usage/network_calls": result.network_calls, "usage/errors": len(result.errors), **judge["metrics"],
+        **significance,
     })
     tables.log_parent_artifacts(client, parent_id, result, questions, secrets)
 
-    providers = {p.name: p for p in spec.providers}
-    methods = {m.arm_name: m for m in spec.methods}
     arm_traces = []
     for arm in result.arms:
         provider, method = providers[arm.provider], methods[arm.method]
         records = [r for r in result.records if r.arm == arm.arm]
         endpoint = provenance.endpoint(provider)
         served = sorted({s.model for r in records for s in r.answer.steps if s.model})
-        if served:  # what the answers themselves said (an emulator names the model it emulates)
+        if served and not provider.emulate:  # what the answers said (an emulator names the model it emulates)
             endpoint["endpoint.response_models"] = served
-        answered_by = provenance.answered_by(provider, endpoint)
+        model = provenance.answering_model(provider, endpoint, served)
+        answered_by = provenance.answered_by(provider, endpoint, model)
         arm_start, arm_end = _window_ms(records)
         note = f"**{method.arm_name}** on **{provider.name}**. Text written by {answered_by}."
         if arm.stopped:
             note += f" Stopped early: {arm.stopped}."
         child = client.create_run(
             experiment_id,
-            run_name=arm_run_name(provider, method),
+            run_name=run_names[arm.arm],
             start_time=arm_start,
             tags={
                 "mlflow.parentRunId": parent_id, "tierlab.kind": "arm", "tierlab.arm": arm.arm,
                 "tierlab.run_key": result.run_key, "tierlab.method": method.arm_name,
                 "tierlab.provider": provider.name, "tierlab.emulated": str(provider.emulate).lower(),
                 "tierlab.answered_by": scrub(answered_by, secrets), NOTE: scrub(note, secrets),
-                **significant_tags.get(arm.arm, {}),
+                **arm_significance.get(arm.arm, {}),
                 **context,
             },
         )
@@ -169,9 +227,10 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
             "provider": provider.id, "provider_label": provider.name, "emulated": provider.emulate,
             "method": method.name, "method_label": method.arm_name, "method_options": method.options,
             **{f"generation.{k}": v for k, v in provider.params.items()},
-            **endpoint, "prompt_versions": _prompt_versions(records), "stopped": arm.stopped or "",
+            **endpoint, "answered_by": model, "prompt_versions": _prompt_versions(records),
+            "stopped": arm.stopped or "", **names.arm_params(arm),
         }, secrets)
-        log_metrics(client, child_id, {**names.arm_metrics(arm), **significance.get(arm.arm, {})})
+        log_metrics(client, child_id, names.arm_metrics(arm))
         if records:
             client.log_inputs(child_id, datasets=[provenance.dataset_input(spec, tables.dataset_frame(result))])
             rows = [question_row(r, spec.metrics) for r in records]
@@ -180,7 +239,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
                 for record, row in list(zip(records, rows, strict=True))[:MAX_TRACES_PER_ARM]:
                     trace_id = log_trace(client, experiment_id, child_id, record, row, secrets)
                     arm_traces.append((trace_id, record, row))
-        client.set_terminated(child_id, "KILLED" if arm.stopped else "FINISHED", end_time=arm_end)
+        client.set_terminated(child_id, _arm_status(arm, result), end_time=arm_end)
     if arm_traces:
         import mlflow
 
@@ -188,7 +247,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         for trace_id, record, row in arm_traces:
             log_assessments(trace_id, record, row, spec.judge.provider)
     human.log_review(result, parent_id, tracking_uri=client.tracking_uri)
-    client.set_terminated(parent_id, "FINISHED", end_time=end_ms)
+    client.set_terminated(parent_id, _status(result), end_time=end_ms)
     _supersede_earlier(client, experiment_id, result.run_key, parent_id)
     return parent_id
 

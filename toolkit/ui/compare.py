@@ -17,7 +17,7 @@ from toolkit.metrics.stats import STATS_NOTE
 from toolkit.ui.html import esc, fmt, interval, money, table
 
 ARM_METRICS = headline_metrics()
-ARM_HEADERS = ("run", "arm", "answered", *ARM_METRICS, "p50 s", "$ shadow per correct", "network calls")
+ARM_HEADERS = ("run", "arm", "answered", *ARM_METRICS, "p50 s", "$ per 1,000 correct", "network calls")
 PAIRED_METRICS = paired_metrics()
 PAIRED_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "test", "p", "p (Holm)")
 
@@ -73,18 +73,19 @@ def _metric(row: Any, name: str):
 
 
 def arm_rows(arms) -> list[list[str]]:
-    """One row per arm: logged metric values with their logged CI bounds, latency, cost per correct answer."""
+    """One row per arm: logged metric values with their logged intervals, latency, $ per 1,000 correct answers."""
+    from toolkit import tracking
+
     rows = []
     for _, row in arms.iterrows():
         cells = [row["parent"], row["arm"], f"{fmt(_metric(row, 'answered'), 0)}/{fmt(_metric(row, 'planned'), 0)}"]
+        intervals = tracking.arm_intervals(row)
         for name in ARM_METRICS:
-            cells.append(
-                interval(_metric(row, name), _metric(row, f"{name}_ci_low"), _metric(row, f"{name}_ci_high"),
-                         n=_metric(row, f"{name}_n"))
-            )
+            value, low, high, n = intervals.get(tracking.metric_key(name), (_metric(row, name), None, None, None))
+            cells.append(interval(value, low, high, n=n))
         cells += [
             fmt(_metric(row, "latency_p50_s")),
-            money(_metric(row, "shadow_cost_per_correct_usd")),
+            money(_metric(row, "cost/total_usd_per_1k_correct")),
             fmt(_metric(row, "network_calls"), 0),
         ]
         rows.append(cells)
