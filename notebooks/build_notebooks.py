@@ -204,6 +204,73 @@ NOTEBOOKS = {
             "    display(ui.results_view(newest[\"tags.tierlab.run_key\"]))"
         ),
     ],
+    "06_review_answers.ipynb": [
+        new_markdown_cell(
+            "# Review answers: human marks and corrected hallucination rates\n\n"
+            "No judge is perfect, so a hallucination rate is only as good as its judge. Here a reviewer compares two "
+            "arms question by question (the question, the gold answer, the chunks the prompt showed, CoVe's "
+            "verification questions and answers, the judges' verdicts) and marks answers **Correct / Incorrect** and "
+            "**Supported / Hallucinated / Abstained**. In *random sample* mode the pane draws, per arm, the seeded "
+            "random sample that prediction-powered inference needs and shows how much of it is labelled; TierLab "
+            "then reports each arm's judge-only rate **and** the prediction-powered rate with its 95% interval "
+            "(valid whatever the judge's quality; at least 10 labels per arm, 30 recommended).\n\n"
+            "Keys: click into the *keys* box, then `c`/`x` correct/incorrect, `s`/`h`/`a` supported/hallucinated/"
+            "abstained for the left arm (Shift for the right arm), `n`/`p` next/previous. Marks are stored with the "
+            "run (a kernel restart loses none) and written to MLflow as HUMAN assessments on the answer's trace; "
+            "feedback added in the MLflow UI on those traces comes back with **Sync with MLflow**."
+        ),
+        params(
+            "run = None  # a run folder name (`tierlab report` lists them) or a spec path; None = the newest stored run\n"
+            "reviewer = \"\"  # your name, stored with every mark\n"
+            "sample_size = 30  # answers to label per arm\n"
+            "labels = []  # marks from a script or a file: (arm, question id, \"supported\" | \"hallucinated\" | \"abstained\")"
+        ),
+        new_code_cell(
+            "from toolkit import paths, ui\n\n"
+            "if run is None:\n"
+            "    stored = sorted((p for p in paths.subdir(\"runs\").iterdir() if (p / \"answers.jsonl\").exists()),\n"
+            "                    key=lambda p: (p / \"answers.jsonl\").stat().st_mtime)\n"
+            "    run = stored[-1].name if stored else None\n"
+            "print(f\"reviewing run {run}\" if run else \"no stored run yet: run notebooks/01_quickstart.ipynb first\")"
+        ),
+        new_markdown_cell("## Label a random sample\n\nThe pane opens on the sample (drawn once per arm, stored with the run):"),
+        new_code_cell(
+            "pane = ui.review_pane(run, reviewer=reviewer, sample_size=sample_size) if run else None\n"
+            "if pane:\n"
+            "    pane.draw_sample()\n"
+            "pane"
+        ),
+        new_markdown_cell("Marks can also come from code (a script, a file of labels): the same API the buttons call."),
+        new_code_cell(
+            "if pane:\n"
+            "    for arm, question_id, label in labels:\n"
+            "        pane.review.mark(arm, question_id, hallucination=label)\n"
+            "    pane.go(pane.index)  # refresh what the pane shows\n"
+            "    for arm in pane.review.arms:\n"
+            "        print(f\"{arm}: {pane.review.progress_text(arm)}\")"
+        ),
+        new_markdown_cell(
+            "## Corrected rates\n\nJudge only (uncorrected, next to the judge's balanced accuracy on real answers "
+            "from its card) and prediction-powered, per arm and for the differences between arms:"
+        ),
+        new_code_cell(
+            "from IPython.display import Markdown\n\n"
+            "from toolkit.review.rates import rates_markdown\n\n"
+            "Markdown(\"\\n\".join(rates_markdown(pane.review.rates()))) if pane else None"
+        ),
+        new_markdown_cell(
+            "## MLflow\n\nEach mark is a HUMAN assessment (`correct`, `hallucination`) on the answer's trace. A mark "
+            "added in the MLflow UI (Traces → a trace → Assess → Add feedback, name `hallucination` with value "
+            "`supported`/`hallucinated`/`abstained`, or `correct` true/false) is read back here; the arm runs get "
+            "`hallucination/rate_judge`, `hallucination/rate_ppi` (with `_ci_low`/`_ci_high`) and "
+            "`hallucination/human_labels_n`."
+        ),
+        new_code_cell(
+            "if pane and pane.review.tracking():\n"
+            "    report = pane.sync()\n"
+            "    print(report.text() if report else pane.status.value)"
+        ),
+    ],
 }
 
 

@@ -9,7 +9,8 @@ import pytest
 from toolkit import paths
 
 NOTEBOOKS = paths.REPO_ROOT / "notebooks"
-ORDER = ["01_quickstart.ipynb", "02_rag_vs_cove.ipynb", "03_free_tier_vs_self_hosted.ipynb", "04_review_runs.ipynb"]
+ORDER = ["01_quickstart.ipynb", "02_rag_vs_cove.ipynb", "03_free_tier_vs_self_hosted.ipynb", "04_review_runs.ipynb",
+         "06_review_answers.ipynb"]
 
 
 def _generator():
@@ -68,7 +69,7 @@ def text_outputs(nb) -> str:
         for output in cell.get("outputs", []):
             parts.append(output.get("text", ""))
             data = output.get("data", {})
-            parts.append(data.get("text/plain", "") + data.get("text/html", ""))
+            parts.append(data.get("text/plain", "") + data.get("text/html", "") + data.get("text/markdown", ""))
     return "\n".join(parts)
 
 
@@ -143,3 +144,48 @@ def test_04_review_runs(notebook_env):
     widgets = widget_text(nb)
     assert "arms from 2 run(s)" in widgets and "p (Holm)" in widgets
     assert "Results: " in widgets
+
+
+@pytest.mark.slow
+def test_06_label_a_random_sample_then_corrected_rates(notebook_env):
+    """A run of 20 real answers, then the notebook: the pane on the run's random sample, 10 labels per arm
+    given as the notebook's ``labels`` (the test stands in for a reviewer reading each answer against its gold
+    answer), the corrected rates, and the marks written to MLflow."""
+    from toolkit.experiments.runner import run_experiment
+    from toolkit.experiments.spec import ExperimentSpec
+    from toolkit.review import Review
+    from toolkit.tracking import human
+
+    spec = ExperimentSpec.model_validate({
+        "name": "review-notebook", "sample_size": 20, "seed": 0, "kinds": ["short", "numeric"],
+        "providers": [{**LOCAL, "base_url": notebook_env["url"], "params": {"temperature": 0, "max_tokens": 24}}],
+        "methods": ["closed_book"], "concurrency": 2,
+    })
+    result = run_experiment(spec, progress=False)
+    assert len(result.records) == 20 and result.mlflow_run_id
+    review = Review(result)
+    sample = review.draw_sample(10)
+    labels = []
+    for arm, ids in sample.items():
+        for question_id in ids:
+            record = review.records[(arm, question_id)]
+            said = record.answer.text.lower()
+            supported = any(gold.lower() in said for gold in record.question.answers)
+            labels.append((arm, question_id, "supported" if supported else "hallucinated"))
+    nb = execute("06_review_answers.ipynb", {"run": result.run_key, "sample_size": 10, "labels": labels,
+                                             "reviewer": "notebook-test"}, notebook_env)
+    outputs = text_outputs(nb)
+    assert f"reviewing run {result.run_key}" in outputs
+    assert "10 of 10 labelled" in outputs
+    assert "| judge only (uncorrected) |" in outputs and "| 10 of 10 |" in outputs
+    assert "0 mark(s) written to MLflow; 0 read back" in outputs  # each mark went to MLflow as it was made
+    widgets = widget_text(nb)
+    assert "Hallucinated" in widgets and "question 1 of 10" in widgets
+    again = Review(result)
+    rates = again.rates()
+    assert rates.arms[0].labels == 10 and rates.arms[0].ppi_rate is not None
+    uri, run_id = again.tracking()
+    traces = human.answer_traces(run_id, tracking_uri=uri)
+    humans = [a for q in sample[rates.arms[0].arm] for a in traces[(rates.arms[0].arm, q)].info.assessments
+              if a.source.source_type == "HUMAN"]
+    assert len(humans) == 10 and {a.source.source_id for a in humans} == {"notebook-test"}

@@ -146,6 +146,11 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _cell(text: str) -> str:
+    """Arm names hold ``|`` (``provider | method``): escaped, so a markdown table keeps its columns."""
+    return text.replace("|", "\\|")
+
+
 def _shown(interval: Interval | None) -> str:
     return "–" if interval is None else f"{interval.value:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
 
@@ -166,7 +171,7 @@ def rates_markdown(rates: CorrectedRates) -> list[str]:
         kappa = "–" if arm.kappa is None else f"{arm.kappa:.2f} (n={arm.marked})"
         ppi = _shown(arm.ppi_rate) if arm.ppi_rate else arm.status
         labels = f"{arm.labels} of {arm.sample}" if arm.sample else "0"
-        lines.append(f"| {arm.arm} | {_shown(arm.judge_rate)} | {card} | {ppi} | {labels} | {kappa} |")
+        lines.append(f"| {_cell(arm.arm)} | {_shown(arm.judge_rate)} | {card} | {ppi} | {labels} | {kappa} |")
     corrected = [d for d in rates.differences if d.ppi_diff is not None]
     if corrected:
         lines += ["", "Differences (A − B), judge only vs prediction-powered on paired labels:"]
