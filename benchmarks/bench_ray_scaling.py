@@ -46,7 +46,7 @@ sample_size: {n}
 seed: 3
 concurrency: {concurrency}
 methods: [closed_book]
-judge: {{use_embeddings: false}}
+judges: [{{name: offline, options: {{use_embeddings: false}}}}]
 providers:
   - id: groq/{profile}
     emulate: true

@@ -305,7 +305,7 @@ def test_llm_judge_verdicts_cost_and_agreement(server):
     from toolkit.experiments.spec import parse_spec
 
     text = spec_text(server.url, methods="[closed_book]") + (
-        f"judge: {{provider: local/smollm2-135m-instruct, base_url: {server.url}, sample: 3}}\n"
+        f"judges: [offline, {{name: llm:local/smollm2-135m-instruct, base_url: {server.url}, sample: 3}}]\n"
     )
     result = run_experiment(parse_spec(text), progress=False, track=False)
     judged = [r for r in result.records if r.llm_verdict is not None]

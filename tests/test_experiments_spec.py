@@ -110,7 +110,7 @@ def test_the_builtin_corpus_documents_are_part_of_the_run_identity(tmp_path):
         (GOOD + "sample_sise: 3\n", ["<spec>:7:", "unknown key 'sample_sise'", "sample_size"]),
         (GOOD + "sample_size: 0\n", ["<spec>:7:", "sample_size", "greater than or equal to 1"]),
         (GOOD + "metrics: [acuracy]\n", ["<spec>:7:", "unknown metric 'acuracy'", "Did you mean 'accuracy'"]),
-        (GOOD + "judge: {provider: rules, sample: many}\n", ["<spec>:7:", "judge.sample"]),
+        (GOOD + "judges: [offline, {name: claims, sample: many}]\n", ["<spec>:7:", "judges.1.sample"]),
         (GOOD + "name: again\n", ["<spec>:7:", "duplicate key 'name'"]),
         ("name: t\nproviders: [a\nmethods: []\n", ["<spec>:3:", "not valid YAML"]),
         ("- just\n- a list\n", ["a spec is a YAML mapping"]),

@@ -47,7 +47,7 @@ def test_table_and_json_lines(tmp_path):
     path = write(tmp_path, ITEMS)
     table = runner.invoke(app, ["judge", "eval", str(path)])
     assert table.exit_code == 0, table.output
-    assert "judge claims" in table.output and "balanced_acc" in table.output and "context_only" in table.output
+    assert "judge offline" in table.output and "balanced_acc" in table.output and "context_only" in table.output
     result = runner.invoke(app, ["judge", "eval", str(path), "--json", "--judge", "claims", "--judge", "llm",
                                  "--model", "nonexistent-model-id"])
     assert result.exit_code != 0  # an unknown catalog id fails loudly
@@ -57,7 +57,7 @@ def test_table_and_json_lines(tmp_path):
     row = json.loads(lines[-1])
     assert list(row) == ["judge", "n", "balanced_accuracy", "detected", "false_alarm", "abstention_accuracy",
                          "unknown"]
-    assert row == {"judge": "claims", "n": 4, "balanced_accuracy": 1.0, "detected": 1.0, "false_alarm": 0.0,
+    assert row == {"judge": "offline", "n": 4, "balanced_accuracy": 1.0, "detected": 1.0, "false_alarm": 0.0,
                    "abstention_accuracy": 1.0, "unknown": 0}
 
 
@@ -111,7 +111,7 @@ def test_default_judge_meets_its_targets_on_the_shipped_test_split():
     """A measurement of the product: the figures README and the judge card report."""
     row = _eval_json(JUDGE_DIR / "test.jsonl")
     assert row["balanced_accuracy"] >= 0.90 and row["false_alarm"] <= 0.05 and row["abstention_accuracy"] == 1.0
-    card = judge_card("claims")
+    card = judge_card("offline")
     assert card["measured"] and card["version"] == VERSION and judge_card("rules") == card
     assert card["figures"]["balanced_accuracy"] == pytest.approx(row["balanced_accuracy"], abs=1e-4)
     assert not judge_card("never-measured")["measured"]

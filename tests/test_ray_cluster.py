@@ -61,7 +61,7 @@ sample_size: {sample}
 seed: 1
 concurrency: {concurrency}
 methods: [closed_book]
-judge: {{use_embeddings: false}}
+judges: [{{name: offline, options: {{use_embeddings: false}}}}]
 providers:
   - id: groq/{profile}
     emulate: true

@@ -135,7 +135,7 @@ def test_records_carry_a_schema_version_and_old_lines_read_as_version_1(tmp_path
     store.path.write_text(json.dumps(old) + "\n" + _line("a", "q2") + "\n", encoding="utf-8")
     versions = {k: r.schema_version for k, r in store.records().items()}
     assert versions == {("a", "q1"): 1, ("a", "q2"): SCHEMA_VERSION}
-    assert json.loads(_line("a", "q3"))["schema_version"] == SCHEMA_VERSION == 2
+    assert json.loads(_line("a", "q3"))["schema_version"] == SCHEMA_VERSION == 3
 
 
 def test_a_resumed_run_supersedes_its_earlier_mlflow_parent(server, tmp_path):

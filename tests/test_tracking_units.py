@@ -293,7 +293,7 @@ def test_the_spec_is_logged_as_written_and_as_run_with_skipped_arms_and_why():
                               skipped={"groq/llama-3.1-8b-instant": "$GROQ_API_KEY is not set"})
     texts = spec_texts(result)
     written, resolved = yaml.safe_load(texts["spec.yaml"]), yaml.safe_load(texts["spec_resolved.yaml"])
-    assert "seed" not in written and resolved["seed"] == 0 and resolved["judge"]["provider"]  # defaults filled in
+    assert "seed" not in written and resolved["seed"] == 0 and resolved["judges"][0]["name"] == "offline"  # defaults filled in
     assert written["providers"][0]["params"] == {"max_tokens": 24, "api_key": "***"}
     assert json.loads(texts["skipped.json"])["skipped_arms"] == {
         "groq/llama-3.1-8b-instant | closed_book": "$GROQ_API_KEY is not set",
@@ -307,9 +307,10 @@ def test_the_judges_that_produced_the_verdicts_are_logged_with_real_answer_cards
     from toolkit.tracking.runs import _judge, is_real_answer_card
 
     spec = parse_spec("name: j\nproviders: [local/smollm2-135m-instruct]\nmethods: [closed_book]\n"
-                      "judge: {provider: local/smollm2-135m-instruct}\n")
-    record = _record([], 0.1, "2026-12-01T00:00:00+00:00").model_copy(
-        update={"llm_verdict": Verdict(judge="llm", version="llm-judge-v2", hallucinated=True)})
+                      "judges: [offline, llm:local/smollm2-135m-instruct]\n")
+    record = _record([], 0.1, "2026-12-01T00:00:00+00:00")
+    record = record.model_copy(update={"verdicts": {**record.verdicts, "llm:local/smollm2-135m-instruct": Verdict(
+        judge="llm", version="llm-judge-v2", hallucinated=True)}})
     result = ExperimentResult(spec=spec, run_key="j-1", run_dir="/tmp/j", arms=(), comparisons=(), records=(record,))
     logged = _judge(result)
     assert logged["params"]["judge.name"] == ["claims"] and logged["params"]["llm_judge.version"] == ["llm-judge-v2"]

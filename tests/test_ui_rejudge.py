@@ -19,12 +19,12 @@ def served(home):  # noqa: F811
 
 
 def test_rejudge_makes_no_arm_calls_and_shows_rates_and_kappa(served):
-    from toolkit.ui.rejudge import FAST, RejudgePanel
+    from toolkit.ui.rejudge import RejudgePanel
 
     server, result = served
     before = server.total()
     panel = RejudgePanel(result)
-    panel.judge.value = FAST
+    panel.judge.value = "claims"
     panel.button.click()
     assert server.total() == before  # zero calls to the arms' model
     outcome = panel.outcome
@@ -37,7 +37,7 @@ def test_rejudge_makes_no_arm_calls_and_shows_rates_and_kappa(served):
 
 def test_a_judge_that_disagrees_moves_the_rates_and_kappa(served):
     """A judge calling everything hallucinated must show rate 1.0 and κ ≤ 0 against the stored (gold) verdicts."""
-    from toolkit.ui.rejudge import rejudge
+    from toolkit.judges.rejudge import rejudge
 
     _, result = served
     always = lambda item: Verdict(judge="always", hallucinated=True)  # noqa: E731
@@ -56,4 +56,4 @@ def test_results_view_has_a_rejudge_tab(served):
 
     _, result = served
     view = ResultsView(result, plots=False)
-    assert view.tabs.titles[-1] == "Re-judge" and view.rejudge.judge.options[0] == "claims"
+    assert view.tabs.titles[-1] == "Re-judge" and view.rejudge.judge.options[0] == "offline"

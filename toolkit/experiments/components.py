@@ -6,12 +6,14 @@ packages, imported only when an arm actually needs them (a replay of a finished 
 
 import contextlib
 import os
+import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from toolkit.experiments.spec import ExperimentSpec, JudgeSpec, MethodSpec, ProviderSpec
-from toolkit.records import Question
+from toolkit.records import Answer, Question
 
 DEFAULT_VERIFICATION_QUESTIONS = 3
 _CALLS = {"closed_book": 1, "rag": 1, "cove_joint": 3, "cove_two_step": 4}
@@ -104,6 +106,17 @@ class Components:
         tmp.replace(path)
         return str(path)
 
+    def judge(self, judge: JudgeSpec):
+        """The callable behind one of a spec's judges; an LLM judge asks the chat model :meth:`judge_model` builds."""
+        from toolkit.judges import get_judge
+
+        if judge.is_llm:
+            return get_judge("llm", model=self.judge_model(judge))
+        return get_judge(judge.name, **judge.options)
+
+    def judge_stage(self, spec: ExperimentSpec) -> "JudgeStage":
+        return JudgeStage({j.name: self.judge(j) for j in spec.judges}, spec.judges)
+
     def judge_model(self, judge: JudgeSpec):
         from toolkit.providers import get_chat_model
 
@@ -147,3 +160,25 @@ class Components:
 
         with running_emulator(provider.id, emulator_backend(provider), **provider.emulator_options) as base_url:
             yield base_url
+
+
+class JudgeStage:
+    """A spec's judges, built once: ``stage(arm, question, answer, errors) -> {judge name: Verdict}`` through
+    ``judge_all``. A sampled judge (``sample: N``, a costly LLM) judges only each arm's first N answers."""
+
+    def __init__(self, judges: dict[str, Callable], specs: tuple[JudgeSpec, ...]):
+        self.judges, self.specs = judges, specs
+        self.counts: dict[tuple[str, str], int] = defaultdict(int)
+        self._lock = threading.Lock()
+
+    def __call__(self, arm: str, question: Question, answer: Answer, errors: list[str] | None = None) -> dict:
+        from toolkit.judges import judge_input
+        from toolkit.judges.answers import judge_all
+
+        chosen = {}
+        with self._lock:
+            for judge in self.specs:
+                if judge.sample is None or self.counts[(arm, judge.name)] < judge.sample:
+                    self.counts[(arm, judge.name)] += 1
+                    chosen[judge.name] = self.judges[judge.name]
+        return judge_all(chosen, judge_input(question, answer), errors)

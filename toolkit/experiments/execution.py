@@ -7,7 +7,6 @@ event loop (no asyncio.run, no nest_asyncio).
 
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +15,6 @@ from toolkit.experiments.budget import BudgetTracker, estimate_question, spent_b
 from toolkit.experiments.components import Components, needs_retriever
 from toolkit.experiments.spec import ExperimentSpec, MethodSpec, ProviderSpec, arm_name
 from toolkit.experiments.store import AnswerRecord, FailedAttempt, Store
-from toolkit.judges.answers import judge_answer, judge_answer_llm
 from toolkit.records import Question, Usage
 
 OnAnswer = Callable[[AnswerRecord], None]
@@ -41,10 +39,9 @@ class _Execution:
         self.methods: dict[str, Callable] = {}
         self.models: dict[str, object] = {}
         self.retriever = None
-        self.judge = None
+        self.judges = None
         self.stopped: dict[str, str] = {}
         self.errors: list[str] = []
-        self.judged: dict[str, int] = defaultdict(int)
         self.network_calls = 0
         self.semaphores = {p.name: threading.Semaphore(p.concurrency) for p in spec.providers}
         self._lock = threading.Lock()
@@ -126,22 +123,10 @@ class _Execution:
         self, provider: ProviderSpec, method: MethodSpec, question: Question, answer, latency: float
     ) -> None:
         arm = arm_name(provider, method)
-        judge = self.spec.judge
-        verdict = judge_answer(question, answer, use_embeddings=judge.use_embeddings)
-        llm_verdict = None
-        if judge.provider != "rules":
-            with self._lock:
-                take = judge.sample is None or self.judged[arm] < judge.sample
-                self.judged[arm] += take
-            if take:
-                try:
-                    llm_verdict = judge_answer_llm(
-                        question, answer, self._shared("judge", lambda: self.components.judge_model(judge))
-                    )
-                except Exception as error:
-                    self.errors.append(
-                        f"{arm} / {question.id}: judge {type(error).__name__}: {str(error)[:300]}"
-                    )
+        errors: list[str] = []
+        stage = self._shared("judges", lambda: self.components.judge_stage(self.spec))
+        verdicts = stage(arm, question, answer, errors)
+        self.errors += [f"{arm} / {question.id}: {error}" for error in errors]
         record = AnswerRecord(
             arm=arm,
             provider=provider.name,
@@ -149,8 +134,7 @@ class _Execution:
             question=question,
             answer=answer,
             latency_s=latency,
-            verdict=verdict,
-            llm_verdict=llm_verdict,
+            verdicts=verdicts,
         )
         self.store.append(record)
         if arm in self.bars:

@@ -117,7 +117,7 @@ def provider_days(spec: ExperimentSpec, costs: tuple[ArmCost, ...], questions: i
         mine = [c for c in costs if c.provider == provider.name]
         calls = sum(c.calls_per_question for c in mine)
         tokens = sum(c.tokens_per_question for c in mine)
-        if spec.judge.provider == provider.id:  # the LLM judge asks this provider once per answer (8 tokens out)
+        for _ in (j for j in spec.judges if j.provider == provider.id):  # an LLM judge: one call per answer
             calls, tokens = calls + len(mine), tokens + len(mine) * (TOKENS_PER_CALL_PROMPT + 8)
         entry = catalog.entry(provider.id)
         limits = offer_from_entry(entry).free

@@ -117,8 +117,7 @@ def quota_endpoints(spec: ExperimentSpec, base_urls: dict) -> dict:
 
     catalog, found = load_catalog(), {}
     wanted = [(p.id, base_urls.get(p.name), p.emulate, p.params.get("max_wait_s", 600.0)) for p in spec.providers]
-    if spec.judge.provider != "rules":
-        wanted.append((spec.judge.provider, spec.judge.base_url, False, 600.0))
+    wanted += [(j.provider, j.base_url, False, 600.0) for j in spec.judges if j.is_llm]
     for entry_id, url, emulated, max_wait_s in wanted:
         entry = catalog.entry(entry_id)
         endpoint = Endpoint.of(entry, url, emulated)

@@ -33,7 +33,7 @@ def summary_markdown(result: ExperimentResult) -> str:
         "",
         *([spec.description, ""] if spec.description else []),
         f"Dataset `{spec.dataset}` / `{spec.split}`, {result.arms[0].planned if result.arms else 0} questions "
-        f"(seed {spec.seed}), judge `{spec.judge.provider}`, run `{result.run_key}`. Intervals: {pct}%, n beside each.",
+        f"(seed {spec.seed}), judges `{', '.join(j.name for j in spec.judges)}`, run `{result.run_key}`. Intervals: {pct}%, n beside each.",
         "",
         "| provider | method | answered | "
         + " | ".join(HEADLINE)

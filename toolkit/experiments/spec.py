@@ -151,25 +151,61 @@ class MethodSpec(_Spec):
 
 
 class JudgeSpec(_Spec):
-    provider: str = Field(
-        default="rules",
-        description="`rules` (offline: gold entities/numbers + packaged MiniLM) or a catalog id for an LLM judge.",
+    """One judge of a run's answers; every answer stores one verdict per judge (``AnswerRecord.verdicts``)."""
+
+    name: str = Field(
+        default="offline",
+        description="A registered judge (`offline`, the default; `claims`) or `llm:<catalog id>` for an LLM judge "
+        "(a bare catalog id is read as that).",
     )
-
-    @field_validator("provider")
-    @classmethod
-    def _known_judge(cls, value: str) -> str:
-        return value if value == "rules" else known_provider_id(value)
-
-    base_url: str | None = Field(default=None, description="Override the LLM judge's base URL.")
+    base_url: str | None = Field(default=None, description="Override an LLM judge's base URL.")
     sample: int | None = Field(
         default=None,
         ge=1,
-        description="LLM judge only the first N answers of each arm (the rest use rules); agreement is reported on them.",
+        description="Judge only the first N answers of each arm (a costly LLM judge); agreement is reported on them.",
     )
-    use_embeddings: bool = Field(
-        default=True, description="Let the bi-encoder decide borderline context-support checks."
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to the judge, e.g. {use_embeddings: false} for the offline judges."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _known_judge(cls, value: str) -> str:
+        from toolkit.judges.base import judge_name
+
+        return judge_name(value)
+
+    @property
+    def is_llm(self) -> bool:
+        from toolkit.judges.base import LLM_PREFIX
+
+        return self.name.startswith(LLM_PREFIX)
+
+    @property
+    def provider(self) -> str | None:
+        """The catalog id an LLM judge asks (its endpoint is rate-limited like a provider's); None otherwise."""
+        from toolkit.judges.base import LLM_PREFIX
+
+        return self.name.removeprefix(LLM_PREFIX) if self.is_llm else None
+
+
+def _judges_from_deprecated(judge: Any) -> list[dict[str, Any]]:
+    """``judge: {provider, base_url, sample, use_embeddings}`` (before ``judges:``): the default judge, plus an LLM
+    judge when ``provider`` names a catalog model."""
+    if not isinstance(judge, dict):
+        raise ValueError("`judge:` (deprecated) must be a mapping; write `judges: [offline]` instead")
+    unknown = set(judge) - {"provider", "base_url", "sample", "use_embeddings"}
+    if unknown:
+        raise ValueError(f"unknown key {sorted(unknown)[0]!r} in `judge:`; write `judges:` (a list of judges) instead")
+    default: dict[str, Any] = {"name": "offline"}
+    if judge.get("use_embeddings") is False:
+        default["options"] = {"use_embeddings": False}
+    out = [default]
+    provider = judge.get("provider", "rules")
+    if provider != "rules":
+        llm = {"name": provider, "base_url": judge.get("base_url"), "sample": judge.get("sample")}
+        out.append({k: v for k, v in llm.items() if v is not None})
+    return out
 
 
 class ExperimentSpec(_Spec):
@@ -203,7 +239,12 @@ class ExperimentSpec(_Spec):
         default=DEFAULT_METRICS,
         description="Registered metrics; hallucination and cost are always reported.",
     )
-    judge: JudgeSpec = Field(default_factory=JudgeSpec, description="Who decides hallucination.")
+    judges: tuple[JudgeSpec, ...] = Field(
+        default=(JudgeSpec(),),
+        min_length=1,
+        description="Who decides hallucination: judge names or mappings; the first is the primary judge (the "
+        "`hallucination` metric). `judge:` (one mapping with `provider`) is the deprecated older form.",
+    )
     retriever: dict[str, Any] = Field(
         default_factory=dict,
         description="`toolkit.retrieval.RetrieverSettings` fields for methods that retrieve.",
@@ -211,6 +252,22 @@ class ExperimentSpec(_Spec):
     concurrency: int = Field(default=4, ge=1, le=256, description="Questions in flight across all arms.")
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Confidence level of every interval.")
     bootstrap_resamples: int = Field(default=2000, ge=100, description="Bootstrap resamples per interval.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_judge_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "judge" in data:
+            if "judges" in data:
+                raise ValueError("give either `judges:` or the deprecated `judge:`, not both")
+            data = {k: v for k, v in data.items() if k != "judge"} | {"judges": _judges_from_deprecated(data["judge"])}
+        return data
+
+    @field_validator("judges", mode="before")
+    @classmethod
+    def _judge_names(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
 
     @field_validator("providers", "methods", mode="before")
     @classmethod
@@ -235,14 +292,22 @@ class ExperimentSpec(_Spec):
 
     @model_validator(mode="after")
     def _unique_arms(self) -> "ExperimentSpec":
+        if self.judges[0].sample is not None:
+            raise ValueError("the first judge is the primary one and judges every answer: move `sample` to another")
         for what, names in (
             ("provider", [p.name for p in self.providers]),
             ("method", [m.arm_name for m in self.methods]),
+            ("judge", [j.name for j in self.judges]),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{what} {dupes[0]!r} is listed twice; give one a distinct `label`")
         return self
+
+    @property
+    def llm_judge(self) -> JudgeSpec | None:
+        """The first LLM judge beside the primary judge (its verdicts are the ``llm_hallucination`` metric)."""
+        return next((j for j in self.judges[1:] if j.is_llm), None)
 
     def arms(self) -> list[tuple[ProviderSpec, MethodSpec]]:
         return [(p, m) for p in self.providers for m in self.methods]

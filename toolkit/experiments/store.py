@@ -17,16 +17,18 @@ import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from toolkit import paths
 from toolkit.judges.base import Verdict
 from toolkit.records import Answer, Question, Record, Usage
 
-SCHEMA_VERSION = 2
-"""Version of the ``answers.jsonl`` line layout written by this code (1: no version field; 2: schema_version)."""
+SCHEMA_VERSION = 3
+"""Version of the ``answers.jsonl`` line layout written by this code (1: no version field; 2: schema_version;
+3: ``verdicts`` per judge instead of ``verdict`` and ``llm_verdict``, which older lines still load into)."""
 
 
 class StoreError(RuntimeError):
@@ -43,15 +45,36 @@ class AnswerRecord(Record):
     question: Question
     answer: Answer
     latency_s: float = Field(description="Wall time of the whole method call (all its steps).")
-    verdict: Verdict = Field(description="The default offline judge's verdict (toolkit.judges).")
-    llm_verdict: Verdict | None = Field(
-        default=None, description="The LLM judge's verdict, when one is configured."
+    verdicts: dict[str, Verdict] = Field(
+        min_length=1,
+        description="One verdict per judge, by judge name, in the spec's order: the first is the primary judge's.",
     )
     finished_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_verdict_fields(cls, data: Any) -> Any:
+        """Lines written before ``verdicts`` (schema 1-2) carry ``verdict`` and maybe ``llm_verdict``."""
+        if isinstance(data, dict) and "verdicts" not in data and "verdict" in data:
+            data = dict(data)
+            verdict, llm = data.pop("verdict"), data.pop("llm_verdict", None)
+            name = verdict.judge if isinstance(verdict, Verdict) else verdict.get("judge", "offline")
+            data["verdicts"] = {name: verdict, **({"llm": llm} if llm is not None else {})}
+        return data
 
     @property
     def key(self) -> tuple[str, str]:
         return self.arm, self.question.id
+
+    @property
+    def verdict(self) -> Verdict:
+        """The primary judge's verdict (read-only view; the ``hallucination`` metric)."""
+        return next(iter(self.verdicts.values()))
+
+    @property
+    def llm_verdict(self) -> Verdict | None:
+        """The first LLM judge's verdict beside the primary judge, if one judged this answer (read-only view)."""
+        return next((v for name, v in list(self.verdicts.items())[1:] if name.startswith("llm")), None)
 
 
 class FailedAttempt(Record):

@@ -8,6 +8,7 @@ model wrote. The same input type serves experiments (built from a ``Question`` a
 """
 
 from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 from pydantic import Field
@@ -55,16 +56,48 @@ class Verdict(Record):
 Judge = Callable[[JudgeInput], Verdict]
 
 JUDGES = Registry("judge")
+JUDGES.register("offline", "toolkit.judges.claims:judge_claims")
 JUDGES.register("claims", "toolkit.judges.claims:judge_claims")
 JUDGES.register("llm", "toolkit.judges.llm:LlmJudge")
-DEFAULT_JUDGE = "claims"
-"""The offline judge experiments use unless a spec names an LLM judge."""
+DEFAULT_JUDGE = "offline"
+"""The judge experiments use unless a spec lists others: runs on a CPU, no model server, no key."""
+LLM_PREFIX = "llm:"
+DEPRECATED_NAMES = {"rules": DEFAULT_JUDGE}
+"""Names older specs and stores used for the default judge."""
+
+
+def judge_name(name: str) -> str:
+    """The one name of a judge: a registered name, or ``llm:<catalog id>`` for an LLM judge (a bare catalog id and
+    the deprecated ``rules`` are accepted and rewritten). Raises ``ValueError`` naming the fix."""
+    name = DEPRECATED_NAMES.get(name, name)
+    if name in JUDGES and name != "llm":
+        return name
+    model = name.removeprefix(LLM_PREFIX)
+    from toolkit.providers import load_catalog
+
+    if model in load_catalog().ids():
+        return LLM_PREFIX + model
+    from toolkit.registry import did_you_mean
+
+    known = [n for n in JUDGES.names() if n != "llm"]
+    raise ValueError(f"unknown judge {name!r}.{did_you_mean(name, known)} Known judges: {', '.join(known)}, "
+                     f"or llm:<catalog id> for an LLM judge (tierlab providers lists the ids).")
 
 
 def get_judge(name: str = DEFAULT_JUDGE, **options) -> Judge:
-    """The judge registered as ``name``; ``llm`` needs ``model=`` (a chat model or a catalog id)."""
-    target = JUDGES.get(name)
-    return target(**options) if isinstance(target, type) else target
+    """The judge called ``name`` (see :func:`judge_name`); ``llm:<id>`` asks that catalog model. ``options`` go to
+    the judge (``use_embeddings=False`` for the offline judges, ``base_url=`` or ``model=`` for an LLM judge)."""
+    if name == "llm" or name.startswith(LLM_PREFIX):
+        from toolkit.judges.llm import LlmJudge
+
+        model = options.pop("model", None) or name.removeprefix(LLM_PREFIX).removeprefix("llm")
+        if not model:
+            raise ValueError("the llm judge needs a model: llm:<catalog id>")
+        return LlmJudge(model, **options)
+    target = JUDGES.get(DEPRECATED_NAMES.get(name, name))
+    if isinstance(target, type):
+        return target(**options)
+    return partial(target, **options) if options else target
 
 
 def shown_context(answer: Answer) -> str:

@@ -48,29 +48,25 @@ def eval_command(
     record_to: Annotated[Path | None, typer.Option("--record", help="Merge the figures into this metaeval.json.")] = None,
 ) -> None:
     """Meta-evaluate judges: detected, false alarms, balanced accuracy, abstention accuracy, unknown verdicts."""
-    from toolkit.judges.base import DEFAULT_JUDGE, JUDGES, get_judge
-    from toolkit.judges.metaeval import LabelledSetError, evaluate, load_set, record, subsets
-    from toolkit.registry import UnknownNameError
+    from toolkit.judges.base import DEFAULT_JUDGE, LLM_PREFIX, get_judge, judge_name
+    from toolkit.judges.metaeval import LabelledSetError, evaluate, figures, load_set, record, subsets
 
-    names = list(dict.fromkeys(judge or [DEFAULT_JUDGE]))
+    wanted = list(judge or [DEFAULT_JUDGE])
+    if "llm" in wanted and not model:
+        _fail("the llm judge needs --model CATALOG_ID (or name it llm:CATALOG_ID)")
+    try:  # an LLM judge is as good as its model: it is named after it
+        names = list(dict.fromkeys(judge_name(f"{LLM_PREFIX}{model}" if n == "llm" else n) for n in wanted))
+    except ValueError as error:
+        _fail(str(error))
     names.sort(key=lambda n: n == DEFAULT_JUDGE)  # the default judge's line comes last
-    for name in names:
-        if name not in JUDGES:
-            try:
-                JUDGES.get(name)
-            except UnknownNameError as error:
-                _fail(str(error))
-    if "llm" in names and not model:
-        _fail("the llm judge needs --model CATALOG_ID (e.g. --model smollm2-135m-instruct)")
     try:
         items = load_set(file)
     except LabelledSetError as error:
         _fail(str(error))
     items = items[:limit] if limit else items
-    for name in names:
-        options = {"model": model, "base_url": base_url} if name == "llm" else {}
-        label = f"llm:{model}" if name == "llm" else name  # an LLM judge is as good as its model
-        overall, verdicts = evaluate(get_judge(name, **options), items, label)
+    judges = {n: get_judge(n, **({"base_url": base_url} if n.startswith(LLM_PREFIX) else {})) for n in names}
+    for label, verdicts in evaluate(judges, items).items():
+        overall = figures([lab for _, lab, _ in items], verdicts, label)
         parts = subsets(items, verdicts, label)
         version = verdicts[0].version if verdicts else ""
         if record_to:

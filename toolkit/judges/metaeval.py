@@ -117,15 +117,18 @@ def figures(labels: Iterable[str], verdicts: Iterable[Verdict], judge: str) -> d
     }
 
 
-def evaluate(judge: Judge, items: list[tuple[JudgeInput, str, dict]], name: str,
-             progress: Callable[[int], None] | None = None) -> tuple[dict, list[Verdict]]:
-    """Run ``judge`` on every item: (figures, verdicts in item order)."""
-    verdicts = []
+def evaluate(judges: Mapping[str, Judge], items: list[tuple[JudgeInput, str, dict]],
+             progress: Callable[[int], None] | None = None) -> dict[str, list[Verdict]]:
+    """Every judge's verdicts on every item, in item order, through the stage experiments use (``judge_all``)."""
+    from toolkit.judges.answers import judge_all
+
+    verdicts: dict[str, list[Verdict]] = {name: [] for name in judges}
     for i, (item, _, _) in enumerate(items):
-        verdicts.append(judge(item))
+        for name, verdict in judge_all(judges, item).items():
+            verdicts[name].append(verdict)
         if progress:
             progress(i + 1)
-    return figures([label for _, label, _ in items], verdicts, name), verdicts
+    return verdicts
 
 
 def subsets(items: list[tuple[JudgeInput, str, dict]], verdicts: list[Verdict], name: str) -> dict[str, dict]:
@@ -165,13 +168,15 @@ def _round(value):
 def judge_card(name: str, split: str = "test") -> dict:
     """The judge's name, version and its meta-evaluation figures on the shipped ``split`` (logged to MLflow).
 
-    ``name`` is a registered judge, ``rules`` (what experiment specs call the default offline judge) or the catalog
-    id of the model behind an LLM judge (recorded as ``llm:<id>``). ``measured`` is False when no figures exist.
+    ``name`` is a judge's name (``offline``, ``llm:<catalog id>``; the deprecated ``rules`` and a bare catalog id
+    are accepted). ``measured`` is False when no figures exist.
     """
-    from toolkit.judges.base import DEFAULT_JUDGE
+    from toolkit.judges.base import DEPRECATED_NAMES, JUDGES, LLM_PREFIX
 
     data = json.loads(METAEVAL_FILE.read_text(encoding="utf-8")) if METAEVAL_FILE.exists() else {}
-    key = DEFAULT_JUDGE if name == "rules" else name if name in data else f"llm:{name}"
+    key = DEPRECATED_NAMES.get(name, name)
+    if key not in data and key not in JUDGES and not key.startswith(LLM_PREFIX):
+        key = LLM_PREFIX + key
     splits = data.get(key, {})
     if split not in splits:  # a slow judge may be measured on a named sample of the split ("test_every4th")
         split = next((s for s in sorted(splits) if s.startswith(f"{split}_")), split)

@@ -134,7 +134,6 @@ def run_strategies(
     from toolkit.experiments.components import Components, needs_retriever
     from toolkit.experiments.results import ExperimentResult, paired_tests, summarize_arm
     from toolkit.experiments.store import AnswerRecord, Store, run_dir
-    from toolkit.judges.answers import judge_answer
     from toolkit.metrics.stats import adjust
     from toolkit.strategies.arm import StrategyArm
     from toolkit.strategies.caching import AnswerCache
@@ -152,6 +151,7 @@ def run_strategies(
     store = Store(run_dir(key, runs_root))
     stored = store.records()
     method = components.method(method_spec)
+    judge = components.judge_stage(spec)
     llm = retriever = strong = None
     queues: dict[str, str] = {}
     for name, strategies in exp.all_arms().items():
@@ -181,8 +181,7 @@ def run_strategies(
         for question, answer in zip(pending, arm.answer_many(pending, llm, retriever), strict=True):
             store.append(AnswerRecord(
                 arm=label, provider=provider.name, method=method_spec.arm_name, question=question, answer=answer,
-                latency_s=answer.usage.latency_s, verdict=judge_answer(question, answer,
-                                                                       use_embeddings=spec.judge.use_embeddings),
+                latency_s=answer.usage.latency_s, verdicts=judge(label, question, answer),
             ))
         if cache:
             cache.close()

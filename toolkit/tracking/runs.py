@@ -88,13 +88,14 @@ def _judge(result: ExperimentResult) -> dict:
     llm = sorted({(r.llm_verdict.judge, r.llm_verdict.version) for r in result.records if r.llm_verdict})
     params = {
         "judge.name": [name for name, _ in rules], "judge.version": [version for _, version in rules],
-        "judge.spec": spec.judge.provider, "judge.sample": spec.judge.sample,
-        "judge.use_embeddings": spec.judge.use_embeddings,
+        "judge.spec": [j.name for j in spec.judges],
+        "judge.sample": {j.name: j.sample for j in spec.judges if j.sample} or None,
+        "judge.options": {j.name: j.options for j in spec.judges if j.options} or None,
     }
-    cards = {"judge": judge_card(rules[0][0])} if len(rules) == 1 else {}
+    cards = {"judge": judge_card(spec.judges[0].name)} if len(rules) == 1 else {}
     if llm:
         params |= {"llm_judge.name": [n for n, _ in llm], "llm_judge.version": [v for _, v in llm]}
-        cards["llm_judge"] = judge_card(spec.judge.provider)  # the model behind the LLM judge, if it was measured
+        cards["llm_judge"] = judge_card(spec.llm_judge.name) if spec.llm_judge else {}  # its model's figures
     metrics = {}
     for prefix, card in cards.items():
         if not is_real_answer_card(card):
@@ -245,7 +246,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
 
         mlflow.flush_trace_async_logging()
         for trace_id, record, row in arm_traces:
-            log_assessments(trace_id, record, row, spec.judge.provider)
+            log_assessments(trace_id, record, row, spec.llm_judge.name if spec.llm_judge else "")
     human.log_review(result, parent_id, tracking_uri=client.tracking_uri)
     client.set_terminated(parent_id, _status(result), end_time=end_ms)
     _supersede_earlier(client, experiment_id, result.run_key, parent_id)

@@ -170,7 +170,7 @@ def _supported(verdict, source) -> dict | None:
     return {"value": not verdict.hallucinated, "rationale": reason, "source": source}
 
 
-def log_assessments(trace_id: str, record: AnswerRecord, row: dict, judge_provider: str) -> None:
+def log_assessments(trace_id: str, record: AnswerRecord, row: dict, llm_judge: str) -> None:
     """The judges' verdicts and the accuracy as MLflow feedback on the (already exported) trace."""
     import mlflow
     from mlflow.entities import AssessmentSource, AssessmentSourceType
@@ -183,7 +183,7 @@ def log_assessments(trace_id: str, record: AnswerRecord, row: dict, judge_provid
                                "source": AssessmentSource(code, "tierlab.metrics.accuracy")}
     if record.llm_verdict is not None:
         source = AssessmentSource(AssessmentSourceType.LLM_JUDGE,
-                                  f"{judge_provider} ({_judge_id(record.llm_verdict)})")
+                                  f"{llm_judge} ({_judge_id(record.llm_verdict)})")
         feedback[f"llm_judge_{SUPPORTED}"] = _supported(record.llm_verdict, source)
     for name, kwargs in feedback.items():
         if kwargs is not None:

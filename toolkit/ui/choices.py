@@ -87,6 +87,6 @@ def metric_names() -> list[str]:
 
 
 def judge_names() -> list[str]:
-    from toolkit.providers import load_catalog
+    from toolkit.judges.rejudge import judge_choices
 
-    return ["rules", *load_catalog().ids()]
+    return judge_choices()

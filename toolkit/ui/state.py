@@ -58,7 +58,8 @@ class ExperimentForm:
     providers: list[str] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
-    judge: str = "rules"
+    judge: str = "offline"
+    """The judge the form shows: the spec's LLM judge if it has one (beside the primary), else its primary judge."""
     base: dict[str, Any] = field(default_factory=dict)
     provider_pool: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_pool: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -78,7 +79,7 @@ class ExperimentForm:
             providers=[p.name for p in spec.providers],
             methods=[m.arm_name for m in spec.methods],
             metrics=list(spec.metrics),
-            judge=spec.judge.provider,
+            judge=(spec.llm_judge or spec.judges[0]).name,
             base=base,
             provider_pool=pool,
             method_pool={
@@ -96,11 +97,18 @@ class ExperimentForm:
             seed=int(self.seed),
             providers=[self.provider_pool.get(name, {"id": name}) for name in self.providers],
             methods=[self.method_pool.get(name, {"name": name}) for name in self.methods],
-            judge={**self.base.get("judge", {}), "provider": self.judge},
+            judges=self._judges(),
         )
         if self.metrics:
             data["metrics"] = list(self.metrics)
         return data
+
+    def _judges(self) -> list[dict[str, Any]]:
+        """The primary judge kept as the spec had it (with its options); an LLM judge picked in the form is added."""
+        kept = [{"name": "offline", **j} for j in self.base.get("judges") or [{}]]  # dumps leave out defaults
+        if not self.judge.startswith("llm:"):
+            return [kept[0] if kept[0]["name"] == self.judge else {"name": self.judge}]
+        return [kept[0], next((j for j in kept[1:] if j["name"] == self.judge), {"name": self.judge})]
 
     def to_spec(self) -> ExperimentSpec:
         """The validated spec; a bad choice raises ``SpecError`` naming the field and the fix."""
