@@ -114,7 +114,7 @@ def test_a_registered_judge_is_used_by_runs_rejudge_and_judge_eval(home, registe
 def test_the_strategies_runner_judges_through_the_same_stage(registered, tmp_path):
     exp = experiment()
     exp = exp.model_copy(update={"experiment": exp.experiment.model_copy(
-        update={"judges": parse_spec(SPEC + f"judges: [offline, {registered}]\n").judges})})
+        update={"dataset": "factbook", "judges": parse_spec(SPEC + f"judges: [offline, {registered}]\n").judges})})
     from toolkit.strategies.experiment import run_strategies
 
     res = run_strategies(exp, components=Fakes(), track=False, runs_root=tmp_path / "runs",

@@ -244,7 +244,7 @@ def test_assessments_read_true_as_good_and_tags_name_the_verdict():
     assert _supported(verdict(hallucinated=False, abstained=True), source)["value"] is True  # claims nothing
     assert _supported(verdict(hallucinated=False, unknown=True), source) is None
     record = _record([], 0.1, "2026-12-01T00:00:00+00:00").model_copy(
-        update={"verdict": verdict(hallucinated=True)})
+        update={"verdicts": {"claims": verdict(hallucinated=True)}})
     assert verdict_tags(record, {"accuracy": 0.0}) == {"verdict": "hallucinated", "correct": "false"}
     assert verdict_tags(record, {"accuracy": None}) == {"verdict": "hallucinated"}
 
