@@ -46,10 +46,18 @@ def binary() -> Path:
     return path
 
 
-def command(model_id: str, gguf: Path, port: int, *, repack: bool = True) -> list[str]:
+def command(
+    model_id: str, gguf: Path, port: int, *, chat_template: str | None = None, repack: bool = True
+) -> list[str]:
     """The ``llama-server`` command line serving the GGUF file ``gguf`` as ``model_id`` on 127.0.0.1:``port``, with
     llama.cpp's auto slots (4); ``repack=False`` adds ``--no-repack`` (see ``AMX_CRASH_HINT``). The caller finds the
-    file (``toolkit.local_models.gguf_path``): ``serving/`` runs in the Ray image and imports nothing of toolkit."""
+    file (``toolkit.local_models.gguf_path``): ``serving/`` runs in the Ray image and imports nothing of toolkit.
+
+    ``chat_template``: the name of a llama.cpp built-in template, for a GGUF that carries none (Gemma 3 270M, a base
+    model: in its own turn format the few-shot turns TierLab's prompts send show it where an answer ends; without
+    one llama-server falls back to ChatML). Built-in names need jinja off: with it, the name is read as the template."""
     cmd = [str(binary()), "--model", str(gguf), "--alias", model_id,
            "--host", "127.0.0.1", "--port", str(port), "--no-webui"]  # fmt: skip
+    if chat_template:
+        cmd += ["--no-jinja", "--chat-template", chat_template]
     return cmd if repack else [*cmd, "--no-repack"]

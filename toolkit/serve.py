@@ -11,6 +11,7 @@ lifecycle, key and loopback-only binding. Everything binds
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -104,8 +105,12 @@ def up(
         )
     key = security.serve_api_key(create=True)
     if engine == "llamacpp":
+        llama_command = functools.partial(
+            llamacpp.command, model_id, local_models.gguf_path(model_id), port,
+            chat_template=local_models.get(model_id).llamacpp_chat_template,
+        )  # fmt: skip
         try:
-            cmd = llamacpp.command(model_id, local_models.gguf_path(model_id), port)
+            cmd = llama_command()
         except FileNotFoundError as exc:
             raise ServeError(str(exc)) from None
         env = {**os.environ, llamacpp.KEY_ENV: key}
@@ -126,7 +131,7 @@ def up(
         if engine != "llamacpp" or err.exit_code != -signal.SIGSEGV:
             raise
         _say(progress, llamacpp.AMX_CRASH_HINT)
-        cmd = llamacpp.command(model_id, local_models.gguf_path(model_id), port, repack=False)
+        cmd = llama_command(repack=False)
         return _launch(cmd, env, folder, {**state, "fallback": "--no-repack"}, timeout_s, progress)
 
 
