@@ -53,8 +53,8 @@ class LocalModel(BaseModel):
     restore_bos: bool = Field(default=False, description="GGUF conversion drops add-BOS for some tokenizers.")
     llamacpp_chat_template: str | None = Field(
         default=None,
-        description="llama.cpp built-in chat template (`llama-server --chat-template`) for a GGUF that carries none; "
-        "without one llama-server falls back to ChatML, whose markers this model's vocabulary does not have.",
+        description="llama.cpp built-in chat template (`llama-server --no-jinja --chat-template NAME`) for a GGUF that "
+        "carries none; without one llama-server falls back to ChatML, whose markers this model never saw.",
     )
     params_millions: int = Field(description="Parameter count; sizes the float32 output for the disk check.")
     smoke_expect: str = Field(default="paris", description="Lower-case text the smoke answer should contain.")
