@@ -55,6 +55,19 @@ def test_a_crash_at_load_is_retried_once_without_repacking(tmp_path, monkeypatch
     assert "--no-repack" not in attempts[0] and attempts[1].endswith("--no-repack")
 
 
+def test_gemma_is_served_with_its_own_turn_format_and_smollm2_with_its_gguf_template(tmp_path, monkeypatch):
+    """Gemma 3 270M's GGUF carries no chat template (llama-server would fall back to ChatML); its registration names
+    llama.cpp's built-in one, which only works with jinja off (with jinja the name is read as the template text)."""
+    fake = tmp_path / "llama-server"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv(llamacpp.BINARY_ENV, str(fake))
+    gemma = llamacpp.command("gemma3-270m", 8081)
+    assert gemma[gemma.index("--chat-template") - 1 :][:3] == ["--no-jinja", "--chat-template", "gemma"]
+    assert "--chat-template" not in llamacpp.command(MODEL, 8081)
+    assert load_catalog().entry("llamacpp/gemma3-270m").model == "gemma3-270m"
+
+
 def test_served_entries_get_the_serve_key_and_their_own_endpoint(monkeypatch, tmp_path):
     monkeypatch.setenv("TIERLAB_HOME", str(tmp_path))
     catalog = load_catalog()
@@ -119,3 +132,32 @@ def test_an_experiment_arm_runs_on_llama_cpp(llamacpp_server, tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [[f"llamacpp/{MODEL}", 2, 2]]
     answers = list(Path(home).rglob("answers.jsonl"))
     assert answers and all(json.loads(line)["answer"]["text"].strip() for line in answers[0].read_text().splitlines())
+
+
+@pytest.mark.slow
+def test_gemma_on_llama_cpp_ends_its_answer_where_the_few_shot_turns_do(tmp_path):
+    """The base model, prompted the way TierLab's methods prompt (system + few-shot turns), answers and stops by
+    itself (finish_reason "stop", no turn markers in the text) instead of running on to max_tokens."""
+    try:
+        llamacpp.binary()
+    except FileNotFoundError as exc:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(str(exc))
+    port = free_port()
+    handle = serve.up("cpu-gemma3", port, tmp_path / "state", engine="llamacpp", progress=False)
+    try:
+        messages = [
+            {"role": "system", "content": "Answer the question correctly and briefly."},
+            {"role": "user", "content": "What is the capital of Italy?"},
+            {"role": "assistant", "content": "Rome."},
+            {"role": "user", "content": "What is the capital of France?"},
+        ]
+        reply = httpx.post(
+            f"{handle.base_url}/chat/completions", timeout=120,
+            headers={"Authorization": f"Bearer {security.serve_api_key()}"},
+            json={"model": "gemma3-270m", "messages": messages, "max_tokens": 48, "temperature": 0},
+        ).json()["choices"][0]  # fmt: skip
+        text = reply["message"]["content"]
+        assert reply["finish_reason"] == "stop", text
+        assert text.strip() and "<start_of_turn>" not in text and "<end_of_turn>" not in text
+    finally:
+        assert serve.down(tmp_path / "state", port)
