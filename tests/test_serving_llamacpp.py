@@ -57,14 +57,19 @@ def test_a_crash_at_load_is_retried_once_without_repacking(tmp_path, monkeypatch
 
 def test_gemma_is_served_with_its_own_turn_format_and_smollm2_with_its_gguf_template(tmp_path, monkeypatch):
     """Gemma 3 270M's GGUF carries no chat template (llama-server would fall back to ChatML); its registration names
-    llama.cpp's built-in one, which only works with jinja off (with jinja the name is read as the template text)."""
+    llama.cpp's built-in one, which only works with jinja off (with jinja the name is read as the template text).
+    A stand-in binary records its arguments and exits, so the start fails after the command was built."""
+    log = tmp_path / "argv.log"
     fake = tmp_path / "llama-server"
-    fake.write_text("#!/bin/sh\n")
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexit 3\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv(llamacpp.BINARY_ENV, str(fake))
-    gemma = llamacpp.command("gemma3-270m", 8081)
-    assert gemma[gemma.index("--chat-template") - 1 :][:3] == ["--no-jinja", "--chat-template", "gemma"]
-    assert "--chat-template" not in llamacpp.command(MODEL, 8081)
+    for profile in ("cpu-gemma3", "cpu-smollm2"):
+        with pytest.raises(serve.ServeError):
+            serve.up(profile, free_port(), tmp_path / profile, engine="llamacpp", progress=False)
+    gemma, smollm2 = log.read_text().splitlines()
+    assert "--alias gemma3-270m" in gemma and gemma.endswith("--no-jinja --chat-template gemma")
+    assert "--chat-template" not in smollm2  # its GGUF carries its own template
     assert load_catalog().entry("llamacpp/gemma3-270m").model == "gemma3-270m"
 
 
