@@ -191,6 +191,19 @@ def test_rerun_continues_without_repeating_calls(home, server):
     assert "0 new" in panel.status.value
 
 
+def test_a_replayed_run_counts_its_stored_answers_in_the_progress_bars(home, server, monkeypatch):
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    optional = {"id": "groq/llama-3.1-8b-instant", "optional": True}  # left out without a key, as in quickstart
+    spec = small_spec(server.url)
+    panel = panel_for(spec.model_copy(update={"providers": (*spec.providers, type(spec.providers[0])(**optional))}))
+    panel.run(wait=True)
+    panel.run(wait=True)  # a replay: every answer is stored, nothing is called
+    bars = [box.children[0] for box in panel.progress.children]
+    assert [(b.value, b.max) for b in bars] == [(3, 3), (3, 3)]
+    assert all("3/3" in box.children[1].value for box in panel.progress.children)
+    assert "Finished: 6 answers in 2 arms (0 new" in panel.status.value
+
+
 def test_cancel_stops_cleanly_and_keeps_answers(home, server):
     server.gate = threading.Event()
     panel = panel_for(small_spec(server.url, sample_size=6, concurrency=1))

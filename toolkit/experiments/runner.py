@@ -58,7 +58,7 @@ def run_experiment(
     spec = load_spec(spec) if isinstance(spec, str | Path) else spec
     components = components or Components()
     cancel = cancel or threading.Event()
-    spec, skipped = _available(spec, components, progress)
+    spec, skipped = available(spec, components, progress)
     questions = _questions(spec, components)
     store = Store(run_dir(spec.run_key(), runs_root))
     with store.exclusive():
@@ -103,8 +103,9 @@ def run_experiment(
     return result
 
 
-def _available(spec: ExperimentSpec, components: Components, progress: bool):
-    """The spec without optional providers whose API key is not set, and why each was left out."""
+def available(spec: ExperimentSpec, components: Components, progress: bool = False):
+    """The spec without optional providers whose API key is not set, and why each was left out: the spec that
+    runs, and whose run key names the folder its answers are stored in."""
     skipped = {p.name: why for p in spec.providers if p.optional and (why := components.unavailable(p))}
     if not skipped:
         return spec, skipped

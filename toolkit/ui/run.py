@@ -123,16 +123,16 @@ def plan_arms(spec: Any, components: Any = None, runs_root: Any = None) -> dict[
     earlier run of the same spec count as done (the runner resumes and does not call the model for them).
     """
     from toolkit.experiments.components import Components
+    from toolkit.experiments.runner import available
     from toolkit.experiments.spec import arm_name
     from toolkit.experiments.store import Store, run_dir
 
     components = components or Components()
+    spec, _ = available(spec, components)  # the spec that runs: its run key names the folder of stored answers
     questions = components.questions(spec)
     stored = Store(run_dir(spec.run_key(), runs_root)).records()
     plan = {}
     for provider, method in spec.arms():
-        if provider.optional and components.unavailable(provider):
-            continue
         name = arm_name(provider, method)
         plan[name] = (len(questions), sum((name, q.id) in stored for q in questions))
     return plan
