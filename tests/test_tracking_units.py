@@ -135,8 +135,8 @@ def test_significance_goes_to_the_parent_with_readable_arm_names():
 
 
 def test_run_names_are_short_and_unique():
-    from toolkit.experiments.spec import parse_spec
-    from toolkit.tracking.runs import arm_run_name, parent_run_name, short_provider_names
+    from toolkit.experiments.spec import arm_labels, parse_spec, short_provider_names
+    from toolkit.tracking.runs import arm_run_name, parent_run_name
 
     spec = parse_spec("name: quickstart\nproviders:\n  - local/smollm2-135m-instruct\n"
                       "  - {id: groq/llama-3.1-8b-instant, emulate: true}\n  - groq/llama-3.1-8b-instant\n"
@@ -146,6 +146,7 @@ def test_run_names_are_short_and_unique():
                                     "groq/llama-3.3-70b-versatile"]  # two Groq models: the vendor is not enough
     assert list(short_provider_names(spec.providers[:3]).values()) == ["local", "groq~emu", "groq"]
     assert arm_run_name(spec.providers[0], spec.methods[1], spec.providers) == "rag_cove · local"
+    assert arm_labels(spec)["groq/llama-3.1-8b-instant~emulated | closed_book"] == "closed_book · groq/llama-3.1-8b-instant~emu"
     assert parent_run_name(spec, spec.run_key()) == f"quickstart · {spec.spec_hash()}"
 
 

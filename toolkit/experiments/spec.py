@@ -346,6 +346,35 @@ def arm_name(provider: ProviderSpec, method: MethodSpec) -> str:
     return f"{provider.name} | {method.arm_name}"
 
 
+def short_provider_names(providers) -> dict[str, str]:
+    """Provider name -> a name short enough for MLflow's runs table: the vendor (``local``, ``groq``) when that
+    tells the spec's providers of that vendor apart, else their whole ids; ``~emu`` marks an emulated free tier and
+    a label is kept as written."""
+    def name(provider, whole: bool) -> str:
+        if provider.label:
+            return provider.label
+        base = provider.id if whole else provider.id.split("/", 1)[0]
+        return f"{base}~emu" if provider.emulate else base
+
+    def vendor(provider) -> str:
+        return provider.id.split("/", 1)[0]
+
+    short = [name(p, whole=False) for p in providers]
+    clashing = {vendor(p) for p, n in zip(providers, short, strict=True) if short.count(n) > 1}
+    return {p.name: name(p, whole=vendor(p) in clashing) for p in providers}
+
+
+def arm_label(provider: ProviderSpec, method: MethodSpec, providers=()) -> str:
+    """``rag · groq~emu``: what tables, plots and MLflow's runs table call an arm — method first (a cut-off name
+    still shows it), then the provider as short as ``providers`` (the spec's) allow."""
+    return f"{method.arm_name} · {short_provider_names(providers or (provider,))[provider.name]}"
+
+
+def arm_labels(spec: ExperimentSpec) -> dict[str, str]:
+    """Arm name (``provider | method``) -> its short label, for every arm of ``spec``."""
+    return {arm_name(p, m): arm_label(p, m, spec.providers) for p, m in spec.arms()}
+
+
 class _LineLoader(yaml.SafeLoader):
     """Rejects duplicate keys, which plain PyYAML would silently overwrite."""
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from toolkit.experiments.report import paired_test_lines
 from toolkit.experiments.results import ExperimentResult, question_row
-from toolkit.experiments.spec import MethodSpec, ProviderSpec
+from toolkit.experiments.spec import MethodSpec, ProviderSpec, arm_label, arm_labels
 from toolkit.tracking import human, provenance, tables
 from toolkit.tracking import metrics as names
 from toolkit.tracking.client import client_for, create_experiment, log_metrics, log_params
@@ -27,28 +27,9 @@ def _catalog():
     return load_catalog()
 
 
-def short_provider_names(providers) -> dict[str, str]:
-    """Provider name -> a name short enough for MLflow's runs table: the vendor (``local``, ``groq``) when that
-    tells the spec's providers of that vendor apart, else their whole ids; ``~emu`` marks an emulated free tier and
-    a label is kept as written."""
-    def name(provider, whole: bool) -> str:
-        if provider.label:
-            return provider.label
-        base = provider.id if whole else provider.id.split("/", 1)[0]
-        return f"{base}~emu" if provider.emulate else base
-
-    def vendor(provider) -> str:
-        return provider.id.split("/", 1)[0]
-
-    short = [name(p, whole=False) for p in providers]
-    clashing = {vendor(p) for p, n in zip(providers, short, strict=True) if short.count(n) > 1}
-    return {p.name: name(p, whole=vendor(p) in clashing) for p in providers}
-
-
 def arm_run_name(provider: ProviderSpec, method: MethodSpec, providers=()) -> str:
-    """``rag · groq~emu``: method first (a cut-off name still shows it), then the provider as short as ``providers``
-    (the spec's) allow."""
-    return f"{method.arm_name} · {short_provider_names(providers or (provider,))[provider.name]}"
+    """``rag · groq~emu``: the arm's short label (``toolkit.experiments.spec.arm_label``)."""
+    return arm_label(provider, method, providers)
 
 
 def parent_run_name(spec, run_key: str) -> str:
@@ -164,7 +145,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
     context = provenance.context_tags({})
     providers = {p.name: p for p in spec.providers}
     methods = {m.arm_name: m for m in spec.methods}
-    run_names = {a.arm: arm_run_name(providers[a.provider], methods[a.method], spec.providers) for a in result.arms}
+    run_names = arm_labels(spec)
     significance, significant_tags, arm_significance = names.significance(
         result.comparisons, 1 - spec.confidence, run_names)
     parent = client.create_run(
