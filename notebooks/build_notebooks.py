@@ -102,7 +102,7 @@ NOTEBOOKS = {
         ),
         new_code_cell("result = await panel.run()  # Cancel in the panel stops it; the answers so far are kept"),
         new_code_cell(
-            "from toolkit.experiments.report import hallucination_figure\n\n"
+            "from toolkit.experiments.plots import hallucination_figure\n\n"
             "frame = result.summary_frame()\n"
             "display(frame[[\"method\", \"answered\", \"hallucination_rate\", \"hallucination_rate_low\", \"hallucination_rate_high\",\n"
             "               \"entity_hallucination_rate\", \"list_precision\", \"list_precision_low\", \"list_precision_high\"]])\n"
@@ -142,7 +142,7 @@ NOTEBOOKS = {
             "               \"latency_p95_s\", \"rate_limited\", \"cost_usd\", \"shadow_cost_per_correct_usd\",\n"
             "               \"selfhosted_cost_per_correct_usd\"]])"
         ),
-        new_code_cell("from toolkit.experiments.report import pareto_figure\n\nui.figure(pareto_figure(result))"),
+        new_code_cell("from toolkit.experiments.plots import pareto_figure\n\nui.figure(pareto_figure(result))"),
     ],
     "04_review_runs.ipynb": [
         new_markdown_cell(

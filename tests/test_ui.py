@@ -262,7 +262,8 @@ def test_results_view_drilldown_shows_cove_steps(home, server):
     first = next(r for r in result.records if r.arm == view.arm.value)
     assert view.question.value == 0 and html.escape(first.question.question) in view.detail.value  # no click needed
     view.tabs.selected_index = 2  # the Plots tab makes its figures when opened
-    assert len(view.plots.children) == 2 and all(plot.data for plot in view.plots.children)  # interactive figures
+    images = view.plots.images.children
+    assert len(images) == 2 and all(image.value[:4] == b"\x89PNG" for image in images)  # the PNGs, at once
     record = next(r for r in result.records if r.arm.endswith("cove_joint"))
     detail = drilldown(record)
     assert detail["baseline"] is not None and detail["final"] == record.answer.text

@@ -1,4 +1,4 @@
-"""Human-readable views of an ``ExperimentResult``: the summary table, a markdown summary, and two plots.
+"""Human-readable views of an ``ExperimentResult``: the summary table and a markdown summary (plots: ``plots.py``).
 
 Shared by ``tierlab run``/``tierlab report``, the MLflow artifacts (toolkit.tracking) and notebooks, so every surface shows
 the same numbers.
@@ -114,76 +114,3 @@ def print_summary(result: ExperimentResult) -> None:
     if result.mlflow_run_id:
         print(f"MLflow parent run: {result.mlflow_run_id}")
     print(f"Answers stored in: {result.run_dir}  (network calls this run: {result.network_calls})")
-
-
-def _cost_per_question(arm) -> float:
-    spent = (arm.cost.get("shadow_cost_usd") or 0.0) + (arm.cost.get("selfhosted_cost_usd") or 0.0)
-    return spent / arm.answered if arm.answered else 0.0
-
-
-def pareto_figure(result: ExperimentResult):
-    """Accuracy vs cost per question (paid-equivalent: shadow + self-hosted $), Pareto-optimal arms joined."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    points = [
-        (_cost_per_question(a), a.metrics["accuracy"].value, a)
-        for a in result.arms
-        if a.metrics.get("accuracy")
-    ]
-    for cost, accuracy, arm in points:
-        interval = arm.metrics["accuracy"]
-        ax.errorbar(
-            cost, accuracy, yerr=[[accuracy - interval.low], [interval.high - accuracy]], fmt="o", capsize=3
-        )
-        ax.annotate(arm.arm, (cost, accuracy), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    front, best = [], -1.0
-    for cost, accuracy, _ in sorted(points, key=lambda p: (p[0], -p[1])):
-        if accuracy > best:
-            front.append((cost, accuracy))
-            best = accuracy
-    if front:
-        ax.plot(*zip(*front, strict=True), "--", color="grey", label="Pareto front")
-        ax.legend(fontsize=7)
-    ax.set_xlabel("paid-equivalent $ per question (shadow + self-hosted)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"{result.spec.name}: accuracy vs cost")
-    fig.tight_layout()
-    return fig
-
-
-def hallucination_figure(result: ExperimentResult):
-    """Hallucination rate by method, one bar per provider, with CI error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    methods = list(dict.fromkeys(a.method for a in result.arms))
-    providers = list(dict.fromkeys(a.provider for a in result.arms))
-    width = 0.8 / max(len(providers), 1)
-    fig, ax = plt.subplots(figsize=(max(5, 1.5 * len(methods)), 4))
-    for j, provider in enumerate(providers):
-        xs, ys, errs = [], [], [[], []]
-        for i, method in enumerate(methods):
-            arm = next((a for a in result.arms if a.provider == provider and a.method == method), None)
-            interval = arm.metrics.get("hallucination_rate") if arm else None
-            if interval is None:
-                continue
-            xs.append(i + j * width)
-            ys.append(interval.value)
-            errs[0].append(interval.value - interval.low)
-            errs[1].append(interval.high - interval.value)
-        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=provider)
-    ax.set_xticks(
-        [i + width * (len(providers) - 1) / 2 for i in range(len(methods))], methods, rotation=20, fontsize=8
-    )
-    ax.set_ylabel("hallucination rate")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
-    ax.set_title(f"{result.spec.name}: hallucination by method and provider")
-    fig.tight_layout()
-    return fig

@@ -163,6 +163,14 @@ def _per_question(
     return table
 
 
+def total_cost_usd(cost: dict) -> float:
+    """An arm's one sortable price (``ArmSummary.cost`` in): the list price of its calls — what was charged, or what
+    the paid tier would have charged when nothing was; the larger of the two, so a paid call is not counted twice —
+    plus self-hosted capacity time. An LLM judge's own calls are not in it."""
+    charged, shadow = float(cost.get("cost_usd") or 0.0), float(cost.get("shadow_cost_usd") or 0.0)
+    return max(charged, shadow) + float(cost.get("selfhosted_cost_usd") or 0.0)
+
+
 def _cost(records: list[AnswerRecord], correct: int) -> dict[str, float | None]:
     usage = sum((r.answer.usage for r in records), Usage())
     judge = sum((r.llm_verdict.usage for r in records if r.llm_verdict), Usage())

@@ -12,7 +12,7 @@ Significance lives on the parent run (``significance/…`` metrics, ``tierlab.si
 
 import re
 
-from toolkit.experiments.results import ArmSummary
+from toolkit.experiments.results import ArmSummary, total_cost_usd
 from toolkit.metrics import headline_metrics
 
 _HALLUCINATION = {
@@ -84,16 +84,15 @@ def arm_params(arm: ArmSummary) -> dict[str, object]:
 def cost_metrics(arm: ArmSummary) -> dict[str, float]:
     """Dollars per 1,000 questions answered, one sortable total with its parts beside it.
 
-    ``cost/total_usd_per_1k_questions`` = list price of the calls (what was charged, or what the paid tier would
-    charge when nothing was — the larger of the two, so a paid call is not counted twice) + self-hosted capacity
-    time. ``cost/total_usd_per_1k_correct`` divides the same total by correct answers. An LLM judge's own calls
-    are not in it (``cost/judge_usd_per_1k_questions``).
+    ``cost/total_usd_per_1k_questions`` is ``total_cost_usd`` (the larger of what was charged and the paid tier's
+    price, + self-hosted capacity time) per 1,000 answers; ``cost/total_usd_per_1k_correct`` divides the same total
+    by correct answers. An LLM judge's own calls are not in it (``cost/judge_usd_per_1k_questions``).
     """
     if not arm.answered:
         return {}
     cost = arm.cost
     parts = {part: float(cost.get(key) or 0.0) for part, key in COST_PARTS.items()}
-    total = max(parts["charged"], parts["paid_tier"]) + parts["selfhosted"]
+    total = total_cost_usd(cost)
     per_question = PER / arm.answered
     values = {"cost/total_usd_per_1k_questions": total * per_question}
     values |= {f"cost/{part}_usd_per_1k_questions": spent * per_question for part, spent in parts.items()}

@@ -9,7 +9,8 @@ import json
 
 import yaml
 
-from toolkit.experiments.report import hallucination_figure, pareto_figure, summary_markdown
+from toolkit.experiments.plots import hallucination_figure, pareto_figure
+from toolkit.experiments.report import summary_markdown
 from toolkit.experiments.results import ExperimentResult
 from toolkit.tracking.metrics import test_rows
 from toolkit.tracking.params import redact, scrub

@@ -84,7 +84,7 @@ def figure(fig: Any):
     """
     from IPython.display import Image
 
-    from toolkit.ui.results import figure_png
+    from toolkit.ui.plots import figure_png
 
     return Image(figure_png(fig))
 

@@ -77,7 +77,7 @@ class PlannerPanel:
             return
         self.report.value = _markdown_to_html(plan_markdown(self.plan, sensitivity(workload, self.offers, self.measured)))
         from toolkit.planner.report import cost_figure
-        from toolkit.ui.results import figure_png
+        from toolkit.ui.plots import figure_png
 
         self.plot.value = figure_png(cost_figure(cost_curve(workload, self.offers, self.measured)))
 

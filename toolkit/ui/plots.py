@@ -1,42 +1,18 @@
-"""Interactive versions of the report's two figures (plotly ``FigureWidget``): hover labels instead of overlapping
-annotations, zoom, and one legend entry per arm (click to hide, double-click to isolate).
+"""Interactive versions of the report's two figures (plotly ``FigureWidget``: hover labels, zoom, one legend entry
+per arm), built only when asked for: the Plots tab opens on the PNGs of ``toolkit.experiments.plots`` (the same
+images MLflow holds), which show at once, while plotly's widget takes seconds to load in the browser.
 
-The data are those of ``toolkit.experiments.report.pareto_figure`` / ``hallucination_figure`` (which still go to
-MLflow as PNG images): ``pareto_points`` and ``hallucination_bars`` are the pure parts tests check.
+The data are those of the PNGs (``pareto_points``, ``hallucination_bars``): short arm labels, cost in dollars per
+1,000 questions, intervals and n in the hover text.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from toolkit.experiments.report import _cost_per_question
+from toolkit.experiments.plots import COST_LABEL, hallucination_bars, pareto_points
 
-
-def pareto_points(result: Any) -> list[dict[str, Any]]:
-    """Arms with an accuracy: cost per question, accuracy and its interval, n, and whether on the Pareto front."""
-    points = []
-    for arm in result.arms:
-        interval = arm.metrics.get("accuracy")
-        if interval is None:
-            continue
-        points.append({"arm": arm.arm, "cost": _cost_per_question(arm), "accuracy": interval.value,
-                       "low": interval.low, "high": interval.high, "n": interval.n})
-    best = -1.0
-    for point in sorted(points, key=lambda p: (p["cost"], -p["accuracy"])):
-        point["front"] = point["accuracy"] > best
-        best = max(best, point["accuracy"])
-    return points
-
-
-def hallucination_bars(result: Any) -> list[dict[str, Any]]:
-    """One bar per arm with a hallucination rate: provider, method, rate with interval and n."""
-    bars = []
-    for arm in result.arms:
-        interval = arm.metrics.get("hallucination_rate")
-        if interval is not None:
-            bars.append({"arm": arm.arm, "provider": arm.provider, "method": arm.method, "rate": interval.value,
-                         "low": interval.low, "high": interval.high, "n": interval.n})
-    return bars
+LEGEND_BELOW = {"orientation": "h", "y": -0.25, "x": 0, "font": {"size": 10}}
 
 
 def _n(value: Any) -> str:
@@ -50,19 +26,19 @@ def pareto_widget(result: Any):
     points = pareto_points(result)
     for p in points:
         figure.add_scatter(
-            x=[p["cost"]], y=[p["accuracy"]], mode="markers", name=p["arm"], marker={"size": 11},
+            x=[p["cost"]], y=[p["accuracy"]], mode="markers", name=p["label"], marker={"size": 11},
             error_y={"type": "data", "symmetric": False, "array": [p["high"] - p["accuracy"]],
                      "arrayminus": [p["accuracy"] - p["low"]]},
-            hovertemplate=(f"<b>{p['arm']}</b><br>accuracy %{{y:.2f}} [{p['low']:.2f}, {p['high']:.2f}] "
-                           f"n={_n(p['n'])}<br>$ per question %{{x:.6f}}<extra></extra>"),
+            hovertemplate=(f"<b>{p['label']}</b><br>accuracy %{{y:.2f}} [{p['low']:.2f}, {p['high']:.2f}] "
+                           f"n={_n(p['n'])}<br>%{{x:$,.3g}} per 1,000 questions<extra></extra>"),
         )
     front = sorted((p for p in points if p["front"]), key=lambda p: p["cost"])
-    if front:
+    if len(front) > 1:
         figure.add_scatter(x=[p["cost"] for p in front], y=[p["accuracy"] for p in front], mode="lines",
                            name="Pareto front", line={"dash": "dash", "color": "grey"}, hoverinfo="skip")
-    figure.update_layout(title=f"{result.spec.name}: accuracy vs cost", width=620, height=420,
-                         xaxis_title="paid-equivalent $ per question (shadow + self-hosted)", yaxis_title="accuracy",
-                         legend={"font": {"size": 10}}, margin={"t": 40, "l": 50, "r": 10, "b": 50})
+    figure.update_layout(title=f"{result.spec.name}: accuracy vs cost", width=640, height=480,
+                         xaxis={"title": COST_LABEL, "tickprefix": "$"}, yaxis_title="accuracy",
+                         legend=LEGEND_BELOW, margin={"t": 40, "l": 50, "r": 10, "b": 60})
     return _widget(figure)
 
 
@@ -78,17 +54,81 @@ def hallucination_widget(result: Any):
     import plotly.graph_objects as go
 
     figure = go.Figure()
-    for provider in dict.fromkeys(b["provider"] for b in hallucination_bars(result)):
-        bars = [b for b in hallucination_bars(result) if b["provider"] == provider]
+    bars = hallucination_bars(result)
+    for provider in dict.fromkeys(b["provider"] for b in bars):
+        mine = [b for b in bars if b["provider"] == provider]
         figure.add_bar(
-            x=[b["method"] for b in bars], y=[b["rate"] for b in bars], name=provider,
-            error_y={"type": "data", "symmetric": False, "array": [b["high"] - b["rate"] for b in bars],
-                     "arrayminus": [b["rate"] - b["low"] for b in bars]},
-            customdata=[[b["low"], b["high"], _n(b["n"])] for b in bars],
-            hovertemplate=(f"<b>{provider}</b> | %{{x}}<br>hallucination %{{y:.2f}} "
+            x=[b["method"] for b in mine], y=[b["rate"] for b in mine], name=provider,
+            error_y={"type": "data", "symmetric": False, "array": [b["high"] - b["rate"] for b in mine],
+                     "arrayminus": [b["rate"] - b["low"] for b in mine]},
+            customdata=[[b["low"], b["high"], _n(b["n"])] for b in mine],
+            hovertemplate=(f"<b>%{{x}} · {provider}</b><br>hallucination %{{y:.2f}} "
                            "[%{customdata[0]:.2f}, %{customdata[1]:.2f}] n=%{customdata[2]}<extra></extra>"),
         )
     figure.update_layout(title=f"{result.spec.name}: hallucination by method and provider", barmode="group",
-                         width=620, height=420, yaxis={"range": [0, 1], "title": "hallucination rate"},
-                         legend={"font": {"size": 10}}, margin={"t": 40, "l": 50, "r": 10, "b": 50})
+                         width=640, height=440, yaxis={"range": [0, 1], "title": "hallucination rate (lower is better)"},
+                         legend=LEGEND_BELOW, margin={"t": 40, "l": 50, "r": 10, "b": 60})
     return _widget(figure)
+
+
+def figure_png(figure: Any) -> bytes:
+    """A matplotlib figure as PNG bytes, closed afterwards."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _safely(make, name: str):
+    """``make()``, or a line saying why it failed: one broken plot must not hide the rest of the view."""
+    import ipywidgets as w
+
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001 - shown in place of the plot
+        from toolkit.ui.html import esc
+
+        return w.HTML(f"<small>{esc(name)}: {esc(exc)}</small>")
+
+
+class PlotsTab:
+    """The Plots tab: the two PNGs when first opened (under a second), and a button for the interactive versions."""
+
+    def __init__(self, result: Any):
+        import ipywidgets as w
+
+        self.result = result
+        self.images = w.VBox([w.HTML("<small>opening…</small>")])
+        self.button = w.Button(description="Interactive (hover, zoom)", icon="search-plus",
+                               layout=w.Layout(width="auto"),
+                               tooltip="plotly versions of the same figures: hover for an arm's interval and n; "
+                                       "slower to load in the browser")
+        self.button.on_click(lambda _: self.interactive())
+        self.widget = w.VBox([self.images, self.button])
+        self._shown = False
+
+    def show(self) -> list:
+        """Draw the PNGs on first opening (figures drawn while their tab was hidden sometimes rendered empty)."""
+        import ipywidgets as w
+
+        from toolkit.experiments.plots import hallucination_figure, pareto_figure
+
+        if not self._shown:
+            self._shown = True
+            self.images.children = [
+                _safely(lambda f=f: w.Image(value=figure_png(f(self.result)), format="png"), f.__name__)
+                for f in (pareto_figure, hallucination_figure)
+            ]
+        return list(self.images.children)
+
+    def interactive(self) -> list:
+        """Replace the PNGs by the plotly widgets (hover labels with intervals and n, zoom, legend toggles)."""
+        self._shown = True
+        self.button.disabled = True
+        self.images.children = [_safely(lambda f=f: f(self.result), f.__name__)
+                                for f in (pareto_widget, hallucination_widget)]
+        return list(self.images.children)

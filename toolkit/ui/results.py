@@ -6,7 +6,6 @@ the same values; this module only arranges them. The pure ``*_rows``/``drilldown
 
 from __future__ import annotations
 
-import io
 import threading
 from typing import Any
 
@@ -129,15 +128,6 @@ def corrected_html(result: Any) -> str:
     return rates_html(corrected_rates(result))
 
 
-def figure_png(figure: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
-    return buffer.getvalue()
-
-
 class MlflowButton:
     """"Open in MLflow": finds or starts ``mlflow ui`` on 127.0.0.1 for the run's store (on a thread, ~13 s the
     first time) and shows the link to the run; nothing when the run was not tracked."""
@@ -212,7 +202,9 @@ class ResultsView:
         self.question.observe(lambda _: self._show_detail(), names="value")
         self._arm_changed()
 
-        self.plots = w.HBox([w.HTML("<small>opening…</small>")])
+        from toolkit.ui.plots import PlotsTab
+
+        self.plots = PlotsTab(result)
         self._plots_wanted = plots
         from toolkit.ui.grid import ResultsGrid
         from toolkit.ui.rejudge import RejudgePanel
@@ -223,7 +215,7 @@ class ResultsView:
             children=[
                 w.VBox([self.summary, self.corrected, self.notes]),
                 self.grid.widget,
-                self.plots,
+                self.plots.widget,
                 w.VBox([self.metric, self.comparisons]),
                 w.VBox([self.arm, self.question, self.detail]),
                 self.rejudge.widget,
@@ -240,24 +232,8 @@ class ResultsView:
         display(self.widget)
 
     def show_plots(self) -> list[w.Widget]:
-        """Make the plot widgets when the Plots tab is first opened: figures created while their tab was hidden
-        (and before the view was on the page) sometimes rendered empty in JupyterLab."""
-        if self._plots_wanted:
-            self._plots_wanted = False
-            self.plots.children = self._plot_widgets()
-        return list(self.plots.children)
-
-    def _plot_widgets(self) -> list[w.Widget]:
-        """Interactive plotly figures (hover, zoom, arm toggles); MLflow gets the report's PNGs of the same data."""
-        from toolkit.ui.plots import hallucination_widget, pareto_widget
-
-        widgets = []
-        for make in (pareto_widget, hallucination_widget):
-            try:
-                widgets.append(make(self.result))
-            except Exception as exc:  # noqa: BLE001 - one broken plot must not hide the rest of the view
-                widgets.append(w.HTML(f"<small>{esc(make.__name__)}: {esc(exc)}</small>"))
-        return widgets
+        """The Plots tab's figures, drawn when it is first opened (``plots=False`` leaves them to the tab)."""
+        return self.plots.show() if self._plots_wanted else list(self.plots.images.children)
 
     def _show_comparisons(self) -> None:
         rows = comparison_rows(self.result.comparisons, self.metric.value)
