@@ -33,7 +33,7 @@ def test_secret_names_are_masked(name):
 
 
 @pytest.mark.parametrize("name", ["max_tokens", "max_completion_tokens", "maxTokens", "key_env", "monkey",
-                                  "tokens", "input_tokens"])
+                                  "tokens", "input_tokens", "ci/quality/token_f1"])
 def test_ordinary_names_that_contain_secret_words_are_not_masked(name):
     assert not params.is_secret_name(name)
 

@@ -78,7 +78,8 @@ def arm_params(arm: ArmSummary) -> dict[str, object]:
     """Every metric's interval (``ci/<logged name>``) and the accounting figures not charted
     (``accounting.<name>``: cache replays, shared and failed calls, judge agreement, reservation …)."""
     params: dict[str, object] = {f"ci/{metric_key(n)}": interval_text(i) for n, i in arm.metrics.items() if i}
-    return params | {f"accounting.{k}": v for k, v in arm.cost.items() if k not in _SHOWN and v is not None}
+    return params | {f"accounting.{k}": int(v) if float(v).is_integer() else v
+                     for k, v in arm.cost.items() if k not in _SHOWN and v is not None}
 
 
 def cost_metrics(arm: ArmSummary) -> dict[str, float]:

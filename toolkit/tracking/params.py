@@ -29,9 +29,20 @@ def _words(name: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(name)]
 
 
+def _metric_name(name: str) -> bool:
+    """``ci/quality/token_f1``: a param named after one of TierLab's metrics holds a figure, never a credential."""
+    from toolkit.metrics import METRICS
+
+    last = name.rsplit("/", 1)[-1]
+    return any(last in (info.name, info.summary_name) for info in METRICS.infos())
+
+
 def is_secret_name(name: str) -> bool:
     """True for names that hold credentials: ``api_key``, ``HF_TOKEN``, ``access_token``, ``Authorization``,
-    ``client_secret``, ``password``, a bare ``key``; false for ``max_tokens``, ``key_env``, ``monkey``."""
+    ``client_secret``, ``password``, a bare ``key``; false for ``max_tokens``, ``key_env``, ``monkey`` and names
+    ending in a metric's name (``ci/quality/token_f1``)."""
+    if _metric_name(name):
+        return False
     words = _words(name)
     if any(w in _SECRET_WORDS for w in words):
         return True
