@@ -113,6 +113,9 @@ class Gazetteer:
     index: dict[str, str]
     priority: dict[str, int]
     longest: int = 1
+    capitals: frozenset[str] = frozenset()
+    """One-word names written only in capitals ("US", "AS", "CAR"): in running text they count only when written
+    so ("Canada as well" names no American Samoa, "with us" no United States)."""
 
     def entity(self, name: str) -> str | None:
         return self.index.get(entity_key(name))
@@ -151,7 +154,17 @@ def load(docs_dir: Path = DOCS_DIR) -> Gazetteer:
         if len(winners) == 1:
             index[key], priority[key] = winners[0], best
     longest = max((len(key.split()) for key in index), default=1)
-    return Gazetteer({e: frozenset(n) for e, n in names.items()}, index, priority, longest)
+    spellings: dict[str, set[bool]] = {}
+    for name in (n for group in names.values() for n in group):
+        if len(key := entity_key(name).split()) == 1:
+            spellings.setdefault(key[0], set()).add(_in_capitals(name))
+    capitals = frozenset(key for key, written in spellings.items() if written == {True})
+    return Gazetteer({e: frozenset(n) for e, n in names.items()}, index, priority, longest, capitals)
+
+
+def _in_capitals(token: str) -> bool:
+    letters = re.sub(r"[^\w]|['\u2019]s\b", "", token)
+    return letters.isupper()
 
 
 @lru_cache(maxsize=65536)
@@ -196,18 +209,30 @@ def gazetteer() -> frozenset[str]:
     return frozenset(name for names in load().names.values() for name in names)
 
 
-def entity_mentions(text: str) -> list[str]:
-    """The entities ``text`` names, longest name first and non-overlapping, in order ("Equatorial Guinea" is one
-    mention of Equatorial Guinea, not also one of Guinea). Ambiguous names count as no entity."""
-    gazetteer, words = load(), entity_key(text).split()
+_POSSESSIVE = re.compile(r"['\u2019]s\b")
+
+
+def entity_spans(text: str) -> list[tuple[int, str]]:
+    """(character offset, entity) of every entity ``text`` names, longest name first and non-overlapping, in order
+    ("Equatorial Guinea" is one mention of Equatorial Guinea, not also one of Guinea). Ambiguous names count as no
+    entity. Offsets let a caller bind a figure to the country named next to it ("Germany: 84 million")."""
+    gazetteer = load()
+    words = [(word, token.start(), _in_capitals(token.group())) for token in re.finditer(r"\S+", text or "")
+             for word in entity_key(_POSSESSIVE.sub("", token.group())).split()]
     found, i = [], 0
     while i < len(words):
         for size in range(min(gazetteer.longest, len(words) - i), 0, -1):
-            entity = gazetteer.index.get(" ".join(words[i : i + size]))
-            if entity:
-                found.append(entity)
+            key = " ".join(w for w, *_ in words[i : i + size])
+            entity = gazetteer.index.get(key)
+            if entity and (key not in gazetteer.capitals or words[i][2]):
+                found.append((words[i][1], entity))
                 i += size
                 break
         else:
             i += 1
     return found
+
+
+def entity_mentions(text: str) -> list[str]:
+    """The entities ``text`` names, in order (``entity_spans`` without the offsets)."""
+    return [entity for _, entity in entity_spans(text)]

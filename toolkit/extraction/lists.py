@@ -5,7 +5,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from toolkit.extraction.text import _NEGATED_CLAUSE, _clean, fold, is_abstention, normalize
+from toolkit.extraction.text import _NEGATED_CLAUSE, _NEGATION, _clean, fold, is_abstention, normalize
 
 _MARKER = re.compile(r"^\s*(?:[-*•·#]+|\(?\d{1,3}[.):]|\(?[a-z][.)](?=\s)|q\d*[.:)])\s*", re.IGNORECASE)
 _ANSWER_LEAD = re.compile(r"^\s*(?:final\s+)?(?:answer|response|a)\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
@@ -16,7 +16,7 @@ _NONE_ITEMS = {"none", "n/a", "na", "no", "nothing", "unknown", "no answer", "et
 _MAX_ITEM_WORDS = 8
 _ASIDE = re.compile(r"\s*\((?:\s*not\s+[^)]*|[^)]*\d[^)]*)\)", re.IGNORECASE)
 """Parenthetical asides dropped before splitting: "Italy (not Spain)", "Spain (1,214 km)"."""
-_SEPARATOR = re.compile(r"\s*[,;]\s*|\s+(?:and|&)\s+|\s+or\s+", re.IGNORECASE)
+_SEPARATOR = re.compile(r"\s*(?:,(?!\d{3}\b)|;)\s*|\s+(?:and|&)\s+|\s+or\s+", re.IGNORECASE)
 
 
 @lru_cache(maxsize=16)
@@ -52,27 +52,87 @@ def json_array(text: str) -> list | None:
     return value if isinstance(value, list) and all(isinstance(x, str | int | float) for x in value) else None
 
 
+_SENTENCE = re.compile(r"(?<=[a-z)\]])[.!?]\s+(?=[A-Z(])")
+_INLINE_NUMBER = re.compile(r"(?:^|\s)\(?\d{1,2}[.)]\s+")
+_BULLET_TAIL = re.compile(r"\s+[-\u2013\u2014]\s+.*$|:\s+.*$")
+"""A bullet's description after its name ("1. Pakistan - shares a 3,323 km border")."""
+_DENIAL = re.compile(
+    r"(?<!\bi\s)\b(?:does|do|did|is|are|was|were|has|have|can)\s*(?:not|n't)\b|\b(?:doesn't|don't|isn't|aren't)\b"
+    r"|\bnever\b|\bshares?\s+no\b|\bno\s+(?:land\s+)?(?:border|borders|boundary)\b",
+    re.IGNORECASE,
+)
+"""A sentence that denies ("It does not border Portugal.", "Cuba … do not share a land border"): no item."""
+_COUNT_STATEMENT = re.compile(
+    r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|many)\s+(?:\w+\s+)?"
+    r"(?:countries|neighbou?rs|nations|states|borders)\b",
+    re.IGNORECASE,
+)
+_NOT_A_NAME = re.compile(
+    r"^(?:it|its|it's|which|that|this|these|those|there|they|with|to|in|on|at|from|also|both|all|each|some|the\s+rest)"
+    r"\b|\b(?:is|are|was|were|has|have|had|lies|shares?|borders?|located|landlocked)\b",
+    re.IGNORECASE,
+)
+"""A piece that reads as prose, not as a name ("to the north", "it is landlocked")."""
+
+
 def _clean_item(item: str) -> str:
     item = _MARKER.sub("", item).strip()
     if len(item.split()) > _MAX_ITEM_WORDS or _NEGATED_CLAUSE.match(item) or is_abstention(item):
         return ""  # a sentence, a negated name ("not Italy"), or "the rest is unknown"
+    if _COUNT_STATEMENT.search(item):
+        return ""  # "India has six neighbours"
     item = _LEAD_IN.sub("", item)  # "the countries bordering Peru are Chile" -> "Chile"
     item = re.sub(r"^(?:and|or)\s+", "", item, flags=re.IGNORECASE)
     return re.sub(r"\s+", " ", item.strip(" \t\"'`*_.;:!?"))
 
 
+def _as_entities(item: str) -> list[str]:
+    """A piece read against the Factbook: a known name stays as written; otherwise the countries it names
+    ("Pakistan to the west" -> Pakistan, "Burma/Myanmar" -> Burma); otherwise the piece itself if it reads as a
+    name ("Atlantis": a wrong item still counts), nothing if it reads as prose ("to the north")."""
+    from toolkit.datasets.aliases import canonical, entity_mentions
+
+    if canonical(item):
+        return [item]
+    named = list(dict.fromkeys(entity_mentions(item)))
+    if named:
+        return named
+    return [] if _NOT_A_NAME.search(item) or len(item.split()) > 4 or not item[:1].isupper() else [item]
+
+
+def _lines(text: str) -> list[str]:
+    """The reply's lines and sentences, headers and denials dropped, bullet descriptions cut off."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].rstrip().endswith(":"):
+        lines = lines[1:]  # "Here are the countries:" header
+    elif len(lines) == 1 and ":" in lines[0]:
+        lines = [lines[0].split(":", 1)[1]]  # "The countries are: A, B"
+    out = []
+    for line in lines:
+        if _MARKER.match(line):
+            line = _BULLET_TAIL.sub("", _MARKER.sub("", line, count=1))
+        for sentence in _SENTENCE.split(line):
+            if not _DENIAL.search(sentence):
+                out += [p for p in _INLINE_NUMBER.split(sentence) if p.strip()]
+    return out
+
+
 def list_items(text: str, gazetteer: Iterable[str] | None = None) -> list[str]:
-    """The entities a list reply names: JSON arrays, bullets, numbered lines, commas, semicolons, "and", "or".
+    """The entities a list reply names: JSON arrays, bullets, numbered lines, commas, semicolons, "and", "or", prose.
 
     Names in ``gazetteer`` that contain a separator ("Bosnia and Herzegovina", "Saint Helena, Ascension, and
     Tristan da Cunha") are kept whole; ``None`` means the Factbook gazetteer (``toolkit.datasets.aliases``), pass
     ``()`` for none. Gold answers are never used for this. A lead-in ("The countries are: …"), citations, negated
-    items, abstaining fragments and case-insensitive duplicates are dropped; an abstaining reply yields ``[]``.
+    items and sentences that deny ("It does not border Portugal."), abstaining fragments and case-insensitive
+    duplicates are dropped; an abstaining reply yields ``[]``. With the Factbook gazetteer, pieces are also read
+    as entities: directions and descriptions fall away ("Pakistan to the west" -> "Pakistan"), prose that names
+    no country is no item, and aliases of one entity are one item ("Czechia, Czech Republic" -> "Czechia").
     """
-    if gazetteer is None:
-        from toolkit.datasets.aliases import gazetteer as default_gazetteer
+    from toolkit.datasets.aliases import canonical
+    from toolkit.datasets.aliases import gazetteer as factbook_gazetteer
 
-        gazetteer = default_gazetteer()
+    factbook = gazetteer is None or gazetteer is factbook_gazetteer()
+    gazetteer = factbook_gazetteer() if gazetteer is None else gazetteer
     text = _clean(text)
     if not text or is_abstention(text):
         return []
@@ -81,22 +141,18 @@ def list_items(text: str, gazetteer: Iterable[str] | None = None) -> list[str]:
     if array is not None:
         pieces = [_ASIDE.sub("", str(x)) for x in array]
     else:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) > 1 and lines[0].rstrip().endswith(":"):
-            lines = lines[1:]  # "Here are the countries:" header
-        elif len(lines) == 1 and ":" in lines[0]:
-            lines = [lines[0].split(":", 1)[1]]  # "The countries are: A, B"
         pieces = []
-        for line in lines:
-            line = _ASIDE.sub("", _ANSWER_LEAD.sub("", line)).replace(" & ", " and ").rstrip(" .")
+        for line in _lines(text):
+            line = _NEGATION.sub("", _ASIDE.sub("", _ANSWER_LEAD.sub("", line))).replace(" & ", " and ").rstrip(" .")
             line = _protect(line, compound)
             pieces += [_restore(p) for p in _SEPARATOR.split(line)]
     items, seen = [], set()
     for piece in pieces:
         item = _clean_item(piece)
-        key = normalize(item)
-        if not key or key in seen or key in _NONE_ITEMS:
-            continue
-        seen.add(key)
-        items.append(item)
+        for name in _as_entities(item) if factbook and item else [item]:
+            key = (canonical(name) if factbook else None) or normalize(name)
+            if not key or key in seen or normalize(name) in _NONE_ITEMS:
+                continue
+            seen.add(key)
+            items.append(name)
     return items

@@ -1,19 +1,28 @@
 """Number extraction: the one number a reply claims, with its unit and scale, or ``None`` when it claims none.
 
-"84 million people" -> 84,000,000 (scale 1e6, unit ""/people); "643,801 sq km (248,573 sq mi)" -> 643,801 sq km
-(the two agree once converted). A range ("between 100,000 and 400,000", "84-85 million") or two numbers of the same
-kind that disagree ("390,000 or 100,000") claim no single number: ``None``, so they never match a gold number.
+"84 million people" -> 84,000,000 (scale 1e6, unit ""/people); "~9.8M km²" -> 9,800,000 sq km; "643,801 sq km
+(248,573 sq mi)" -> 643,801 sq km (the two agree once converted). A range ("between 100,000 and 400,000", "84-85
+million") or two numbers of the same kind that disagree ("390,000 or 100,000") claim no single number: ``None``, so
+they never match a gold number. The clause the reply stands by decides, as for a name (``toolkit.extraction.clauses``):
+a correction wins, an earlier figure ("up from 1.27 billion in 2000", "was 59 million in 2001") and a part ("of
+which 39,997 sq km is land") are no rival, a percentage beside a count is a share of it, and with the question, a
+figure bound to another country ("Germany: 84 million; France: 68 million.") is not the one asked for.
 """
 
 import re
 from dataclasses import dataclass, field
 
+from toolkit.extraction.clauses import clauses, question_entities
 from toolkit.extraction.text import _NEGATION, _clean
 
 _SCALES = {
     "thousand": 1e3, "k": 1e3, "million": 1e6, "millions": 1e6, "mln": 1e6, "mn": 1e6,
-    "billion": 1e9, "billions": 1e9, "bn": 1e9, "trillion": 1e12,
+    "billion": 1e9, "billions": 1e9, "bn": 1e9, "trillion": 1e12, "mil": 1e6,
 }
+_ABBREVIATED = {"M": 1e6, "B": 1e9, "K": 1e3, "m": 1e6}
+"""Capital M/B/K after a number are millions, billions, thousands ("84M", "1.4B"); a small "m" only before a
+count or area word ("84m people", "9.8m km²"); otherwise "m" is metres ("4,810 m")."""
+_PEOPLE = r"people|persons|inhabitants|residents|citizens|population"
 _UNITS = (  # (pattern, canonical unit, dimension, factor to the dimension's base unit)
     (r"sq\.?\s*km|square\s+kilomet(?:re|er)s?|km2|kilomet(?:re|er)s?\s+squared", "sq km", "area", 1.0),
     (r"sq\.?\s*mi(?:les?)?|square\s+miles?|mi2", "sq mi", "area", 2.589988),
@@ -23,13 +32,14 @@ _UNITS = (  # (pattern, canonical unit, dimension, factor to the dimension's bas
     (r"ft|feet|foot", "ft", "length", 0.0003048),
     (r"%|percent|per\s*cent", "%", "percent", 1.0),
     (r"years?|yrs?", "years", "years", 1.0),
-    (r"people|persons|inhabitants|residents|citizens|population", "people", "count", 1.0),
+    (_PEOPLE, "people", "count", 1.0),
 )
 _UNIT_INFO = {unit: (dimension, factor) for _, unit, dimension, factor in _UNITS}
 _NUMBER = re.compile(
     r"(?<![\w.,])(?P<cur>\$|us\$|usd\s*)?(?P<sign>-)?"
     r"(?P<num>\d{1,3}(?:[,\u00a0\u2009\u202f]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-    rf"(?:\s*(?P<scale>{'|'.join(sorted(_SCALES, key=len, reverse=True))})(?![a-z]))?"
+    rf"(?:\s*(?P<scale>{'|'.join(sorted(_SCALES, key=len, reverse=True))}|(?-i:[MBK])"
+    rf"|(?-i:m)(?=\s*(?:{_PEOPLE}|sq\b|square|km)))(?![a-z]))?"
     rf"(?:\s*(?P<unit>{'|'.join(f'(?:{p})' for p, *_ in _UNITS)})(?![a-z]))?(?!\w)",
     re.IGNORECASE,
 )
@@ -39,6 +49,12 @@ _RANGE = re.compile(
 )
 _YEAR_SPAN = re.compile(r"(?<![\d,.])(?:18|19|20)\d\d\s*(?:-|to|–)\s*(?:(?:18|19|20)\d\d|\d\d)(?![\d,])")
 """A span of years ("2020-2021", "2019-20") dates a figure; it is not a range of values."""
+_EARLIER = re.compile(
+    r"\b(?:up|down)\s+from\b|\bcompared\s+(?:with|to)\b|\bversus\b|\bvs\b\.?|\bof\s+which\b|\bincluding\b|"
+    r"\bexcluding\b|\bthan\s+(?:in|at|during|the)\b",
+    re.IGNORECASE,
+)
+"""What follows is an earlier figure or a part of the claimed one, not a rival claim."""
 _YEAR_CONTEXT = re.compile(r"\b(?:in|since|from|until|till|by|year|circa|c\.|around|of)\s*$", re.IGNORECASE)
 AGREEMENT = 0.01
 """Two numbers in one reply are the same claim when they agree within 1% (rounding, a converted unit)."""
@@ -54,6 +70,9 @@ class Quantity:
     raw: str = ""
     dated: bool = field(default=False, compare=False, repr=False)
     """Preceded by a word that introduces a year ("in", "since", "until"…)."""
+    counts: str = field(default="", compare=False, repr=False)
+    """The plural noun a unitless number counts, when it is not people ("16 states")."""
+    start: int = field(default=-1, compare=False, repr=False)
 
     @property
     def dimension(self) -> str:
@@ -87,19 +106,27 @@ def _same_claim(a: Quantity, b: Quantity) -> bool:
 def quantities(text: str) -> list[Quantity]:
     """Every number ``text`` mentions, in order (judges check each against a context; scorers want the one
     claimed number, ``extract_number``)."""
-    text = _clean(text)
+    return _quantities(_clean(text))
+
+
+_COUNTED = re.compile(r"\s+(?P<noun>[a-z]+s)\b")
+
+
+def _quantities(text: str) -> list[Quantity]:
     found = []
     for match in _NUMBER.finditer(text):
         digits = re.sub(r"[,\u00a0\u2009\u202f]", "", match.group("num"))
-        scale_word = (match.group("scale") or "").lower()
-        scale = _SCALES.get(scale_word, 1.0)
+        spoken = match.group("scale") or ""
+        scale = _ABBREVIATED.get(spoken) or _SCALES.get(spoken.lower(), 1.0)
         unit = "usd" if match.group("cur") else ""
         if match.group("unit"):
-            spoken = match.group("unit").lower()
-            unit = next(u for p, u, *_ in _UNITS if re.fullmatch(p, spoken, re.IGNORECASE))
+            said = match.group("unit").lower()
+            unit = next(u for p, u, *_ in _UNITS if re.fullmatch(p, said, re.IGNORECASE))
         value = float(digits) * scale * (-1 if match.group("sign") else 1)
         dated = bool(_YEAR_CONTEXT.search(text[: match.start()]))
-        found.append(Quantity(value=value, unit=unit, scale=scale, raw=match.group(0).strip(), dated=dated))
+        counted = _COUNTED.match(text, match.end()) if not unit else None
+        found.append(Quantity(value=value, unit=unit, scale=scale, raw=match.group(0).strip(), dated=dated,
+                              counts=counted.group("noun") if counted else "", start=match.start()))
     return found
 
 
@@ -109,21 +136,54 @@ def _is_year(q: Quantity) -> bool:
     return plain and (q.dated or q.value >= 1800)
 
 
-def extract_number(text: str) -> Quantity | None:
+def _bound(text: str, quantity: Quantity, spans: list[tuple[int, str]], carried: str | None) -> str | None:
+    """The country a figure belongs to: the one named last before it in its clause, else the first after it, else
+    the subject carried over from an earlier clause ("Germany: 84 million")."""
+    before = [entity for start, entity in spans if start < quantity.start]
+    after = [entity for start, entity in spans if start > quantity.start]
+    return before[-1] if before else after[0] if after else carried
+
+
+def _claimed(text: str, question: str) -> list[Quantity]:
+    """The figures of the clauses the reply stands by (module docstring), in order."""
+    from toolkit.datasets.aliases import entity_spans
+
+    asked, carried, found = question_entities(question), None, []
+    for clause in clauses(text):
+        if clause.mention:
+            continue
+        body = _NEGATION.sub("", _EARLIER.split(clause.text, maxsplit=1)[0])
+        spans = entity_spans(body)
+        for quantity in _quantities(body):
+            entity = _bound(body, quantity, spans, carried)
+            if not (asked and entity and entity not in asked):
+                found.append((quantity, clause))
+        carried = spans[0][1] if spans else carried
+    found = [f for f in found if not f[1].historical] or found
+    corrected = [f for f in found if f[1].correction]
+    if corrected:
+        found = [f for f in corrected if f[1] is corrected[-1][1]]
+    return [quantity for quantity, _ in found]
+
+
+def extract_number(text: str, question: str = "") -> Quantity | None:
     """The one number ``text`` claims, or ``None``.
 
-    Negated numbers ("not 500,000") and years next to other numbers ("84 million (2024 est.)") are ignored. The
-    first number decides what kind of quantity is claimed; every other number of that kind must agree with it
-    within 1% (after unit conversion), else the reply claims no single number. A range claims none either.
+    Negated numbers ("not 500,000"), years next to other numbers ("84 million (2024 est.)"), earlier figures and
+    parts are ignored; a percentage or a count of something else ("16 states") gives way to a figure of the thing
+    itself. The first remaining number decides what kind of quantity is claimed; every other number of that kind
+    must agree with it within 1% (after unit conversion), else the reply claims no single number. A range claims
+    none either. With the ``question``, figures bound to a country it does not ask about are left out.
     """
-    text = _NEGATION.sub("", _clean(text))
-    if _RANGE.search(_YEAR_SPAN.sub(" ", text)):
+    text = _clean(text)
+    if _RANGE.search(_YEAR_SPAN.sub(" ", _NEGATION.sub("", text))):
         return None
-    candidates = quantities(text)
-    if len(candidates) > 1:
-        candidates = [q for q in candidates if not _is_year(q)] or candidates[:1]
+    candidates = _claimed(text, question)
+    for plainer in (lambda q: not _is_year(q), lambda q: q.dimension != "percent", lambda q: not q.counts):
+        if len(candidates) > 1:
+            candidates = [q for q in candidates if plainer(q)] or candidates[:1]
     if not candidates:
         return None
     first = candidates[0]
-    rivals = [q for q in candidates[1:] if units_compatible(first.unit, q.unit)]
+    rivals = [q for q in candidates[1:] if q.dimension == first.dimension]
     return first if all(_same_claim(first, q) for q in rivals) else None

@@ -135,7 +135,7 @@ def is_abstention(text: str) -> bool:
     return "abstain" in stances and "assert" not in stances
 
 
-# ---------------------------------------------------------------- the one claimed answer
+# ---------------------------------------------------------------- negation (shared by claims, numbers and lists)
 
 _NEGATED_CLAUSE = re.compile(
     r"^\W*(?:not|no\b|it\s+is\s+not|it's\s+not|it\s+isn't|that\s+is\s+not|this\s+is\s+not|neither|nor)\b"
@@ -144,128 +144,12 @@ _NEGATED_CLAUSE = re.compile(
     re.IGNORECASE,
 )
 _NEGATION = re.compile(
-    r"\(\s*not\s+[^)]*\)|,?\s*\b(?:(?:and|but)\s+)?(?:not|rather\s+than|instead\s+of|as\s+opposed\s+to)\s+"
-    r"(?:[^,;.]*?)(?=\s+but\b|[,;.]|$)",
+    r"\(\s*not\s+[^)]*\)|,?\s*\b(?:(?:and|but)\s+)?(?:not|rather\s+than|instead\s+of|as\s+opposed\s+to|unlike|"
+    r"replacing|succeeding)\s+(?:[^,;.]*?)(?=\s+but\b|[,;.]|$)",
     re.IGNORECASE,
 )
-_HEDGE_WORDS = re.compile(
-    r"^\W*(?:(?:i\s+(?:think|believe|guess|suppose)(?:\s+that)?|probably|possibly|perhaps|maybe|likely|"
-    r"most\s+likely|apparently|well|so|yes|it\s+(?:is|was|would\s+be|might\s+be|may\s+be|could\s+be)|it's|"
-    r"that\s+(?:is|would\s+be)|that's)\b,?|(?:final\s+)?answer\s*[:\-]|a\s*:)\s*",
-    re.IGNORECASE,
-)
-_COPULA_LEAD = re.compile(
-    r"^(?:the|its|it's|their|his|her|this|that|my|our|your)\b[^,]*?\b(?:is|are|was|were|would\s+be|remains?)\s+"
-    r"(?:called\s+|named\s+|known\s+as\s+)?(?P<answer>.+)$",
-    re.IGNORECASE,
-)
-_SUBJECT_IS_THE = re.compile(
-    r"^(?P<answer>.+?)\s+(?:is|are|was|were|has\s+been|serves\s+as)\s+(?:the|its|their|a|an)\b", re.IGNORECASE
-)
-_COMPARATIVE = re.compile(
-    r"^(?P<a>.+?)\s+(?:is|has|was|covers|occupies)\b(?P<gap>(?:[^.,;]|\d[.,]\d)*?)"
-    r"\b(?P<cmp>larger|bigger|greater|more|higher|smaller|less|fewer|lower)\b(?:[^.]*?\bthan\s+(?P<b>[^,.;]+))?",
-    re.IGNORECASE,
-)
-_CHOICE = re.compile(r"\b(?:larger|bigger|greater|more|higher|smaller|less|fewer|lower|largest|biggest)\b", re.I)
-"""A clause that compares: for a choice question ("Which is larger, X or Y?") it carries the claim."""
-_COPULA = re.compile(
-    r"^(?P<subject>.+?)\s+(?:is|are|was|were|would\s+be|remains?|serves\s+as|has\s+been)\s+"
-    r"(?:called\s+|named\s+|known\s+as\s+)?(?P<predicate>.+)$",
-    re.IGNORECASE,
-)
-_QUESTION_WORDS = frozenset(
-    "a an the of in on at to for by is are was were what which who whom whose how many much does do did its it "
-    "this that has have answer correct final one result".split()
-)
-"""Words that say nothing about which side of "X is Y" is the answer ("The answer is France": the predicate)."""
-_OR = re.compile(r"\b(?:or|either|and/or)\b|/", re.IGNORECASE)
-
-
-def _strip_hedges(clause: str) -> str:
-    previous = None
-    while previous != clause:
-        previous, clause = clause, _HEDGE_WORDS.sub("", clause, count=1)
-    return clause
-
-
-def _content(text: str) -> set[str]:
-    return {word for word in normalize(text).split() if word not in _QUESTION_WORDS}
-
-
-def _side_not_echoing(clause: str, question: str) -> str | None:
-    """Of "subject is predicate", the side that repeats less of the question (the answer); ``None`` on a tie.
-
-    "The Canadian dollar is the official currency of Canada" for "What is the currency of Canada?" -> the subject;
-    "The capital of France is Paris" for "What is the capital of France?" -> the predicate."""
-    match = _COPULA.match(clause)
-    if not match or not question:
-        return None
-    asked = _content(question)
-
-    def echo(side: str) -> float:
-        words = _content(side)
-        return len(words & asked) / len(words) if words else 1.0
-
-    subject, predicate = match.group("subject"), match.group("predicate")
-    if echo(subject) == echo(predicate):
-        return None
-    return subject if echo(subject) < echo(predicate) else predicate
-
-
-def _core(clause: str, question: str = "") -> str:
-    """The answer part of one asserting clause: lead-ins, copulas and comparatives reduced to the named thing."""
-    clause = _strip_hedges(clause).strip(" \t,:-")
-    comparative = _COMPARATIVE.match(clause)
-    if comparative:  # "X is (not) larger than Y": the larger one is claimed
-        smaller = comparative.group("cmp").lower() in ("smaller", "less", "fewer", "lower")
-        negated = re.search(r"\bnot\b", comparative.group("gap"), re.IGNORECASE) is not None
-        claimed = comparative.group("b" if smaller != negated else "a") or ""  # no "than Y": Y is unknown
-        return _strip_hedges(claimed).strip(" \t\"'.,;:!-")
-    clause = _strip_hedges(_NEGATION.sub("", clause)).strip(" \t,:-")
-    side = _side_not_echoing(clause, question)
-    if side is not None:
-        clause = side
-    else:
-        for pattern in (_COPULA_LEAD, _SUBJECT_IS_THE):
-            match = pattern.match(clause)
-            if match:
-                clause = match.group("answer")
-                break
-    return _strip_hedges(clause).strip(" \t\"'.,;:!-")
-
-
-def answer_span(text: str, question: str = "") -> str:
-    """The answer part of the claiming clause, hedges NOT rejected ("Either Sydney or Canberra" -> "Sydney or
-    Canberra"); ``""`` when nothing is asserted. Scorers use it only for verbatim gold matches (a gold may itself
-    read "Tuvaluan dollars or Australian dollars"); ``claimed_answer`` is the extraction to score."""
-    if is_abstention(text):
-        return ""
-    clauses = [
-        clause for clause in _clauses(_clean(text))
-        if not clause.endswith("?") and _stance(clause) == "assert" and not _NEGATED_CLAUSE.match(clause)
-    ]  # echoed questions, filler and "Not Sydney or Canberra" claim nothing
-    if question and _OR.search(question):  # a choice question: the comparing clause carries the claim
-        clauses = [c for c in clauses if _CHOICE.search(c)][:1] or clauses
-    for clause in clauses:
-        core = _core(clause, question)
-        if normalize(core):
-            return core
-    return ""
-
-
-def claimed_answer(text: str, question: str = "") -> str:
-    """The one answer a reply commits to, or ``""`` when it claims none (abstains) or hedges between candidates.
-
-    Negated alternatives, hedging lead-ins and filler are removed, and the first asserting clause is reduced to the
-    thing it names: "Not Sydney or Canberra; it is Melbourne." -> "Melbourne"; "The capital is Paris." -> "Paris";
-    "France is larger than Japan." -> "France". "Either Sydney or Canberra" -> "" (a hedge claims neither).
-    With the ``question``, the side of "X is Y" that does not repeat the question is the answer ("The Canadian
-    dollar is the official currency of Canada" -> "The Canadian dollar"), and for a choice question ("Which is
-    larger, X or Y?") the clause that compares is the claim.
-    """
-    core = answer_span(text, question)
-    return "" if _OR.search(core) else core
+"""A negated or replaced alternative inside a clause ("Canberra, not Sydney", "Unlike Sydney, …", "…, replacing
+Auckland"): removed before the clause is read."""
 
 
 def strip_citations(text: str) -> str:

@@ -114,7 +114,7 @@ def numeric_match(question: Question, answer: Answer) -> float | None:
     """The ONE number the answer claims lies within the question's relative tolerance of a gold number."""
     if question.kind != "numeric" or not question.answers:
         return None
-    claimed = extract_number(answer.text)
+    claimed = extract_number(answer.text, question.question)
     tolerance = question.tolerance or 0.0
     return float(any(quantity_matches(claimed, extract_number(gold), tolerance) for gold in question.answers))
 
