@@ -68,7 +68,9 @@ def test_abstention_and_accuracy_per_kind():
     assert METRICS.get("abstention")(DISH, ans("Croissants.")) == 0.0
     accuracy = METRICS.get("accuracy")
     assert accuracy(DISH, ans("I don't know")) == 1.0
-    assert accuracy(BORDERS, ans("France, Portugal, Andorra")) == 1.0  # F1 = 0.75 >= 0.5
+    assert accuracy(BORDERS, ans("France, Portugal, Andorra")) == 0.0  # partial (F1 0.75): a reader's "incorrect"
+    assert accuracy(BORDERS, ans("France, Portugal, Andorra, Gibraltar, Morocco")) == 1.0
+    assert accuracy(BORDERS, ans("France, Portugal, Andorra, Gibraltar, Morocco, Italy")) == 0.0  # one too many
     assert accuracy(BORDERS, ans("France, Italy, Greece")) == 0.0  # F1 = 0.25
     assert score(CAPITAL, ans("Paris"), ["accuracy", "list_f1"]) == {"accuracy": 1.0, "list_f1": None}
     with pytest.raises(UnknownNameError, match="accuracy"):

@@ -11,6 +11,7 @@ from toolkit.experiments import cli as experiments_cli
 from toolkit.experiments.power_cli import power
 from toolkit.judges import cli as judges_cli
 from toolkit.k8s import cli as k8s_cli
+from toolkit.metrics import cli as metrics_cli
 from toolkit.planner.cli import plan
 from toolkit.providers import cli as providers_cli
 from toolkit.retrieval import cli as corpus_cli
@@ -33,4 +34,5 @@ app.command(name="plan")(plan)
 app.command(name="power")(power)
 app.add_typer(k8s_cli.app, name="k8s")
 app.add_typer(judges_cli.cli, name="judge")
+app.add_typer(metrics_cli.cli, name="metrics")
 app.add_typer(review_cli.cli, name="review")

@@ -16,7 +16,12 @@ from toolkit.extraction.lists import list_items
 from toolkit.extraction.numbers import Quantity, extract_number, numbers_close, quantities, units_compatible
 from toolkit.extraction.text import fold, is_abstention, normalize, strip_citations
 
+SCORERS_VERSION = "extraction-v2"
+"""The version of these rules, recorded with the scorer card (``toolkit.metrics.card``): bump it when a change can
+alter what a reply is read to claim, then re-measure the card (``tierlab metrics eval --record``)."""
+
 __all__ = [
+    "SCORERS_VERSION",
     "Quantity",
     "answer_span",
     "claimed_answer",

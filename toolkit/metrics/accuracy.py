@@ -29,8 +29,6 @@ from toolkit.extraction import (
 from toolkit.records import Answer, Question
 
 ANSWERED_KINDS = ("short", "multihop", "long")
-LIST_CORRECT_F1 = 0.5
-"""A list answer counts as correct (for ``accuracy``) when its list F1 reaches this."""
 
 
 def tokens(text: str) -> list[str]:
@@ -169,13 +167,15 @@ def accuracy(question: Question, answer: Answer) -> float | None:
     """One binary "correct" per question, whatever its kind, for cost per correct answer and McNemar tests.
 
     short/multihop/long: the claimed answer names a gold answer or alias (``contains_match``); numeric:
-    ``numeric_match``; list: list F1 at least 0.5; unanswerable: the reply abstains.
+    ``numeric_match``; list: every gold entity listed and nothing else (aliases of one entity are one item), as a
+    reader grades it (``rag_corpus/real_answers/GUIDELINES.md``; precision and recall keep the partial credit);
+    unanswerable: the reply abstains.
     """
     if question.kind == "numeric":
         return numeric_match(question, answer)
     if question.kind == "list":
-        f1 = list_f1(question, answer)
-        return None if f1 is None else float(f1 >= LIST_CORRECT_F1)
+        counts = _list_counts(question, answer)
+        return None if counts is None else float(counts[0] == counts[1] == len(question.answers))
     if question.kind == "unanswerable":
         return abstention(question, answer)
     return contains_match(question, answer)

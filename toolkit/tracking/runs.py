@@ -88,6 +88,23 @@ def _judge(result: ExperimentResult) -> dict:
     return {"params": params, "metrics": metrics}
 
 
+def _scorer(card: dict | None = None) -> dict:
+    """The accuracy scorer's card: its agreement with readers on the real-answer test split, per question kind
+    (``scorer/agreement_<kind>`` metrics, their intervals as ``ci/`` params)."""
+    from toolkit.metrics.card import scorer_card
+    from toolkit.metrics.stats import Interval
+
+    card = card or scorer_card()
+    params = {"scorer.card_version": card["version"], "scorer.card_split": card["split"],
+              "scorer.measured": card["measured"], "scorer.card_current": card["current"]}
+    metrics = {}
+    for kind, f in card["kinds"].items():
+        metrics[f"scorer/agreement_{kind}"] = float(f["agreement"])
+        interval = Interval(value=f["agreement"], low=f["low"], high=f["high"], n=f["n"], method="wilson")
+        params[f"ci/scorer/agreement_{kind}"] = names.interval_text(interval)
+    return {"params": params, "metrics": metrics}
+
+
 def _describe_parent(result: ExperimentResult, names: dict[str, str]) -> str:
     spec = result.spec
     lines = [spec.description.strip() or f"TierLab experiment `{spec.name}`.", "",
@@ -159,7 +176,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         },
     )
     parent_id = parent.info.run_id
-    judge = _judge(result)
+    judge, scorer = _judge(result), _scorer()
     questions = tables.questions_frame(result)
     log_params(client, parent_id, {
         **provenance.dataset_params(spec),
@@ -168,12 +185,14 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         "metrics": spec.metrics, "retriever": spec.retriever, "spec_hash": spec.spec_hash(),
         "catalog_version": _catalog().version, "prompt_versions": _prompt_versions(result.records),
         "confidence": spec.confidence, "skipped_providers": result.skipped, **judge["params"],
+        **scorer["params"],
     }, secrets)
     client.log_inputs(parent_id, datasets=[provenance.dataset_input(spec, tables.dataset_frame(result))])
     log_metrics(client, parent_id, {
         "usage/arms": len(result.arms), "usage/answers": len(result.records),
         "usage/network_calls": result.network_calls, "usage/errors": len(result.errors), **judge["metrics"],
         **significance,
+        **scorer["metrics"],
     })
     tables.log_parent_artifacts(client, parent_id, result, questions, secrets)
 
