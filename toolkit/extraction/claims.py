@@ -159,7 +159,7 @@ def _candidates(text: str, question: str) -> list[_Candidate]:
 
     attributes, found, antecedent = attribute_words(question), [], ""
     for clause in clauses(text):
-        if clause.question or clause.stance != "assert" or clause.mention:
+        if clause.question or clause.stance != "assert" or clause.mention or clause.label:
             continue
         compares = bool(_COMPARATIVE.match(_strip_hedges(clause.text)))
         if not compares and (clause.negated or _NEGATED_CLAUSE.match(clause.text)):

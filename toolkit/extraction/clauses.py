@@ -9,7 +9,8 @@ with what it does; ``toolkit.extraction.claims`` and ``numbers`` pick the answer
 - ``historical``: it states a past state ("was … until 1990", "used to be", "before 1868 it was");
 - ``mention``: it reports a belief, not the answer ("often mistaken for", "people think", "a misconception");
 - ``negated``: its verb is negated ("Sydney is not the capital", "Japan does not use the yuan");
-- ``alternative``: it offers another candidate ("or maybe", "possibly", "it might be").
+- ``alternative``: it offers another candidate ("or maybe", "possibly", "it might be");
+- ``label``: it heads what follows a colon ("The capital of Estonia: Tallinn.").
 
 Question helpers: the question's attribute words ("capital" in "What is the capital of France?"), the entities it
 names, and the two options of a choice question ("Which is larger, France or Japan?").
@@ -45,7 +46,7 @@ _HISTORICAL = re.compile(
 _MENTION = re.compile(
     r"\b(?:mistaken(?:ly)?|confused|misconception|wrongly|incorrectly|often\s+(?:thought|assumed|believed|said|"
     r"called|considered|cited)|commonly\s+(?:thought|assumed|believed|mistaken|said)|is\s+thought\s+to|"
-    r"(?:many|some|most)\s+(?:people|sources)|people\s+(?:often\s+)?(?:think|assume|believe|say))\b",
+    r"(?:many|some)\s+people|people\s+(?:often\s+)?(?:think|assume|believe|say))\b",
     re.IGNORECASE,
 )
 _NOT_BUT = re.compile(r"\bnot\s+[^,;.]*?\s+but\s+", re.IGNORECASE)
@@ -78,12 +79,14 @@ class Clause:
     mention: bool = False
     negated: bool = False
     alternative: bool = False
+    label: bool = False
+    """It heads what follows a colon ("The capital of Estonia: Tallinn."): the answer is after it."""
 
 
 def clauses(text: str) -> list[Clause]:
     """The reply's clauses in order, each with its marks (see the module docstring)."""
     found, carry = [], False
-    for concludes, raw in _split_keep_separators(_clean(text)):
+    for concludes, raw, label in _split_keep_separators(_clean(text)):
         body = _LEAD_PHRASE.sub("", raw.strip())
         marked = False
         while (marker := _MARKERS.match(body)) and marker.group(0):
@@ -103,19 +106,20 @@ def clauses(text: str) -> list[Clause]:
             mention=bool(_MENTION.search(body)),
             negated=bool(_VERB_NEGATION.search(_NOT_BUT.sub("", body))),
             alternative=bool(_ALTERNATIVE.search(body)),
+            label=label,
         ))
     return found
 
 
-def _split_keep_separators(text: str) -> list[tuple[bool, str]]:
-    """(follows a conclusion separator such as ", so", piece) for every piece of ``text``."""
+def _split_keep_separators(text: str) -> list[tuple[bool, str, bool]]:
+    """(follows a conclusion separator such as ", so"; piece; ends in a colon) for every piece of ``text``."""
     out, start, conclusion = [], 0, False
     for match in _SPLIT.finditer(text):
-        out.append((conclusion, text[start:match.start()]))
+        out.append((conclusion, text[start:match.start()], match.group(0).startswith(":")))
         conclusion = bool(_CONCLUSION.search(match.group(0)))
         start = match.end()
-    out.append((conclusion, text[start:]))
-    return [(c, p) for c, p in out if p.strip()]
+    out.append((conclusion, text[start:], False))
+    return [(c, p, label) for c, p, label in out if p.strip()]
 
 
 # ---------------------------------------------------------------- the question's side
