@@ -5,6 +5,7 @@ arm calls, a keyless provider refused with its variable and sign-up page, and th
 is driven by Playwright through its executable path (never `playwright install`). Screenshots go to test-artifacts/.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -51,29 +52,16 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
-@pytest.fixture
-def jupyterlab(tmp_path, local_llm_url):
-    """JupyterLab on 127.0.0.1 serving a copy of 01_quickstart with small parameters; stopped by its PID."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get update && apt-get install -y chromium`")
-    root, settings = tmp_path / "root", tmp_path / "lab-settings"
-    root.mkdir()
+@contextlib.contextmanager
+def lab_server(tmp_path: Path, root: Path, env_updates: dict[str, str | None], log_name: str = "browser-jupyterlab.log"):
+    """JupyterLab on 127.0.0.1 serving ``root`` (news toasts off, own config dirs), stopped by its PID; yields its
+    base URL. ``env_updates`` go to the server and its kernels (a value of None removes the variable)."""
+    settings = tmp_path / "lab-settings"
     settings.mkdir()
     (settings / "overrides.json").write_text(OVERRIDES)
-    nb = nbformat.read(paths.REPO_ROOT / "notebooks" / "01_quickstart.ipynb", as_version=4)
-    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    nb.cells[index].source += (
-        "\nsample_size = 10\nmethods = ['closed_book']\n"
-        "providers = [{'id': 'local/smollm2-135m-instruct', 'params': {'temperature': 0, 'max_tokens': 48}}]\n"
-        f"llm_url = {local_llm_url!r}\nrun_now = True"
-    )
-    nb.cells += [nbformat.v4.new_code_cell(KEYLESS_CELL), nbformat.v4.new_code_cell(PLANNER_CELL)]
-    nbformat.write(nb, root / "quickstart.ipynb")
     port = free_port()
     env = {
         **os.environ,
-        "TIERLAB_HOME": str(tmp_path / "home"),
-        "TIERLAB_LOCAL_URL": local_llm_url,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
@@ -81,8 +69,11 @@ def jupyterlab(tmp_path, local_llm_url):
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "user-settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
     }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("GROQ_API_KEY", None)  # the keyless cell must be refused
+    for name, value in env_updates.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     log = (tmp_path / "lab.log").open("wb")
     lab = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -102,7 +93,7 @@ def jupyterlab(tmp_path, local_llm_url):
                 pass
             assert time.monotonic() < deadline, "jupyter lab did not answer within 90 s"
             time.sleep(0.5)
-        yield base, root
+        yield base
     finally:
         os.killpg(lab.pid, signal.SIGTERM)
         try:
@@ -111,7 +102,45 @@ def jupyterlab(tmp_path, local_llm_url):
             os.killpg(lab.pid, signal.SIGKILL)
             lab.wait(10)
         log.close()
-        shutil.copy(tmp_path / "lab.log", artifacts() / "browser-jupyterlab.log")
+        shutil.copy(tmp_path / "lab.log", artifacts() / log_name)
+
+
+def open_notebook(page, base: str, name: str) -> None:
+    """Open a notebook of the lab, pick the kernel if asked, and wait until the kernel is idle."""
+    page.goto(f"{base}/lab/tree/{name}?token={TOKEN}")
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    try:  # JupyterLab may ask which kernel to start
+        page.click(".jp-Dialog button:has-text('Select')", timeout=5_000)
+    except Exception:
+        pass
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+
+
+def run_all(page) -> None:
+    page.click("li.lm-MenuBar-item:has-text('Run')")
+    page.click("li[data-command='runmenu:run-all']")
+
+
+@pytest.fixture
+def jupyterlab(tmp_path, local_llm_url):
+    """JupyterLab on 127.0.0.1 serving a copy of 01_quickstart with small parameters; stopped by its PID."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get update && apt-get install -y chromium`")
+    root = tmp_path / "root"
+    root.mkdir()
+    nb = nbformat.read(paths.REPO_ROOT / "notebooks" / "01_quickstart.ipynb", as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells[index].source += (
+        "\nsample_size = 10\nmethods = ['closed_book']\n"
+        "providers = [{'id': 'local/smollm2-135m-instruct', 'params': {'temperature': 0, 'max_tokens': 48}}]\n"
+        f"llm_url = {local_llm_url!r}\nrun_now = True"
+    )
+    nb.cells += [nbformat.v4.new_code_cell(KEYLESS_CELL), nbformat.v4.new_code_cell(PLANNER_CELL)]
+    nbformat.write(nb, root / "quickstart.ipynb")
+    env = {"TIERLAB_HOME": str(tmp_path / "home"), "TIERLAB_LOCAL_URL": local_llm_url, "MLFLOW_TRACKING_URI": None,
+           "GROQ_API_KEY": None}  # the keyless cell must be refused
+    with lab_server(tmp_path, root, env) as base:
+        yield base, root
 
 
 def artifacts() -> Path:
@@ -171,15 +200,8 @@ def test_quickstart_panel_in_jupyterlab(jupyterlab):
         )
         page = browser.new_page(viewport={"width": 1500, "height": 1400})
         try:
-            page.goto(f"{base}/lab/tree/quickstart.ipynb?token={TOKEN}")
-            page.wait_for_selector(".jp-Notebook", timeout=90_000)
-            try:  # JupyterLab may ask which kernel to start
-                page.click(".jp-Dialog button:has-text('Select')", timeout=5_000)
-            except Exception:
-                pass
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-            page.click("li.lm-MenuBar-item:has-text('Run')")
-            page.click("li[data-command='runmenu:run-all']")
+            open_notebook(page, base, "quickstart.ipynb")
+            run_all(page)
 
             # 1. the default cell awaits the run: Cancel in the panel is honoured while the cell waits
             wait_status(page, "running", timeout=180_000)

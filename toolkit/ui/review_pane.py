@@ -111,7 +111,7 @@ class ReviewPane:
         self.position, self.progress, self.status = w.HTML(), w.HTML(), w.HTML()
         self.question = w.HTML()
         self.columns = (ArmColumn(self, 0), ArmColumn(self, 1))
-        self.sync_button = w.Button(description="Sync with MLflow", icon="refresh",
+        self.sync_button = w.Button(description="Sync with MLflow", icon="refresh", layout=w.Layout(width="auto"),
                                     tooltip="write marks to the traces; read marks added in the MLflow UI",
                                     disabled=review.tracking() is None)
         self.rates = w.HTML()
