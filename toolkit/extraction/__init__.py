@@ -11,7 +11,7 @@ Every function is deterministic, never raises on junk, and refuses to guess: a h
 or two conflicting numbers extract to "nothing claimed" (``""`` / ``None``), so they can never score as correct.
 """
 
-from toolkit.extraction.claims import answer_span, claimed_answer
+from toolkit.extraction.claims import answer_span, asserts_nothing, claimed_answer
 from toolkit.extraction.lists import list_items
 from toolkit.extraction.numbers import Quantity, extract_number, numbers_close, quantities, units_compatible
 from toolkit.extraction.text import fold, is_abstention, normalize, strip_citations
@@ -24,6 +24,7 @@ __all__ = [
     "SCORERS_VERSION",
     "Quantity",
     "answer_span",
+    "asserts_nothing",
     "claimed_answer",
     "extract_number",
     "fold",

@@ -152,6 +152,23 @@ class _Candidate:
     echoes: bool
     compares: bool
     entities: frozenset[str]
+    empty: bool
+    """It only restates the question or itself ("The currency of Brazil is the currency of Brazil", "Kenya is the
+    official currency of Kenya"): a reply of nothing else claims nothing checkable."""
+
+
+def _says_nothing(clause: str, core: str, question: str) -> bool:
+    if choice_options(question):
+        return False  # naming an option of the question is the answer
+    copula = _COPULA.match(_strip_hedges(clause).strip(" .!"))
+    if copula:
+        subject, predicate = content_words(copula.group("subject")), content_words(copula.group("predicate"))
+        if subject and predicate and (subject <= predicate or predicate <= subject):
+            return True  # a tautology
+    return not content_words(core) - content_words(question) - _GENERIC
+
+
+_GENERIC = frozenset({"official", "national", "main", "current", "known"})
 
 
 def _candidates(text: str, question: str) -> list[_Candidate]:
@@ -169,7 +186,7 @@ def _candidates(text: str, question: str) -> list[_Candidate]:
         if not normalize(core):
             continue
         found.append(_Candidate(core, clause, echoes(clause.text, attributes), compares,
-                                frozenset(entity_mentions(clause.text))))
+                                frozenset(entity_mentions(clause.text)), _says_nothing(clause.text, core, question)))
         antecedent = _subject(clause.text) or core
     return found
 
@@ -185,6 +202,8 @@ def _choose(found: list[_Candidate], question: str) -> _Candidate | None:
     if asked and any(asked & c.entities for c in found):  # the reply names the entity asked about: others are asides
         found = [c for c in found if not c.entities or asked & c.entities]
     found = [c for c in found if not c.clause.historical] or found
+    if any(c.echoes and not c.empty for c in found):  # a clause that answers beats one that restates the question
+        found = [c for c in found if not c.empty]
     if not found:
         return None
     for preferred in (
@@ -195,6 +214,12 @@ def _choose(found: list[_Candidate], question: str) -> _Candidate | None:
         if preferred:
             return preferred[0]
     return found[0]
+
+
+def asserts_nothing(text: str, question: str = "") -> bool:
+    """The reply abstains, or every clause only restates the question or itself (a tautology such as "The head
+    coach of Japan's team is the head coach of Japan's team"): it commits to no answer (a reader's "abstained")."""
+    return is_abstention(text) or all(c.empty for c in _candidates(text, question))
 
 
 def answer_span(text: str, question: str = "") -> str:

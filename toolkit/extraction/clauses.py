@@ -142,8 +142,12 @@ def echoes(text: str, attributes: frozenset[str]) -> bool:
     return bool(attributes) and any(_stem(w) in attributes for w in normalize(text).split())
 
 
+_POSSESSIVE = re.compile(r"['\u2019]s\b")
+
+
 def content_words(text: str) -> set[str]:
-    return {word for word in normalize(text).split() if word not in _QUESTION_WORDS}
+    """Words that carry content ("Japan's national team" -> japan, national, team)."""
+    return {word for word in normalize(_POSSESSIVE.sub("", fold(text))).split() if word not in _QUESTION_WORDS}
 
 
 @lru_cache(maxsize=4096)

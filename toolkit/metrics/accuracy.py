@@ -18,9 +18,9 @@ from toolkit.datasets.aliases import aliases, canonical, entity_key, entity_ment
 from toolkit.extraction import (
     Quantity,
     answer_span,
+    asserts_nothing,
     claimed_answer,
     extract_number,
-    is_abstention,
     list_items,
     normalize,
     numbers_close,
@@ -157,10 +157,12 @@ def list_f1(question: Question, answer: Answer) -> float | None:
 
 
 def abstention(question: Question, answer: Answer) -> float | None:
-    """On unanswerable questions, 1 when the reply as a whole abstains (the right behaviour), else 0."""
+    """On unanswerable questions, 1 when the reply as a whole abstains (the right behaviour), else 0. A reply that
+    only restates the question ("The head coach of Japan's team is the head coach of Japan's team") commits to no
+    answer either: a reader counts it as abstaining (``asserts_nothing``)."""
     if question.kind != "unanswerable":
         return None
-    return float(is_abstention(answer.text))
+    return float(asserts_nothing(answer.text, question.question))
 
 
 def accuracy(question: Question, answer: Answer) -> float | None:
