@@ -13,7 +13,14 @@ or two conflicting numbers extract to "nothing claimed" (``""`` / ``None``), so 
 
 from toolkit.extraction.claims import answer_span, asserts_nothing, claimed_answer
 from toolkit.extraction.lists import list_items
-from toolkit.extraction.numbers import Quantity, extract_number, numbers_close, quantities, units_compatible
+from toolkit.extraction.numbers import (
+    Quantity,
+    extract_number,
+    extract_range,
+    numbers_close,
+    quantities,
+    units_compatible,
+)
 from toolkit.extraction.text import fold, is_abstention, normalize, strip_citations
 
 SCORERS_VERSION = "extraction-v2"
@@ -27,6 +34,7 @@ __all__ = [
     "asserts_nothing",
     "claimed_answer",
     "extract_number",
+    "extract_range",
     "fold",
     "is_abstention",
     "list_items",

@@ -187,3 +187,20 @@ def extract_number(text: str, question: str = "") -> Quantity | None:
     first = candidates[0]
     rivals = [q for q in candidates[1:] if q.dimension == first.dimension]
     return first if all(_same_claim(first, q) for q in rivals) else None
+
+
+def extract_range(text: str) -> tuple[Quantity, Quantity] | None:
+    """The two ends of the range a reply gives ("between 80 and 85 million" -> 80 million, 85 million: an end
+    without its own scale or unit takes the other's), or ``None`` when it gives no range. A reader counts a range
+    as correct only when both ends are (``rag_corpus/real_answers/GUIDELINES.md``)."""
+    text = _NEGATION.sub("", _clean(text))
+    match = _RANGE.search(_YEAR_SPAN.sub(lambda m: " " * len(m.group(0)), text))
+    if not match:
+        return None
+    ends = [q for q in _quantities(text) if q.start < match.end() and q.start + len(q.raw) > match.start()][:2]
+    if len(ends) != 2:
+        return None
+    low, high = ends
+    if low.scale == 1.0 and not low.unit and (high.scale != 1.0 or high.unit):
+        low = Quantity(value=low.value * high.scale, unit=high.unit, scale=high.scale, raw=low.raw, start=low.start)
+    return low, high

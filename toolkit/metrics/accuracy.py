@@ -21,6 +21,7 @@ from toolkit.extraction import (
     asserts_nothing,
     claimed_answer,
     extract_number,
+    extract_range,
     list_items,
     normalize,
     numbers_close,
@@ -109,11 +110,15 @@ def quantity_matches(claimed: Quantity | None, gold: Quantity | None, tolerance:
 
 
 def numeric_match(question: Question, answer: Answer) -> float | None:
-    """The ONE number the answer claims lies within the question's relative tolerance of a gold number."""
+    """The ONE number the answer claims lies within the question's relative tolerance of a gold number (a range:
+    both its ends do)."""
     if question.kind != "numeric" or not question.answers:
         return None
     claimed = extract_number(answer.text, question.question)
     tolerance = question.tolerance or 0.0
+    if claimed is None and (ends := extract_range(answer.text)):  # a range is right only if both ends are
+        return float(any(all(quantity_matches(end, extract_number(gold), tolerance) for end in ends)
+                         for gold in question.answers))
     return float(any(quantity_matches(claimed, extract_number(gold), tolerance) for gold in question.answers))
 
 
