@@ -91,10 +91,11 @@ def test_view_shows_both_arms_with_verification_and_verdicts(review):
     question = review.questions(arms)[0]
     view = review.view(question, arms)
     assert view["question"] and view["gold"] and set(view["arms"]) == set(arms)
-    cove = view["arms"][next(a for a in arms if a.endswith("cove_joint"))]
+    cove_arm = next(a for a in arms if a.endswith("cove_joint"))
+    cove = view["arms"][cove_arm]
     assert cove["verification"] and all(len(pair) == 2 for pair in cove["verification"])
-    assert "claims" in cove["verdicts"] and cove["verdicts"]["claims"][0] in ("supported", "hallucinated", "abstained",
-                                                                             "unknown")
+    primary = next(iter(review.records[(cove_arm, question)].verdicts))
+    assert cove["verdicts"][primary][0] in ("supported", "hallucinated", "abstained", "unknown")
     assert cove["mark"] is None and cove["chunks"] == []  # closed-book CoVe: no chunk was shown
 
 
@@ -242,3 +243,14 @@ def test_pull_reads_only_human_feedback_tierlab_did_not_write_and_not_twice():
         ("mlflow:ui-1", "hallucinated", "mlflow", "rev@example.com")]
     assert pull(traces, known={"mlflow:ui-1"}) == []
     assert json.loads(marks[0].model_dump_json())["at"].startswith("2023-11-14")
+
+
+def test_the_judge_card_figure_shown_is_only_one_measured_on_real_answers(review, monkeypatch):
+    from toolkit.review import rates
+
+    cards = {"templated": {"measured": True, "split": "test", "figures": {"balanced_accuracy": 0.994}},
+             "real": {"measured": True, "split": "real_answers_test", "figures": {"balanced_accuracy": 0.61}}}
+    for kind, expected in (("templated", None), ("real", 0.61)):
+        monkeypatch.setattr(rates, "judge_card", lambda name, card=cards[kind]: card)
+        assert review.rates().arms[0].judge_balanced_accuracy == expected
+    assert "| 0.61 |" in "\n".join(rates.rates_markdown(review.rates()))

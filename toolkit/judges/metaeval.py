@@ -187,6 +187,15 @@ def judge_card(name: str, split: str = "test") -> dict:
             "figures": {k: entry[k] for k in FIGURES}}
 
 
+REAL_ANSWER_SPLIT = "real_answers"
+"""Judge cards measured on real model answers (``rag_corpus/real_answers/``) name a split starting with this."""
+
+
+def is_real_answer_card(card: dict) -> bool:
+    """Whether a judge card holds figures measured on real answers labelled by people, the only ones shown."""
+    return bool(card.get("measured")) and str(card.get("split", "")).startswith(REAL_ANSWER_SPLIT)
+
+
 def cohen_kappa(a: list[bool], b: list[bool]) -> dict[str, float]:
     """Raw agreement and Cohen's kappa between two binary raters on the same items (nan when undefined)."""
     n = len(a)

@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import Field
 
 from toolkit.judges import cohen_kappa, judge_card
+from toolkit.judges.metaeval import is_real_answer_card
 from toolkit.metrics.ppi import MIN_LABELS, ppi_mean
 from toolkit.metrics.stats import Interval
 from toolkit.records import Record
@@ -28,7 +29,7 @@ UNCORRECTED = "judge only, uncorrected"
 
 class ArmRates(Record):
     arm: str
-    judge: str = Field(description="The judge whose verdicts are corrected (the run's primary judge).")
+    judge: str = Field(description="The judge whose verdicts are corrected (the run's primary judge, by name).")
     answers: int
     judge_rate: Interval | None = Field(description="Judge only, uncorrected (its unknown verdicts left out).")
     ppi_rate: Interval | None = Field(
@@ -88,8 +89,13 @@ def primary_verdict(record):
 
 
 def _card_balanced_accuracy(judge: str) -> float | None:
-    value = (judge_card(judge).get("figures") or {}).get("balanced_accuracy")
-    return float(value) if isinstance(value, int | float) and not math.isnan(value) else None
+    """The judge's balanced accuracy on real answers labelled by people (its card), or None when not measured so:
+    a figure from templated answers says nothing about real ones."""
+    card = judge_card(judge)
+    value = (card.get("figures") or {}).get("balanced_accuracy")
+    if not is_real_answer_card(card) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
 
 
 def _interval(test) -> Interval:
@@ -115,7 +121,7 @@ def corrected_rates(result, marks: MarkStore | None = None) -> CorrectedRates:
         decided = [q for q in ids if (name, q) in human and not verdicts[(name, q)].unknown]
         agree = cohen_kappa([bool(verdicts[(name, q)].hallucinated) for q in decided],
                             [human[(name, q)] == 1.0 for q in decided])
-        judge = verdicts[(name, ids[0])].judge if ids else ""
+        judge = next((next(iter(r.verdicts)) for r in result.records if r.arm == name), "")  # the primary judge
         rows.append(ArmRates(
             arm=name, judge=judge, answers=len(ids), judge_rate=arm.metrics.get("hallucination_rate"),
             ppi_rate=ppi, labels=len(labelled), sample=len(in_sample),

@@ -24,14 +24,6 @@ from toolkit.review.rates import CorrectedRates, corrected_rates
 DEFAULT_SAMPLE = 30
 
 
-def verdicts_of(record) -> dict:
-    """judge name -> Verdict of one stored answer (the offline judge, and the LLM judge when there was one)."""
-    found = {record.verdict.judge: record.verdict}
-    if record.llm_verdict is not None:
-        found[record.llm_verdict.judge] = record.llm_verdict
-    return found
-
-
 class Review:
     """The review of one stored run (an ``ExperimentResult``): what to show, marks, the sample, the rates."""
 
@@ -98,7 +90,7 @@ class Review:
             "chunks": [(c.id, c.doc_id, c.text[:limit] if limit else c.text) for c in answer.retrieved[:count]],
             "context": shown_context(answer),
             "verification": [(q, replies[i] if i < len(replies) else None) for i, q in enumerate(questions)],
-            "verdicts": {name: (v.label, v.reason) for name, v in verdicts_of(record).items()},
+            "verdicts": {name: (v.label, v.reason) for name, v in record.verdicts.items()},
             "mark": mark,
         }
 

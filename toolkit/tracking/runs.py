@@ -11,6 +11,7 @@ from datetime import datetime
 from toolkit.experiments.report import paired_test_lines
 from toolkit.experiments.results import ExperimentResult, question_row
 from toolkit.experiments.spec import MethodSpec, ProviderSpec, arm_label, arm_labels
+from toolkit.judges.metaeval import is_real_answer_card
 from toolkit.tracking import human, provenance, tables
 from toolkit.tracking import metrics as names
 from toolkit.tracking.client import client_for, create_experiment, log_metrics, log_params
@@ -48,15 +49,6 @@ def _window_ms(records) -> tuple[int | None, int | None]:
 
 def _prompt_versions(records) -> list[str]:
     return sorted({str(v) for r in records if (v := r.answer.details.get("prompt_version"))})
-
-
-REAL_ANSWER_SPLIT = "real_answers"
-"""Judge cards measured on real model answers (``rag_corpus/real_answers/``) name a split starting with this."""
-
-
-def is_real_answer_card(card: dict) -> bool:
-    """Whether a judge card holds figures measured on real answers labelled by people, the only ones logged."""
-    return bool(card.get("measured")) and str(card.get("split", "")).startswith(REAL_ANSWER_SPLIT)
 
 
 def _judge(result: ExperimentResult) -> dict:
