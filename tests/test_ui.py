@@ -176,8 +176,10 @@ def test_run_in_background_fills_progress_live_table_and_results(home, server):
     assert result.arms[0].metrics["accuracy"].value > 0  # the server answers with the gold answers
     view = panel.results.children[0]
     assert "Results: ui-test" in view.children[0].value
-    summary = view.children[1].children[0].children[0].value
-    assert "local/smollm2-135m-instruct | closed_book" in summary and "3/3" in summary
+    summary = panel.results_view.summary.value
+    assert "closed_book · local" in summary and "3/3" in summary
+    assert "overflow-x:auto" in summary  # wider than the panel: it scrolls
+    assert "claims-v" in panel.results_view.header.value  # the judge that really judged, by its version
 
 
 def test_rerun_continues_without_repeating_calls(home, server):
@@ -241,8 +243,8 @@ def test_failures_are_shown_not_swallowed(home):
     assert panel.state.status == "done" and result.errors
     arms, _, _ = panel.state.snapshot()
     assert all(a.done == 0 for a in arms)
-    view = panel.results.children[0]
-    assert "failed" in view.children[1].children[0].children[1].value
+    view = panel.results_view
+    assert "failed" in view.notes.value
 
 
 # --- results view ------------------------------------------------------------------------------------------------
@@ -252,7 +254,7 @@ def test_results_view_drilldown_shows_cove_steps(home, server):
     panel = panel_for(small_spec(server.url))
     result = panel.run(wait=True)
     rows = summary_rows(result)
-    assert [r[0] for r in rows] == [a.arm for a in result.arms]
+    assert [r[0] for r in rows] == ["closed_book · local", "cove_joint · local"]  # short labels: the table fits
     assert rows[0][2].count("[") == 1 and rows[0][2].endswith(" n=3")  # accuracy with its CI and n
     tests = comparison_rows(result.comparisons, "accuracy")
     assert tests and tests[0][0] == "accuracy" and tests[0][5] == "McNemar (exact)"

@@ -21,6 +21,23 @@ def test_counts_are_integers_and_dollars_readable():
     assert money(0.0031) == "$0.0031" and money(None) == "–"
 
 
+def test_every_summary_column_is_explained_on_hover():
+    import html
+    import re
+
+    from toolkit.metrics import metric_info
+    from toolkit.ui.html import table
+    from toolkit.ui.results import SUMMARY_HEADERS, summary_columns
+
+    columns = summary_columns()
+    assert set(columns) == set(SUMMARY_HEADERS) and all(len(text) > 20 for text in columns.values())
+    assert columns["groundedness"].startswith(metric_info("groundedness").description)
+    assert "per 1,000" in columns["$ per 1k questions"]
+    rendered = table(SUMMARY_HEADERS, [], titles=columns)
+    titles = [html.unescape(t) for t in re.findall(r"<th [^>]*title='([^']*)'", rendered)]
+    assert titles == list(columns.values())  # every header carries its explanation
+
+
 def test_answers_from_the_response_cache_are_marked(home, server):  # noqa: F811
     from toolkit.ui.results import summary_rows
 
@@ -32,6 +49,7 @@ def test_answers_from_the_response_cache_are_marked(home, server):  # noqa: F811
     row = summary_rows(result)[0]
     assert row[1] == "2/2 (2 cached)"
     assert "2 (0)" in row  # calls (network) as integers
+    assert not any("µ" in cell or "e-" in cell for cell in row)  # dollars per 1,000 questions, readable
     assert "cached" in again.live.value
 
 

@@ -5,6 +5,7 @@ the same numbers.
 """
 
 from toolkit.experiments.results import ExperimentResult
+from toolkit.judges.metaeval import judges_text
 from toolkit.metrics import headline_metrics
 from toolkit.metrics.stats import MIN_PAIRS, STATS_NOTE, Interval
 from toolkit.review.rates import corrected_rates, rates_markdown
@@ -33,7 +34,9 @@ def summary_markdown(result: ExperimentResult) -> str:
         "",
         *([spec.description, ""] if spec.description else []),
         f"Dataset `{spec.dataset}` / `{spec.split}`, {result.arms[0].planned if result.arms else 0} questions "
-        f"(seed {spec.seed}), judges `{', '.join(j.name for j in spec.judges)}`, run `{result.run_key}`. Intervals: {pct}%, n beside each.",
+        f"(seed {spec.seed}), run `{result.run_key}`. Intervals: {pct}%, n beside each.",
+        "",
+        f"Judge: {judges_text(result.records) or ', '.join(j.name for j in spec.judges)}.",
         "",
         "| provider | method | answered | "
         + " | ".join(HEADLINE)

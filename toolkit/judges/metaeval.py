@@ -188,12 +188,36 @@ def judge_card(name: str, split: str = "test") -> dict:
 
 
 REAL_ANSWER_SPLIT = "real_answers"
-"""Judge cards measured on real model answers (``rag_corpus/real_answers/``) name a split starting with this."""
+"""Judge cards measured on real model answers labelled by people (``rag_corpus/real_answers/``) name a split
+starting with this; figures measured on templated answers are regression checks, shown on no card."""
 
 
 def is_real_answer_card(card: dict) -> bool:
-    """Whether a judge card holds figures measured on real answers labelled by people, the only ones shown."""
+    """Whether a judge card holds figures measured on real answers labelled by people (the only ones MLflow and the
+    panels show as a judge's accuracy)."""
     return bool(card.get("measured")) and str(card.get("split", "")).startswith(REAL_ANSWER_SPLIT)
+
+
+def card_text(card: dict) -> str:
+    """How good a judge is, in words: its figures on real answers labelled by people, or that it was not measured
+    there yet (a figure from templated answers would flatter it, so none is shown)."""
+    if not is_real_answer_card(card):
+        return "not yet measured on real answers labelled by people"
+    figures = card.get("figures", {})
+    shown = [f"{key.replace('_', ' ')} {value:.2f}" for key, value in figures.items()
+             if key in ("balanced_accuracy", "detected", "false_alarm") and isinstance(value, int | float)]
+    return f"{', '.join(shown)} on {figures.get('n', '?')} real answers ({card.get('version', '')})"
+
+
+def judges_text(records) -> str:
+    """The judges that produced a run's verdicts, by the name a spec uses and the version that judged, with how good
+    each is: ``offline (claims-v4): not yet measured on real answers labelled by people``."""
+    used: dict[str, set[str]] = {}
+    for record in records:
+        for name, verdict in record.verdicts.items():
+            used.setdefault(name, set()).add(verdict.version or verdict.judge)
+    return "; ".join(f"{name} ({', '.join(sorted(versions))}): {card_text(judge_card(name))}"
+                     for name, versions in used.items())
 
 
 def cohen_kappa(a: list[bool], b: list[bool]) -> dict[str, float]:

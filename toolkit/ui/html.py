@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -49,10 +49,25 @@ def money(value: Any) -> str:
     return f"${value:.{digits}f}"
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css_class: str = "tierlab-table") -> str:
-    """An HTML table; cells are escaped text."""
-    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{esc(h)}</th>" for h in headers)
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css_class: str = "tierlab-table",
+          titles: Mapping[str, str] | None = None) -> str:
+    """An HTML table; cells are escaped text. ``titles`` explain columns on hover (header -> text); explained
+    headers are underlined with dots, the usual sign that hovering tells more."""
+    titles = titles or {}
+
+    def head(header: str) -> str:
+        style = "text-align:left;padding:2px 8px;vertical-align:bottom"
+        if header in titles:
+            return (f"<th style='{style};cursor:help' title='{esc(titles[header])}'>"
+                    f"<span style='border-bottom:1px dotted #888'>{esc(header)}</span></th>")
+        return f"<th style='{style}'>{esc(header)}</th>"
+
     body = "".join(
         "<tr>" + "".join(f"<td style='padding:2px 8px'>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
-    return f"<table class='{css_class}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table class='{css_class}'><thead><tr>{''.join(head(h) for h in headers)}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def scrolling(html_text: str) -> str:
+    """``html_text`` in a box as wide as the panel that scrolls sideways instead of overflowing it."""
+    return f"<div style='overflow-x:auto;max-width:100%'>{html_text}</div>"

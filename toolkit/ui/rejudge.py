@@ -35,6 +35,7 @@ class RejudgePanel:
 
     def run(self) -> Rejudged:
         from toolkit.judges import get_judge, judge_card
+        from toolkit.judges.metaeval import card_text
 
         choice = self.judge.value
         self.output.value = f"<small>re-judging {len(self.result.records)} answers with {esc(choice)}…</small>"
@@ -52,16 +53,8 @@ class RejudgePanel:
             f"<div><b>Agreement of the two judges:</b> {esc(_kappa_text(outcome.kappa))}</div>",
             f"<div><b>Calls:</b> 0 to the arms' models; {outcome.judge_calls} to the judge</div>",
         ]
-        if card.get("measured"):
-            lines.append(f"<small>{esc(choice)} on the labelled set: {esc(_card_text(card))}</small>")
+        lines.append(f"<small>{esc(choice)}: {esc(card_text(card))}</small>")
         for judge, stats in outcome.human.items():
             lines.append(f"<div><b>{esc(judge)} vs the reviewer's marks:</b> {esc(_kappa_text(stats))}</div>")
         self.output.value = "".join(lines)
         return outcome
-
-
-def _card_text(card: Mapping[str, Any]) -> str:
-    """The judge card's figures on its labelled split, e.g. ``balanced_accuracy 0.98, false_alarm 0.02 (n=854)``."""
-    figures = card.get("figures", {})
-    shown = [f"{key} {value:.2f}" for key, value in figures.items() if isinstance(value, float)]
-    return f"{', '.join(shown)} (n={figures.get('n', '?')}, {card.get('version', '')}, {card.get('split', '')} split)"

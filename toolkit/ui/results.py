@@ -11,47 +11,71 @@ from typing import Any
 
 import ipywidgets as w
 
-from toolkit.metrics import headline_metrics
+from toolkit.judges.metaeval import judges_text
+from toolkit.metrics import headline_metrics, metric_info
 from toolkit.metrics.stats import STATS_NOTE
-from toolkit.ui.html import count, esc, interval, money, table
+from toolkit.ui.html import count, esc, interval, money, scrolling, table
 
 SUMMARY_METRICS = headline_metrics()
-SUMMARY_HEADERS = (
-    "arm",
-    "answered",
-    *SUMMARY_METRICS,
-    "p50 / p95 s",
-    "calls (network)",
-    "$ actual",
-    "$ shadow per correct",
-    "$ self-hosted per correct",
-    "stopped",
-)
+PER = 1000
+
+
+def summary_columns(confidence: float = 0.95) -> dict[str, str]:
+    """The summary table's columns, each with what hovering its header says (the metrics' registered
+    descriptions, so "groundedness" is explained where it is shown)."""
+    pct = round(confidence * 100)
+    return {
+        "arm": "method · provider: the arm's short label (the Drill-down tab lists arms by their full names)",
+        "answered": "questions answered / planned; '(k cached)': answers replayed from the response cache",
+        **{name: f"{metric_info(name).description} Shown as value [{pct}% interval] n=questions it applies to."
+           for name in SUMMARY_METRICS},
+        "p50 / p95 s": "median and 95th-percentile seconds per answer (the whole method, all its calls)",
+        "calls (network)": "model calls, and in brackets those that went over the network (the rest came from cache)",
+        "$ per 1k questions": "dollars per 1,000 questions: the larger of what was charged and the paid tier's list "
+                              "price (so a paid call counts once), plus self-hosted capacity time",
+        "$ per 1k correct": "the same dollars per 1,000 correct answers",
+        "$ charged": "what this run was actually charged in total ($0 on a free tier)",
+        "stopped": "why the arm stopped before answering every question (budget, quota, cancelled)",
+    }
+
+
+SUMMARY_HEADERS = tuple(summary_columns())
 
 
 def summary_rows(result: Any) -> list[list[str]]:
-    """One row per arm: headline metrics as ``value [low, high]``, latency, calls and cost per correct answer."""
+    """One row per arm: headline metrics as ``value [low, high] n``, latency, calls and dollars per 1,000 questions
+    and per 1,000 correct answers."""
+    from toolkit.experiments.results import total_cost_usd
+    from toolkit.experiments.spec import arm_labels
+
+    labels = arm_labels(result.spec)
     rows = []
     for arm in result.arms:
         cost = arm.cost
-        latency = (
-            "–" if cost.get("latency_p50_s") is None else f"{cost['latency_p50_s']:.2f} / {cost['latency_p95_s']:.2f}"
-        )
+        latency = "–" if not cost.get("latency_n", arm.answered) or cost.get("latency_p50_s") is None else (
+            f"{cost['latency_p50_s']:.2f} / {cost['latency_p95_s']:.2f}")
         cached = sum(1 for r in result.records if r.arm == arm.arm and r.answer.cached)
+        total, correct = total_cost_usd(cost), cost.get("correct")
         rows.append(
             [
-                arm.arm,
+                labels.get(arm.arm, arm.arm),
                 f"{arm.answered}/{arm.planned}" + (f" ({cached} cached)" if cached else ""),
                 *(interval(arm.metrics.get(name)) for name in SUMMARY_METRICS),
                 latency,
                 f"{count(cost.get('calls'))} ({count(cost.get('network_calls'))})",
+                money(total * PER / arm.answered) if arm.answered else "–",
+                money(total * PER / correct) if correct else "–",
                 money(cost.get("cost_usd")),
-                money(cost.get("shadow_cost_per_correct_usd")),
-                money(cost.get("selfhosted_cost_per_correct_usd")),
                 arm.stopped or "",
             ]
         )
     return rows
+
+
+def summary_html(result: Any) -> str:
+    """The summary table, scrolling sideways when wider than the panel, every column explained on hover."""
+    note = "<small>Hover a column name for what it means.</small>"
+    return scrolling(table(SUMMARY_HEADERS, summary_rows(result), titles=summary_columns(result.spec.confidence))) + note
 
 
 COMPARISON_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "test", "p", "p (Holm)")
@@ -177,10 +201,11 @@ class ResultsView:
         self.header = w.HTML(
             f"<h4 style='margin:4px 0'>Results: {esc(spec.name)}</h4>"
             f"<small>run <code>{esc(result.run_key)}</code> · {len(result.records)} answers · "
-            f"{result.network_calls} network calls this run · {round(spec.confidence * 100)}% CIs (Wilson / BCa)</small>"
+            f"{result.network_calls} network calls this run · {round(spec.confidence * 100)}% CIs (Wilson / BCa)<br>"
+            f"judge {esc(judges_text(result.records) or '–')}</small>"
         )
         self.mlflow = MlflowButton(result.mlflow_run_id, tracking_uri)
-        self.summary = w.HTML(table(SUMMARY_HEADERS, summary_rows(result)))
+        self.summary = w.HTML(summary_html(result))
         self.corrected = w.HTML(corrected_html(result))
         notes = [f"{len(result.errors)} question(s) failed (retried on the next run)"] if result.errors else []
         notes += [f"skipped {name}: {why}" for name, why in result.skipped.items()]
