@@ -108,11 +108,11 @@ NOTEBOOKS = {
             "               \"entity_hallucination_rate\", \"list_precision\", \"list_precision_low\", \"list_precision_high\"]])\n"
             "ui.figure(hallucination_figure(result))"
         ),
-        new_markdown_cell("Paired tests on the same questions (arm A − arm B):"),
-        new_code_cell(
-            "import pandas as pd\n\n"
-            "pd.DataFrame([t.model_dump() for t in result.comparisons if t.metric in (\"hallucination\", \"list_precision\")])"
+        new_markdown_cell(
+            "Paired tests on the same questions (arm A − arm B). Below 10 paired questions a test cannot tell arms "
+            "apart, and the table says \"too few to test\" instead of a p-value:"
         ),
+        new_code_cell("result.paired_frame([\"hallucination\", \"list_precision\"])"),
     ],
     "03_free_tier_vs_self_hosted.ipynb": [
         new_markdown_cell(

@@ -119,6 +119,7 @@ def test_02_rag_vs_cove(notebook_env):
     outputs = text_outputs(nb)
     assert "hallucination_rate" in outputs and "entity_hallucination_rate" in outputs
     assert "image/png" in json.dumps([c.get("outputs") for c in nb.cells])  # the hallucination plot
+    assert "too few to test" in outputs and "p_value" not in outputs  # 2 paired questions: said, not "None"
     assert "Finished: 4 answers in 2 arms" in widget_text(nb)
 
 

@@ -21,6 +21,21 @@ def test_counts_are_integers_and_dollars_readable():
     assert money(0.0031) == "$0.0031" and money(None) == "–"
 
 
+def test_paired_tests_read_too_few_to_test_rather_than_none():
+    from toolkit.experiments.results import ExperimentResult
+    from toolkit.experiments.spec import parse_spec
+    from toolkit.metrics.stats import PairedTest
+
+    tests = (PairedTest(metric="accuracy", arm_a="a", arm_b="b", n=2, diff=0.5, low=-0.5, high=1.0, test="McNemar"),
+             PairedTest(metric="accuracy", arm_a="a", arm_b="c", n=20, diff=0.3, low=0.1, high=0.5, test="McNemar",
+                        p_value=0.01, p_adjusted=0.02))
+    spec = parse_spec("name: s\nproviders: [local/smollm2-135m-instruct]\nmethods: [closed_book]\n")
+    result = ExperimentResult(spec=spec, run_key="s-1", run_dir="/tmp/s", arms=(), comparisons=tests, records=())
+    frame = result.paired_frame(["accuracy"])
+    assert list(frame["p"]) == ["too few to test (n < 10)", "0.010"] and list(frame["p (Holm)"])[1] == "0.020"
+    assert frame.isna().sum().sum() == 0 and result.paired_frame(["token_f1"]).empty
+
+
 def test_every_summary_column_is_explained_on_hover():
     import html
     import re

@@ -106,6 +106,19 @@ class ExperimentResult(Record):
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def paired_frame(self, metrics: Iterable[str] | None = None):
+        """The paired tests as a table to read (arm A − arm B on the questions both answered): the difference with
+        its interval, the test, and p-values as text — "too few to test (n < 10)" rather than an empty ``None``."""
+        import pandas as pd
+
+        wanted = None if metrics is None else set(metrics)
+        return pd.DataFrame(
+            [{"metric": t.metric, "arm A": t.arm_a, "arm B": t.arm_b, "n": t.n, "A − B [CI]": t.diff_text(),
+              "test": t.test, "p": t.p_text(), "p (Holm)": t.p_text(adjusted=True)}
+             for t in self.comparisons if wanted is None or t.metric in wanted],
+            columns=["metric", "arm A", "arm B", "n", "A − B [CI]", "test", "p", "p (Holm)"],
+        )
+
     def questions_frame(self):
         """One row per (arm, question): the answer, its scores and verdicts (the per-question MLflow table), and
         how many of its calls were shared with another arm of the run (``toolkit.experiments.accounting``)."""
