@@ -3,6 +3,7 @@ judge against test_ui's deterministic gold server), prediction-powered rates fro
 the MLflow round trip's mapping on fake traces (the real server: test_review_mlflow.py)."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -254,3 +255,22 @@ def test_the_judge_card_figure_shown_is_only_one_measured_on_real_answers(review
         monkeypatch.setattr(rates, "judge_card", lambda name, card=cards[kind]: card)
         assert review.rates().arms[0].judge_balanced_accuracy == expected
     assert "| 0.61 |" in "\n".join(rates.rates_markdown(review.rates()))
+
+
+def test_a_mark_made_while_mlflow_is_down_is_stored_and_the_cli_says_how_to_sync(review, monkeypatch, tmp_path):
+    from toolkit.cli import app
+
+    folder = review.result.run_dir
+    (tmp_path / "cli-home" / "runs").mkdir(parents=True)
+    (tmp_path / "cli-home" / "runs" / "copied").symlink_to(folder)
+    monkeypatch.setenv("TIERLAB_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    (Path(folder) / "tracked.json").write_text(json.dumps(
+        {"digest": "x", "uri": "http://127.0.0.1:9", "run_id": "0" * 32}))  # nothing listens on port 9
+    arm, question = review.arms[0], review.questions(review.arms)[0]
+    out = CliRunner().invoke(app, ["review", "mark", "copied", "--arm", arm, "--question", question,
+                                   "--accuracy", "correct"])
+    assert out.exit_code == 0, out.output
+    assert "MLflow was not updated" in out.output and "tierlab review sync copied" in out.output
+    assert [m.accuracy for m in MarkStore(folder).history()] == ["correct"]

@@ -67,9 +67,13 @@ def mark(
         stored = review.mark(arm, question, accuracy=accuracy, hallucination=hallucination, sync=False)
     except MarkError as error:
         _fail(str(error))
-    if not no_sync and review.tracking() is not None:
-        review.push([stored])
     typer.echo(f"marked {arm} / {question}; {review.progress_text(arm)}")
+    if not no_sync and review.tracking() is not None:
+        try:
+            review.push([stored])
+        except Exception as error:  # noqa: BLE001 - the mark is stored; MLflow can be updated later
+            typer.secho(f"stored with the run, but MLflow was not updated ({error}); run `tierlab review sync "
+                        f"{run}` when it is reachable", fg="yellow", err=True)
 
 
 @cli.command("progress")
