@@ -152,6 +152,9 @@ def test_rates_are_judge_only_until_the_sample_is_labelled_then_prediction_power
         assert arm.status == "prediction-powered, 10 human labels" and arm.kappa is not None or arm.agreement
     difference = after.differences[0]
     assert difference.labels == 10 and difference.ppi_diff is not None  # the same questions sampled in both arms
+    for arm in after.arms:  # every sampled answer was also marked correct: the scorer's accuracy is corrected too
+        assert arm.accuracy_labels == 10 and arm.accuracy_ppi is not None and arm.accuracy_scorer is not None
+        assert 0 <= arm.accuracy_ppi.low <= arm.accuracy_ppi.value <= arm.accuracy_ppi.high <= 1
 
 
 def test_marks_outside_the_sample_count_for_agreement_not_for_the_corrected_rate(review):
@@ -171,6 +174,7 @@ def test_summary_markdown_shows_judge_only_and_prediction_powered_side_by_side(r
     _label_sample(review, 10)
     text = summary_markdown(review.result)
     assert "| 10 of 10 |" in text and "prediction-powered" in text
+    assert "Accuracy, automatic scorer vs prediction-powered" in text
 
 
 # --- the CLI ----------------------------------------------------------------------------------------------------

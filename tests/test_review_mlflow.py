@@ -67,3 +67,5 @@ def test_marks_round_trip_through_mlflow(mlflow_server, tmp_path, monkeypatch):
     assert metrics["hallucination/rate_ppi"] == pytest.approx(rates.ppi_rate.value)
     assert metrics["hallucination/rate_ppi_ci_low"] <= metrics["hallucination/rate_ppi"] <= \
         metrics["hallucination/rate_ppi_ci_high"]
+    assert metrics["quality/accuracy_human_labels_n"] == 10
+    assert metrics["quality/accuracy_ppi"] == pytest.approx(rates.accuracy_ppi.value)

@@ -43,6 +43,12 @@ class ArmRates(Record):
     judge_balanced_accuracy: float | None = Field(
         default=None, description="The judge's balanced accuracy on its card (real answers), when measured."
     )
+    accuracy_scorer: Interval | None = Field(default=None, description="The automatic accuracy (uncorrected).")
+    accuracy_ppi: Interval | None = Field(
+        default=None, description="Prediction-powered accuracy: the scorer corrected by human accuracy marks."
+    )
+    accuracy_labels: int = Field(default=0, description="Human accuracy marks on the arm's random review sample.")
+    accuracy_kappa: float | None = Field(default=None, description="Cohen's kappa, scorer vs human (correct or not).")
 
     @property
     def status(self) -> str:
@@ -102,32 +108,52 @@ def _interval(test) -> Interval:
     return Interval(value=test.diff, low=test.low, high=test.high, n=test.n, method=test.test)
 
 
+def _corrected(arm: str, in_sample: list[str], ids: list[str], human: dict, predicted: dict, confidence: float):
+    """(labelled ids, prediction-powered mean): human values on the sample, the predictor's on every answer."""
+    labelled = [q for q in in_sample if (arm, q) in human]
+    rest = [q for q in ids if q not in set(labelled)]
+    return labelled, ppi_mean([human[(arm, q)] for q in labelled], [predicted[(arm, q)] for q in labelled],
+                              [predicted[(arm, q)] for q in rest], confidence=confidence)
+
+
+def _kappa(pairs: list[tuple[bool, bool]]) -> tuple[float | None, float | None]:
+    """(Cohen's kappa, raw agreement) of (automatic, human) pairs; None where undefined."""
+    agree = cohen_kappa([a for a, _ in pairs], [h for _, h in pairs])
+    return _number(agree["kappa"]), _number(agree["agreement"])
+
+
 def corrected_rates(result, marks: MarkStore | None = None) -> CorrectedRates:
-    """Judge-only and prediction-powered hallucination rates of every arm of ``result``, and their differences."""
+    """Judge-only and prediction-powered hallucination rates of every arm of ``result`` and their differences, and
+    the automatic accuracy corrected the same way by human accuracy marks (the scorer as the predictor)."""
+    from toolkit.metrics import score
+
     marks = marks or MarkStore(Path(result.run_dir))
-    sample, confidence = marks.sample(), result.spec.confidence
-    human = {key: value for key, mark in marks.current().items() if (value := human_value(mark)) is not None}
+    sample, confidence, standing = marks.sample(), result.spec.confidence, marks.current()
+    human = {key: value for key, mark in standing.items() if (value := human_value(mark)) is not None}
+    human_accuracy = {key: float(m.accuracy == "correct") for key, m in standing.items() if m.accuracy is not None}
     verdicts = {(r.arm, r.question.id): primary_verdict(r) for r in result.records}
     judged = {key: judge_value(verdict) for key, verdict in verdicts.items()}
+    scored = {(r.arm, r.question.id): score(r.question, r.answer, ("accuracy",))["accuracy"] for r in result.records}
+    scored_value = {key: 0.5 if value is None else value for key, value in scored.items()}
     answered = {arm.arm: [r.question.id for r in result.records if r.arm == arm.arm] for arm in result.arms}
     rows = []
     for arm in result.arms:
         name, ids = arm.arm, answered[arm.arm]
         in_sample = [q for q in sample.get(name, []) if (name, q) in judged]
-        labelled = [q for q in in_sample if (name, q) in human]
-        rest = [q for q in ids if q not in set(labelled)]
-        ppi = ppi_mean([human[(name, q)] for q in labelled], [judged[(name, q)] for q in labelled],
-                       [judged[(name, q)] for q in rest], confidence=confidence)
-        decided = [q for q in ids if (name, q) in human and not verdicts[(name, q)].unknown]
-        agree = cohen_kappa([bool(verdicts[(name, q)].hallucinated) for q in decided],
-                            [human[(name, q)] == 1.0 for q in decided])
+        labelled, ppi = _corrected(name, in_sample, ids, human, judged, confidence)
+        accuracy_labelled, accuracy_ppi = _corrected(name, in_sample, ids, human_accuracy, scored_value, confidence)
+        kappa, agreement = _kappa([(bool(verdicts[(name, q)].hallucinated), human[(name, q)] == 1.0) for q in ids
+                                   if (name, q) in human and not verdicts[(name, q)].unknown])
+        accuracy_kappa, _ = _kappa([(scored[(name, q)] >= 0.5, human_accuracy[(name, q)] == 1.0) for q in ids
+                                    if (name, q) in human_accuracy and scored[(name, q)] is not None])
         judge = next((next(iter(r.verdicts)) for r in result.records if r.arm == name), "")  # the primary judge
         rows.append(ArmRates(
             arm=name, judge=judge, answers=len(ids), judge_rate=arm.metrics.get("hallucination_rate"),
             ppi_rate=ppi, labels=len(labelled), sample=len(in_sample),
-            marked=sum((name, q) in human for q in ids),
-            kappa=_number(agree["kappa"]), agreement=_number(agree["agreement"]),
+            marked=sum((name, q) in human for q in ids), kappa=kappa, agreement=agreement,
             judge_balanced_accuracy=_card_balanced_accuracy(judge) if judge else None,
+            accuracy_scorer=arm.metrics.get("accuracy"), accuracy_ppi=accuracy_ppi,
+            accuracy_labels=len(accuracy_labelled), accuracy_kappa=accuracy_kappa,
         ))
     tests = {(t.arm_a, t.arm_b): t for t in result.comparisons if t.metric == "hallucination"}
     differences = []
@@ -178,6 +204,13 @@ def rates_markdown(rates: CorrectedRates) -> list[str]:
         ppi = _shown(arm.ppi_rate) if arm.ppi_rate else arm.status
         labels = f"{arm.labels} of {arm.sample}" if arm.sample else "0"
         lines.append(f"| {_cell(arm.arm)} | {_shown(arm.judge_rate)} | {card} | {ppi} | {labels} | {kappa} |")
+    if any(arm.accuracy_ppi for arm in rates.arms):
+        lines += ["", "Accuracy, automatic scorer vs prediction-powered (human accuracy marks on the same sample):", "",
+                  "| arm | scorer (uncorrected) | prediction-powered | human labels | scorer vs human κ |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {_cell(arm.arm)} | {_shown(arm.accuracy_scorer)} | {_shown(arm.accuracy_ppi)} | "
+                  f"{arm.accuracy_labels} | {'–' if arm.accuracy_kappa is None else f'{arm.accuracy_kappa:.2f}'} |"
+                  for arm in rates.arms]
     corrected = [d for d in rates.differences if d.ppi_diff is not None]
     if corrected:
         lines += ["", "Differences (A − B), judge only vs prediction-powered on paired labels:"]

@@ -125,7 +125,7 @@ def pull(traces: dict, known: set[str]) -> list[HumanMark]:
 
 
 def rate_metrics(arm_rates) -> dict[str, float]:
-    """An arm's judge-only and prediction-powered hallucination rates under their MLflow names."""
+    """An arm's judge-only and prediction-powered hallucination rates (and corrected accuracy) under MLflow names."""
     values = {"hallucination/human_labels_n": float(arm_rates.labels)}
     if arm_rates.judge_rate is not None:
         values["hallucination/rate_judge"] = arm_rates.judge_rate.value
@@ -135,6 +135,11 @@ def rate_metrics(arm_rates) -> dict[str, float]:
                    "hallucination/rate_ppi_ci_high": arm_rates.ppi_rate.high}
     if arm_rates.kappa is not None:
         values["hallucination/judge_human_kappa"] = arm_rates.kappa
+    if arm_rates.accuracy_ppi is not None:
+        values |= {"quality/accuracy_ppi": arm_rates.accuracy_ppi.value,
+                   "quality/accuracy_ppi_ci_low": arm_rates.accuracy_ppi.low,
+                   "quality/accuracy_ppi_ci_high": arm_rates.accuracy_ppi.high,
+                   "quality/accuracy_human_labels_n": float(arm_rates.accuracy_labels)}
     return values
 
 

@@ -41,6 +41,12 @@ def rates_html(rates: CorrectedRates) -> str:
     diffs = [[f"{d.arm_a} − {d.arm_b}", interval(d.judge_diff), interval(d.ppi_diff), str(d.labels)]
              for d in rates.differences if d.ppi_diff is not None]
     html = table(headers, rows)
+    accuracy = [[arm.arm, interval(arm.accuracy_scorer), interval(arm.accuracy_ppi), str(arm.accuracy_labels),
+                 "–" if arm.accuracy_kappa is None else f"{arm.accuracy_kappa:.2f}"]
+                for arm in rates.arms if arm.accuracy_ppi is not None]
+    if accuracy:
+        html += table(("arm", "accuracy: scorer (uncorrected)", "prediction-powered", "human labels",
+                       "scorer vs human κ"), accuracy)
     if diffs:
         html += table(("difference", "judge only", "prediction-powered", "paired labels"), diffs)
     return html + ("<small>Prediction-powered: the judge's rate on every answer, corrected by human labels on a "
