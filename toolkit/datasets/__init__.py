@@ -6,7 +6,7 @@
 files it reads (the dataset digest, ``toolkit.datasets.files``).
 """
 
-from toolkit.datasets.base import Dataset, DatasetError, DatasetFormat, sample, with_distractors
+from toolkit.datasets.base import Dataset, DatasetError, DatasetFormat, sample, sample_from, with_distractors
 from toolkit.registry import Registry
 
 LOADERS = Registry("dataset loader")
@@ -27,4 +27,6 @@ def load_dataset(name: str = "factbook", split: str | None = None) -> Dataset:
     return data_format.load(arg, split or DEFAULT_SPLITS.get(prefix, "all"))
 
 
-__all__ = ["LOADERS", "Dataset", "DatasetError", "DatasetFormat", "load_dataset", "sample", "with_distractors"]
+__all__ = [
+    "LOADERS", "Dataset", "DatasetError", "DatasetFormat", "load_dataset", "sample", "sample_from", "with_distractors",
+]

@@ -55,9 +55,18 @@ def sample(
 ) -> tuple[Question, ...]:
     """``n`` questions, deterministic for a seed, stratified by kind (round-robin over kinds, so a small sample
     still covers every kind), returned in dataset order."""
+    return sample_from(dataset.questions, n, seed, kinds)
+
+
+def sample_from(
+    questions: Iterable[Question], n: int, seed: int = 0, kinds: Iterable[QuestionKind] | None = None
+) -> tuple[Question, ...]:
+    """``sample`` over any sequence of questions. Samples are nested: for one seed, the ``n`` questions are the first
+    ``n`` picks of any larger sample, so smaller arms of an experiment ask a subset of what bigger arms ask."""
+    questions = tuple(questions)
     wanted = set(kinds) if kinds is not None else None
     groups: dict[str, list[Question]] = defaultdict(list)
-    for q in dataset.questions:
+    for q in questions:
         if wanted is None or q.kind in wanted:
             groups[q.kind].append(q)
     rng = random.Random(seed)
@@ -71,15 +80,22 @@ def sample(
         for queue in queues:
             if queue and len(picked) < n:
                 picked.add(queue.pop().id)
-    return tuple(q for q in dataset.questions if q.id in picked)
+    return tuple(q for q in questions if q.id in picked)
 
 
 def with_distractors(
     dataset: Dataset, doc_ids: Iterable[str], distractors: int, seed: int = 0
 ) -> tuple[str, ...]:
     """``doc_ids`` plus ``distractors`` other documents picked deterministically, so a small index is not trivial."""
+    return distractors_for(dataset.documents, doc_ids, distractors, seed)
+
+
+def distractors_for(
+    corpus: Iterable[str], doc_ids: Iterable[str], distractors: int, seed: int = 0
+) -> tuple[str, ...]:
+    """``with_distractors`` over any collection of document ids."""
     chosen = list(dict.fromkeys(doc_ids))
-    others = sorted(set(dataset.documents) - set(chosen))
+    others = sorted(set(corpus) - set(chosen))
     random.Random(seed).shuffle(others)
     return tuple(chosen + others[:distractors])
 

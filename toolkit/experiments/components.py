@@ -20,10 +20,6 @@ _CALLS = {"closed_book": 1, "rag": 1, "cove_joint": 3, "cove_two_step": 4}
 """Model calls per question when a method does not say (CoVe: baseline, plan/execute, final)."""
 
 
-DISTRACTORS = 4
-"""Non-gold documents searched alongside a sample's gold documents, so retrieval is not trivial."""
-
-
 def expected_calls(method: MethodSpec, callable_: Any = None) -> int:
     """Model calls one question is expected to cost with this method (an upper-end estimate for budgets).
 
@@ -124,33 +120,26 @@ class Components:
             judge.provider, cache=True, base_url=judge.base_url, temperature=0, max_tokens=8
         )
 
-    def retriever(self, spec: ExperimentSpec):
-        """A retriever over the documents ``spec.retriever["documents"]`` names, ingested if needed.
+    def retrieval_scope(self, spec: ExperimentSpec):
+        """(settings, documents to index, ``RetrievalScope``) of the spec's retriever (no embedding, no index)."""
+        from toolkit.datasets import load_dataset
+        from toolkit.retrieval.scope import describe, scoped
 
-        ``sample`` (default): the gold documents of the questions asked plus ``DISTRACTORS`` seeded others — cheap
-        enough for a laptop (embedding is the real cost here); ``split``: every gold document of the split; ``all``:
-        the whole corpus. Searches are filtered to exactly those documents, so results do not depend on what else an
-        earlier run put into the shared collection. Ingest skips unchanged documents: after the first run this costs
-        a hash check, not embeddings.
-        """
-        from toolkit.datasets import load_dataset, with_distractors
-        from toolkit.retrieval import RetrieverSettings, get_retriever, ingest
-
-        options = dict(spec.retriever)
-        scope = options.pop("documents", "sample")
         data = load_dataset(spec.dataset, spec.split)
-        if scope == "sample":
-            docs = with_distractors(data, data.gold_doc_ids(self.questions(spec)), DISTRACTORS, seed=spec.seed)
-        elif scope == "split":
-            docs = data.gold_doc_ids()
-        elif scope == "all":
-            docs = tuple(data.documents)
-        else:
-            raise ValueError(f"retriever.documents must be 'sample', 'split' or 'all', not {scope!r}")
-        settings = RetrieverSettings(**{"dataset": spec.dataset, **options})
-        ingest(settings, {doc: data.documents[doc] for doc in sorted(docs)})
-        if scope != "all" and settings.filters is None:
-            settings = settings.model_copy(update={"filters": {"doc_id": {"$in": sorted(docs)}}})
+        questions = self.questions(spec) if spec.retriever_settings().scope == "oracle" else ()
+        settings, docs = scoped(spec.retriever_settings(), data.documents, questions, seed=spec.seed)
+        return settings, {doc: data.documents[doc] for doc in docs}, describe(settings, len(docs), len(data.documents))
+
+    def retriever(self, spec: ExperimentSpec):
+        """A retriever over what ``spec.retriever`` scopes (default: the whole corpus), ingested if needed.
+
+        Ingest skips unchanged documents and embeds only text never embedded before (``toolkit.retrieval.index``),
+        so after the first run this costs a hash check, not embeddings.
+        """
+        from toolkit.retrieval import get_retriever, ingest
+
+        settings, documents, _ = self.retrieval_scope(spec)
+        ingest(settings, documents, prune=settings.scope == "corpus")
         return get_retriever(settings)
 
     @contextlib.contextmanager

@@ -6,7 +6,7 @@ the same numbers.
 
 from toolkit.experiments.results import ExperimentResult
 from toolkit.judges.metaeval import judges_text
-from toolkit.metrics import headline_metrics
+from toolkit.metrics import headline_metrics, retrieval_metrics
 from toolkit.metrics.stats import MIN_PAIRS, STATS_NOTE, Interval
 from toolkit.review.rates import corrected_rates, rates_markdown
 
@@ -58,6 +58,7 @@ def summary_markdown(result: ExperimentResult) -> str:
         )
     if result.skipped:
         lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())]
+    lines += _headline_lines(result) + retrieval_lines(result)
     lines += ["", *paired_test_lines(result), "", f"_{STATS_NOTE}._", "", *rates_markdown(corrected_rates(result))]
     if result.errors:
         lines += ["", f"{len(result.errors)} question(s) failed and will be retried on the next run."]
@@ -82,6 +83,51 @@ def paired_test_lines(result: ExperimentResult, names: dict[str, str] | None = N
     too_few = [t for t in headline if t.p_value is None and t.n < MIN_PAIRS]
     if too_few:
         lines.append(f"- {len(too_few)} of {len(headline)} too few to test (fewer than {MIN_PAIRS} paired questions)")
+    return lines
+
+
+def _headline_lines(result: ExperimentResult) -> list[str]:
+    from toolkit.experiments.headline import headline
+
+    found = headline(result)
+    if found is None:
+        return []
+    return ["", "**Headline comparison** (paired, same questions):", *(f"- {line}" for line in found.sentences())]
+
+
+RETRIEVAL_HEADERS = ("provider", "method", "kind", "recall@k", "MRR", "gold-chunk share", "unanswerable: looked relevant")
+
+
+def retrieval_rows(result: ExperimentResult) -> list[list[str]]:
+    """Per retrieving arm: the retrieval-quality metrics overall, then per question kind (value [CI] n=)."""
+    rows = []
+    for arm in result.arms:
+        if not arm.retrieval_by_kind:
+            continue
+        rows.append([arm.provider, arm.method, "all", *(_ci(arm.metrics.get(m)) for m in retrieval_metrics())])
+        for kind, values in arm.retrieval_by_kind.items():
+            rows.append(["", "", kind, *(_ci(values.get(m)) for m in retrieval_metrics())])
+    return rows
+
+
+def retrieval_lines(result: ExperimentResult) -> list[str]:
+    """What the retriever searched, and how good its chunks were per RAG arm."""
+    if result.retrieval is None:
+        return []
+    from toolkit.retrieval.settings import RELEVANCE_THRESHOLD
+
+    lines = ["", f"**Retrieval:** {result.retrieval.label}."]
+    rows = retrieval_rows(result)
+    if rows:
+        lines += [
+            f"Gold documents among the k retrieved chunks (recall@k), 1/rank of the first gold chunk (MRR), share of the "
+            f"shown chunks from gold documents; for unanswerable questions, whether the best chunk scored >= "
+            f"{RELEVANCE_THRESHOLD} (the relevance threshold calibrated on answerable questions).",
+            "",
+            "| " + " | ".join(RETRIEVAL_HEADERS) + " |",
+            "|---" * len(RETRIEVAL_HEADERS) + "|",
+            *("| " + " | ".join(row) + " |" for row in rows),
+        ]
     return lines
 
 

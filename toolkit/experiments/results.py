@@ -16,9 +16,11 @@ from pydantic import Field
 from toolkit.experiments.spec import ExperimentSpec
 from toolkit.experiments.store import AnswerRecord
 from toolkit.judges.metaeval import cohen_kappa
-from toolkit.metrics import binary_metrics, score
+from toolkit.metrics import binary_metrics, retrieval_metrics, score
+from toolkit.metrics.retrieval import retrieved
 from toolkit.metrics.stats import Interval, PairedTest, adjust, compare, mean_ci, ratio_ci
 from toolkit.records import Record, Usage
+from toolkit.retrieval.scope import RetrievalScope
 
 
 class ArmEstimate(Record):
@@ -50,6 +52,11 @@ class ArmSummary(Record):
     cost: dict[str, float | None] = Field(
         description="Usage totals, latency percentiles and cost per correct answer."
     )
+    retrieval_by_kind: dict[str, dict[str, Interval | None]] = Field(
+        default_factory=dict,
+        description="Retrieving arms: each retrieval-quality metric per question kind (the overall figure is in "
+        "``metrics``); empty for an arm that did not retrieve.",
+    )
 
 
 class ExperimentResult(Record):
@@ -71,6 +78,9 @@ class ExperimentResult(Record):
         default=(), description="Arms whose every attempted question failed this run (nothing answered)."
     )
     mlflow_run_id: str | None = None
+    retrieval: RetrievalScope | None = Field(
+        default=None, description="What the retrieving arms searched (None when no arm retrieves)."
+    )
 
     def digest(self) -> str:
         """Identifies the logged content, so replaying a finished run does not log a duplicate MLflow run."""
@@ -155,6 +165,8 @@ def question_row(record: AnswerRecord, metrics: Iterable[str]) -> dict:
         "shadow_cost_usd": usage.shadow_cost_usd,
     }
     row.update(score(record.question, record.answer, metrics))
+    if retrieved(record.answer):
+        row.update(score(record.question, record.answer, retrieval_metrics()))
     row["hallucination"] = None if record.verdict.unknown else float(record.verdict.hallucinated)
     row["groundedness"] = record.verdict.groundedness
     row["verdict_reason"] = record.verdict.reason
@@ -242,6 +254,11 @@ def summarize_arm(
         metrics["llm_hallucination_rate"] = mean_ci(
             [float(r.llm_verdict.hallucinated) for r in judged], **boot
         )
+    by_kind = {}
+    if any(retrieved(r.answer) for r in records):
+        metrics |= _retrieval(records, boot, "all")
+        kinds = sorted({r.question.kind for r in records})
+        by_kind = {kind: _retrieval([r for r in records if r.question.kind == kind], boot, kind) for kind in kinds}
     correct = int(sum(v or 0 for v in table.get("accuracy", {}).values()))
     cost = _cost(records, correct) | (accounting(records, correct) if accounting else {})
     if judged:
@@ -260,7 +277,22 @@ def summarize_arm(
         stopped=stopped,
         metrics=metrics,
         cost=cost,
+        retrieval_by_kind=by_kind,
     )
+
+
+def _retrieval(records: list[AnswerRecord], boot: dict, kind: str) -> dict[str, Interval | None]:
+    """Each retrieval-quality metric's mean with its interval over ``records`` (a kind's, or all of an arm's);
+    metrics that apply to none of them are left out of a kind's row."""
+    table = {name: score_values(records, name) for name in retrieval_metrics()}
+    return {name: mean_ci(values, binary=name in binary_metrics(), **boot)
+            for name, values in table.items() if kind == "all" or values}
+
+
+def score_values(records: list[AnswerRecord], name: str) -> list[float]:
+    """The non-None values of metric ``name`` over ``records``."""
+    values = (score(r.question, r.answer, (name,))[name] for r in records)
+    return [v for v in values if v is not None]
 
 
 def paired_tests(spec: ExperimentSpec, by_arm: dict[str, list[AnswerRecord]]) -> tuple[PairedTest, ...]:

@@ -25,6 +25,9 @@ from toolkit.experiments.spec import ExperimentSpec, SpecError, arm_name, load_s
 from toolkit.experiments.store import AnswerRecord, Store, run_dir
 from toolkit.metrics.stats import MIN_PAIRS
 
+SCOPE_FILE = "retrieval.json"
+"""What the run's retrieving arms searched (``toolkit.retrieval.scope.RetrievalScope``), written before answering."""
+
 __all__ = [
     "BudgetTracker",
     "OnAnswer",
@@ -66,10 +69,12 @@ def run_experiment(
         (store.directory / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
         stored = store.records()
         pending = {
-            arm_name(p, m): [q for q in questions if (arm_name(p, m), q.id) not in stored]
+            arm_name(p, m): [q for q in arm_questions(spec, p, m, questions) if (arm_name(p, m), q.id) not in stored]
             for p, m in spec.arms()
         }
         todo = any(pending.values())
+        if any(pending[arm_name(p, m)] for p, m in spec.arms() if m.retrieves):
+            store.write_json(SCOPE_FILE, components.retrieval_scope(spec)[2].model_dump(mode="json"))
         methods = {m.arm_name: components.method(m) if todo else None for m in spec.methods}
         estimates = preflight(spec, pending, methods, spent_by_provider(stored.values(), store.failures()))
         if progress and todo:
@@ -147,6 +152,28 @@ def _questions(spec: ExperimentSpec, components: Components):
     return questions
 
 
+def arm_questions(spec: ExperimentSpec, provider, method, questions) -> tuple:
+    """The questions one arm asks: the whole sample, or its nested stratified subset when the provider or the method
+    sets a smaller ``sample_size`` (so arms of different sizes share their first questions for paired tests)."""
+    from toolkit.datasets import sample_from
+
+    n = spec.arm_sample_size(provider, method)
+    return tuple(questions) if n is None or n >= len(questions) else sample_from(questions, n, seed=spec.seed)
+
+
+def retrieval_scope(spec: ExperimentSpec, store: Store):
+    """What the run's retrieving arms searched (None when no arm retrieves; ``UNKNOWN`` for runs stored before the
+    scope was recorded)."""
+    from toolkit.retrieval.scope import UNKNOWN, RetrievalScope
+
+    if not any(m.retrieves for m in spec.methods):
+        return None
+    path = store.directory / SCOPE_FILE
+    if not path.exists():
+        return UNKNOWN
+    return RetrievalScope.model_validate_json(path.read_text(encoding="utf-8"))
+
+
 def _answer(spec, questions, pending, store, components, ray_address, cancel, on_answer, progress):
     """Ask the pending questions (threads, or Ray tasks), emulators running for the providers that need them."""
     from tqdm.auto import tqdm
@@ -154,9 +181,10 @@ def _answer(spec, questions, pending, store, components, ray_address, cancel, on
     bars = {}
     for i, (provider, method) in enumerate(spec.arms()):
         name = arm_name(provider, method)
+        planned = len(arm_questions(spec, provider, method, questions))
         bars[name] = tqdm(
-            total=len(questions),
-            initial=len(questions) - len(pending[name]),
+            total=planned,
+            initial=planned - len(pending[name]),
             desc=name,
             position=i,
             leave=True,
@@ -220,11 +248,9 @@ def summarize(
     """The result of whatever the store holds for this spec's arms and questions (no model calls)."""
     stopped = dict(stopped or {})
     records = store.records()
+    per_arm = {arm_name(p, m): arm_questions(spec, p, m, questions) for p, m in spec.arms()}
     by_arm: dict[str, list[AnswerRecord]] = {
-        arm_name(p, m): [
-            records[(arm_name(p, m), q.id)] for q in questions if (arm_name(p, m), q.id) in records
-        ]
-        for p, m in spec.arms()
+        name: [records[(name, q.id)] for q in arm_qs if (name, q.id) in records] for name, arm_qs in per_arm.items()
     }
     failed = tuple(
         name
@@ -254,7 +280,7 @@ def summarize(
             arm_name(p, m),
             p.name,
             m.arm_name,
-            len(questions),
+            len(per_arm[arm_name(p, m)]),
             by_arm[arm_name(p, m)],
             stopped.get(arm_name(p, m)),
             accounting=functools.partial(
@@ -274,6 +300,7 @@ def summarize(
         network_calls=network_calls,
         errors=tuple(errors or ()),
         failed_arms=failed,
+        retrieval=retrieval_scope(spec, store),
     )
 
 

@@ -111,6 +111,11 @@ class ProviderSpec(_Spec):
         description="Chat model parameters (temperature, max_tokens ...).",
     )
     budget: Budget = Field(default_factory=Budget, description="Request/token/$ caps for this provider.")
+    sample_size: int | None = Field(
+        default=None, ge=1,
+        description="Ask this provider only this many questions of the experiment's sample (a seeded, stratified "
+        "subset of it, shared by every arm that asks that many or fewer); null = the whole sample.",
+    )
 
     @field_validator("id")
     @classmethod
@@ -132,6 +137,11 @@ class MethodSpec(_Spec):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Options for `toolkit.methods.get_method(name, **options)`."
     )
+    sample_size: int | None = Field(
+        default=None, ge=1,
+        description="Ask this method only this many questions of the experiment's sample (a seeded, stratified "
+        "subset, e.g. to keep an expensive method cheap); paired tests use the questions both arms answered.",
+    )
 
     @model_validator(mode="after")
     def _known_method(self) -> "MethodSpec":
@@ -148,6 +158,14 @@ class MethodSpec(_Spec):
     @property
     def arm_name(self) -> str:
         return self.label or self.name
+
+    @property
+    def retrieves(self) -> bool:
+        """Whether this method needs a retriever (a method may declare it; by default the ``rag*`` methods)."""
+        from toolkit.methods import get_method
+
+        declared = getattr(get_method(self.name, **self.options), "needs_retriever", None)
+        return bool(declared) if declared is not None else self.name.startswith("rag")
 
 
 class JudgeSpec(_Spec):
@@ -247,7 +265,15 @@ class ExperimentSpec(_Spec):
     )
     retriever: dict[str, Any] = Field(
         default_factory=dict,
-        description="`toolkit.retrieval.RetrieverSettings` fields for methods that retrieve.",
+        description="`toolkit.retrieval.RetrieverSettings` fields for methods that retrieve, e.g. `k: 3`. "
+        "`scope: corpus` (default) searches the whole corpus; `scope: oracle` only the gold documents of the questions "
+        "asked (+ distractors), an oracle retriever labelled as such.",
+    )
+    headline: tuple[str, str] | None = Field(
+        default=None,
+        description="Two arm names (`provider | method`) whose paired accuracy test the report leads with, with its "
+        "Holm-adjusted p and the power it had, e.g. [local/smollm2-135m-instruct | rag, "
+        "local/smollm2-135m-instruct | closed_book].",
     )
     concurrency: int = Field(default=4, ge=1, le=256, description="Questions in flight across all arms.")
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Confidence level of every interval.")
@@ -275,6 +301,23 @@ class ExperimentSpec(_Spec):
         if isinstance(value, list | tuple):
             short = provider_entry if info.field_name == "providers" else (lambda v: {"name": v})
             return [short(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("retriever")
+    @classmethod
+    def _retriever_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Checked at load against ``RetrieverSettings`` (``dataset`` comes from the spec's own field)."""
+        from toolkit.retrieval.settings import RetrieverSettings
+
+        if "documents" in value:
+            raise ValueError(
+                "retriever.documents is gone: RAG arms search the whole corpus by default (`scope: corpus`); "
+                "`scope: oracle` searches only the gold documents of the questions asked (+ distractors), an oracle "
+                "retriever reported as such."
+            )
+        if "dataset" in value:
+            raise ValueError("retriever.dataset is the spec's own `dataset`; remove it from `retriever`.")
+        RetrieverSettings(**value)
         return value
 
     @field_validator("metrics")
@@ -309,8 +352,27 @@ class ExperimentSpec(_Spec):
         """The first LLM judge beside the primary judge (its verdicts are the ``llm_hallucination`` metric)."""
         return next((j for j in self.judges[1:] if j.is_llm), None)
 
+    @model_validator(mode="after")
+    def _known_headline(self) -> "ExperimentSpec":
+        names = [arm_name(p, m) for p, m in self.arms()]
+        for name in self.headline or ():
+            if name not in names:
+                raise ValueError(f"headline arm {name!r} is not an arm of this spec; arms: {names}")
+        return self
+
     def arms(self) -> list[tuple[ProviderSpec, MethodSpec]]:
         return [(p, m) for p in self.providers for m in self.methods]
+
+    def arm_sample_size(self, provider: ProviderSpec, method: MethodSpec) -> int | None:
+        """How many of the sampled questions an arm asks (None: all of them)."""
+        sizes = [n for n in (provider.sample_size, method.sample_size) if n is not None]
+        return min(sizes) if sizes else None
+
+    def retriever_settings(self):
+        """The ``RetrieverSettings`` of this spec's retrieving arms."""
+        from toolkit.retrieval.settings import RetrieverSettings
+
+        return RetrieverSettings(**{"dataset": self.dataset, **self.retriever})
 
     def spec_hash(self) -> str:
         """Hash of what determines the answers (not budgets, concurrency, labels of the run or cache flags),
@@ -323,12 +385,18 @@ class ExperimentSpec(_Spec):
             mode="json",
             exclude={"name", "description", "concurrency", "confidence", "bootstrap_resamples", "metrics"},
         )
+        data.pop("headline", None)
         for provider in data["providers"]:
             for key in ("budget", "concurrency", "cache"):
                 provider.pop(key, None)
-            for key in ("base_url", "emulator_backend"):  # unset = the catalog's endpoint: keeps older keys stable
+            for key in ("base_url", "emulator_backend", "sample_size"):  # unset: keeps older keys stable
                 if provider.get(key) is None:
                     provider.pop(key, None)
+        for method in data["methods"]:
+            if method.get("sample_size") is None:
+                method.pop("sample_size", None)
+        if any(m.retrieves for m in self.methods):  # runs from before scopes existed searched the sample's documents
+            data["retriever"] = {"scope": self.retriever_settings().scope, **data["retriever"]}
         if digest := dataset_digest(self.dataset, self.split):
             data["dataset_digest"] = digest[:16]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

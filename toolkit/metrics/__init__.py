@@ -4,7 +4,12 @@
 says whether the metric is binary (paired tests use McNemar) or continuous (paired permutation/bootstrap), which way
 is better, whether it is a headline (shown in the CLI summary, the markdown report and the panels), which question
 kinds it applies to and whether a spec measures it by default. Every surface reads this one list through
-``metric_info``, ``headline_metrics``, ``binary_metrics`` and ``paired_metrics``.
+``metric_info``, ``headline_metrics``, ``binary_metrics``, ``paired_metrics`` and ``retrieval_metrics``.
+
+A registration also says how an arm aggregates the metric (``aggregation``): ``mean`` of the per-question values with
+its interval (Wilson for 0/1, BCa otherwise), or ``pooled`` (a ratio of sums over the arm, e.g. entity
+hallucination). Retrieval-quality metrics (``stage="retrieval"``) describe what the retriever handed a RAG method,
+not the answer: every retrieving arm reports them overall and per question kind, and paired tests leave them out.
 
 Adding a metric is one function plus one ``METRICS.register`` line. Scorers compare extracted answers
 (``toolkit.extraction``) with gold answers and their aliases; the hallucination definition lives in
@@ -13,7 +18,7 @@ Adding a metric is one function plus one ``METRICS.register`` line. Scorers comp
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import get_args
+from typing import Literal, get_args
 
 from toolkit.records import Answer, Question, QuestionKind
 from toolkit.registry import Registry, UnknownNameError, did_you_mean
@@ -36,6 +41,8 @@ class MetricInfo:
     summary: str = ""
     per_question: bool = True
     description: str = ""
+    aggregation: Literal["mean", "pooled"] = "mean"
+    stage: Literal["answer", "retrieval"] = "answer"
 
     @property
     def summary_name(self) -> str:
@@ -89,7 +96,7 @@ METRICS.register(
     description="The judge says the answer asserts something neither gold nor the shown context supports.",
 )
 METRICS.register_aggregate(
-    "entity_hallucination_rate", higher_is_better=False, headline=True, kinds=("list",),
+    "entity_hallucination_rate", higher_is_better=False, headline=True, kinds=("list",), aggregation="pooled",
     description="Unsupported listed entities / listed entities, pooled over an arm's list questions.",
 )
 METRICS.register(
@@ -133,6 +140,29 @@ METRICS.register(
     summary="llm_hallucination_rate", description="The LLM judge's hallucination verdict (when one is configured).",
 )
 
+_RET = "toolkit.metrics.retrieval"
+_GOLD_KINDS: tuple[QuestionKind, ...] = ("short", "numeric", "list", "multihop", "long")
+METRICS.register(
+    "recall_at_k", f"{_RET}:recall_at_k", binary=False, higher_is_better=True, kinds=_GOLD_KINDS,
+    selectable=False, stage="retrieval",
+    description="Share of the question's gold documents among the k chunks retrieved for it.",
+)
+METRICS.register(
+    "mrr", f"{_RET}:mrr", binary=False, higher_is_better=True, kinds=_GOLD_KINDS, selectable=False,
+    stage="retrieval", description="1 / rank of the first retrieved chunk from a gold document (0 if none).",
+)
+METRICS.register(
+    "gold_chunk_share", f"{_RET}:gold_chunk_share", binary=False, higher_is_better=True, kinds=_GOLD_KINDS,
+    selectable=False, stage="retrieval",
+    description="Share of the chunks shown to the model that come from a gold document.",
+)
+METRICS.register(
+    "looked_relevant", f"{_RET}:looked_relevant", binary=True, higher_is_better=False, kinds=("unanswerable",),
+    selectable=False, stage="retrieval",
+    description="Unanswerable question whose best retrieved chunk scored at least the relevance threshold "
+    "calibrated on answerable questions (retrieval offered something that looked like an answer).",
+)
+
 DEFAULT_METRICS: tuple[str, ...] = tuple(i.name for i in METRICS.infos() if i.default)
 """What a spec measures when it names no metrics (hallucination and cost are always reported)."""
 
@@ -154,7 +184,12 @@ def binary_metrics() -> frozenset[str]:
 
 def paired_metrics() -> tuple[str, ...]:
     """Per-question metrics two arms can be compared on, question by question."""
-    return tuple(i.name for i in METRICS.infos() if i.per_question or i.summary)
+    return tuple(i.name for i in METRICS.infos() if (i.per_question or i.summary) and i.stage == "answer")
+
+
+def retrieval_metrics() -> tuple[str, ...]:
+    """Retrieval-quality metrics every retrieving arm reports (overall and per question kind)."""
+    return tuple(i.name for i in METRICS.infos() if i.stage == "retrieval")
 
 
 def get_metric(name: str):

@@ -62,8 +62,22 @@ def measured_from_runs(runs) -> list[Measured]:
             stream_tokens_per_s=out_tokens / p50 if p50 else None,
             n_questions=int(answered),
             run_ids=(str(row["run_id"]),),
+            retrieval=retrieval_note(row),
         ))
     return out
+
+
+def retrieval_note(row) -> str:
+    """A RAG arm's retrieval as the planner shows it: scope, recall@k, MRR, gold-chunk share ("" if it did not
+    retrieve). An oracle scope is named, since its accuracy is an upper bound."""
+    scope = row.get("tags.tierlab.retrieval_scope")
+    if not isinstance(scope, str) or not scope:
+        return ""
+    from toolkit.metrics import retrieval_metrics
+
+    figures = [f"{name} {value:.2f}" for name in retrieval_metrics()
+               if (value := _metric(row, name)) is not None]
+    return f"{scope} scope" + (f": {', '.join(figures)}" if figures else "")
 
 
 def offer_from_entry(

@@ -33,6 +33,8 @@ class Measured(_Frozen):
     output_tokens_per_request: float = Field(ge=0)
     latency_p95_s: float | None = None
     stream_tokens_per_s: float | None = Field(default=None, description="Output tokens/s of one request, if measured.")
+    retrieval: str = Field(default="", description="RAG arms: what retrieval searched and how good it was "
+                           "(scope, recall@k, MRR, gold-chunk share), as the arm run logged it.")
     n_questions: int = 0
     run_ids: tuple[str, ...] = ()
 
@@ -71,6 +73,7 @@ class Choice(_Frozen):
     accelerator_hours_per_month: float | None = Field(default=None, description="gpus x 24 h x days per month.")
     quota: QuotaVerdict | None = None
     break_even_requests_per_day: float | None = None
+    retrieval: str = Field(default="", description="RAG choices: the retrieval behind the measured accuracy.")
     excluded: tuple[str, ...] = Field(default=(), description="Why this choice cannot serve the workload; empty = feasible.")
 
     @property
@@ -111,6 +114,7 @@ def price_choices(
         n_questions=m.n_questions,
         hallucination_rate=m.hallucination_rate,
         latency_p95_s=m.latency_p95_s,
+        retrieval=m.retrieval,
     )
     common: list[str] = []
     if w.sensitive_data and offer.third_party:

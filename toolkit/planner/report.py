@@ -54,6 +54,10 @@ def plan_markdown(plan: Plan, rows: list[SensitivityRow] | None = None) -> str:
             f"| {'–' if c.break_even_requests_per_day is None else f'{c.break_even_requests_per_day:,.0f}'} "
             f"| {'; '.join(c.excluded) or '–'} |"
         )
+    retrieval = {c.label: c.retrieval for c in plan.choices if c.retrieval}
+    if retrieval:
+        lines += ["", "Retrieval behind the RAG choices (an oracle scope is an upper bound on accuracy):",
+                  *(f"- {label}: {note}" for label, note in retrieval.items())]
     if rows:
         lines += ["", "## Sensitivity", "", "| scenario | recommended | $/month | accuracy | changed |", "|---|---|---|---|---|"]
         for r in rows:

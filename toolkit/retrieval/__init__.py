@@ -12,10 +12,10 @@ def get_retriever(settings: RetrieverSettings | None = None):
     return _get(settings)
 
 
-def ingest(settings: RetrieverSettings, documents, progress: bool = True):
+def ingest(settings: RetrieverSettings, documents, progress: bool = True, prune: bool = False):
     from toolkit.retrieval.index import ingest as _ingest
 
-    return _ingest(settings, documents, progress)
+    return _ingest(settings, documents, progress, prune)
 
 
 def to_chunks(docs):

@@ -25,6 +25,7 @@ class IngestReport(BaseModel):
     added_docs: int
     updated_docs: int
     unchanged_docs: int
+    removed_docs: int = 0
     chunks_written: int
     chunks_embedded: int
     total_chunks: int
@@ -87,9 +88,12 @@ def stored_hashes(coll) -> dict[str, str]:
         offset += 5000
 
 
-def ingest(settings: RetrieverSettings, documents: Mapping[str, str], progress: bool = True) -> IngestReport:
-    """Make the collection hold ``documents`` (others already in it are kept); only changed documents are re-chunked
-    and written, and only text never embedded before reaches the model."""
+def ingest(
+    settings: RetrieverSettings, documents: Mapping[str, str], progress: bool = True, prune: bool = False
+) -> IngestReport:
+    """Make the collection hold ``documents``; only changed documents are re-chunked and written, and only text never
+    embedded before reaches the model. Other documents already in it are kept, or with ``prune`` (``documents`` is
+    the whole corpus) removed, so a document deleted from the corpus is no longer found."""
     from tqdm.auto import tqdm
 
     from toolkit.retrieval.embeddings import embed_cached
@@ -98,7 +102,8 @@ def ingest(settings: RetrieverSettings, documents: Mapping[str, str], progress: 
     existing = stored_hashes(coll)
     changed = {d: t for d, t in documents.items() if existing.get(d) != doc_hash(t)}
     updated = [d for d in changed if d in existing]
-    for doc_id in updated:
+    removed = sorted(set(existing) - set(documents)) if prune else []
+    for doc_id in updated + removed:
         coll.delete(where={"doc_id": doc_id})
     chunks = [
         (c, doc_hash(text))
@@ -128,6 +133,7 @@ def ingest(settings: RetrieverSettings, documents: Mapping[str, str], progress: 
         added_docs=len(changed) - len(updated),
         updated_docs=len(updated),
         unchanged_docs=len(documents) - len(changed),
+        removed_docs=len(removed),
         chunks_written=len(chunks),
         chunks_embedded=embedded,
         total_chunks=coll.count(),

@@ -81,14 +81,15 @@ def retrieval_metrics(
     """recall@k (share of gold documents found among the top-k chunks, averaged over questions) and MRR (1/rank of
     the first chunk from a gold document, 0 if none in the top-k). Questions without gold docs are skipped.
     One query per question; the retriever must return at least k chunks."""
+    from toolkit.metrics.retrieval import recall, reciprocal_rank
+
     recalls, reciprocal = [], []
     for q in questions:
         if not q.doc_ids:
             continue
         ranked = ranked_doc_ids(retriever, q)[:k]
-        gold = set(q.doc_ids)
-        recalls.append(len(gold & set(ranked)) / len(gold))
-        reciprocal.append(next((1.0 / (i + 1) for i, d in enumerate(ranked) if d in gold), 0.0))
+        recalls.append(recall(q.doc_ids, ranked))
+        reciprocal.append(reciprocal_rank(q.doc_ids, ranked))
     n = len(recalls)
     return {
         f"recall@{k}": sum(recalls) / n if n else 0.0,

@@ -3,10 +3,21 @@
 import hashlib
 import json
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EMBEDDER = "tierlab-minilm/all-MiniLM-L6-v2"
+
+RELEVANCE_THRESHOLD = 0.5
+"""Cosine similarity of a best chunk that "looks relevant" for this embedder: the 10th percentile of the best chunk's
+score over the answerable Factbook dev questions, retrieved from the whole corpus (``benchmarks/bench_retrieval.py``
+measures it). An unanswerable question whose best chunk reaches it got context that looked like an answer."""
+
+ORACLE_DISTRACTORS = 4
+"""Non-gold documents an oracle retriever searches beside the gold ones, so its ranking is not trivial."""
+
+Scope = Literal["corpus", "oracle"]
 
 
 class RetrieverSettings(BaseModel):
@@ -14,6 +25,12 @@ class RetrieverSettings(BaseModel):
 
     dataset: str = Field(
         default="factbook", description="Dataset whose documents form the corpus (load_dataset name)."
+    )
+    scope: Scope = Field(
+        default="corpus",
+        description="`corpus`: search every document of the dataset, as a user's RAG would. `oracle`: search only "
+        "the gold documents of the questions asked plus a few distractors: an ORACLE retriever (it knows where the "
+        "answers are), an upper bound labelled as such in reports, panels and MLflow.",
     )
     k: int = Field(default=5, ge=1, le=100, description="Chunks returned per query.")
     chunk_size: int = Field(

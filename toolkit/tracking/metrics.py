@@ -13,7 +13,7 @@ Significance lives on the parent run (``significance/…`` metrics, ``tierlab.si
 import re
 
 from toolkit.experiments.results import ArmSummary, total_cost_usd
-from toolkit.metrics import headline_metrics
+from toolkit.metrics import headline_metrics, retrieval_metrics
 
 _HALLUCINATION = {
     "hallucination_rate": "hallucination/rate",
@@ -24,9 +24,11 @@ _HALLUCINATION = {
 _LATENCY = {"latency_p50_s": "latency/p50_s", "latency_p95_s": "latency/p95_s"}
 USAGE = ("answered", "planned", "calls", "network_calls", "input_tokens", "output_tokens", "rate_limited")
 """The usage counts logged as metrics (the planner reads calls and tokens per answer from them)."""
-KEYS = {**_HALLUCINATION, **_LATENCY, **{name: f"usage/{name}" for name in USAGE}}
-CHARTED = (*headline_metrics(), "llm_hallucination_rate")
-"""The arm-level estimates logged as metrics; every other metric's value is in its ``ci/…`` param."""
+_RETRIEVAL = {name: f"retrieval/{name}" for name in retrieval_metrics()}
+KEYS = {**_HALLUCINATION, **_LATENCY, **{name: f"usage/{name}" for name in USAGE}, **_RETRIEVAL}
+CHARTED = (*headline_metrics(), "llm_hallucination_rate", *retrieval_metrics())
+"""The arm-level estimates logged as metrics (retrieval quality also per question kind, ``retrieval/<metric>/<kind>``);
+every other metric's value is in its ``ci/…`` param."""
 PER = 1000
 COST_PARTS = {"charged": "cost_usd", "paid_tier": "shadow_cost_usd", "selfhosted": "selfhosted_cost_usd"}
 """Cost metric part -> ``ArmSummary.cost`` key: what was charged, what the paid tier would have charged (the
@@ -71,6 +73,12 @@ def arm_metrics(arm: ArmSummary) -> dict[str, float]:
     cost = arm.cost
     values |= {metric_key(k): float(cost[k]) for k in (*_LATENCY, *USAGE) if cost.get(k) is not None}
     values |= {metric_key("answered"): arm.answered, metric_key("planned"): arm.planned}
+    values |= {
+        f"{metric_key(name)}/{kind}": interval.value
+        for kind, by_name in arm.retrieval_by_kind.items()
+        for name, interval in by_name.items()
+        if interval is not None
+    }
     return values | cost_metrics(arm)
 
 

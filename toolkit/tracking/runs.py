@@ -8,6 +8,7 @@ started .. last answer finished), not the time spent logging.
 import json
 from datetime import datetime
 
+from toolkit.experiments.headline import headline
 from toolkit.experiments.report import paired_test_lines
 from toolkit.experiments.results import ExperimentResult, question_row
 from toolkit.experiments.spec import MethodSpec, ProviderSpec, arm_label, arm_labels
@@ -109,10 +110,16 @@ def _describe_parent(result: ExperimentResult, names: dict[str, str]) -> str:
         lines.append("Stopped early: " + "; ".join(stopped) + ".")
     if result.failed_arms:
         lines.append("Every question failed in: " + "; ".join(names.get(a, a) for a in result.failed_arms) + ".")
+    if result.retrieval is not None:
+        lines.append(f"RAG arms searched: {result.retrieval.label}; retrieval/ metrics hold recall@k, MRR, the "
+                     "gold-chunk share and the unanswerable looked-relevant rate (per question kind under "
+                     "retrieval/<metric>/<kind>).")
+    if found := headline(result):
+        lines += ["", "Headline comparison: " + " ".join(found.sentences())]
     lines += ["", *paired_test_lines(result, names), "",
-              "Compare arms: Chart view, one section per group (quality/, hallucination/, cost/ in $ per 1,000 "
-              "questions, latency/, usage/); sort by cost/total_usd_per_1k_questions; intervals are the ci/ params; "
-              "every paired test with its n is the paired_tests.json table."]
+              "Compare arms: Chart view, one section per group (quality/, hallucination/, retrieval/, cost/ in $ per "
+              "1,000 questions, latency/, usage/); sort by cost/total_usd_per_1k_questions; intervals are the ci/ "
+              "params; every paired test with its n is the paired_tests.json table."]
     return "\n".join(lines)
 
 
@@ -163,7 +170,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         start_time=start_ms,
         tags={
             **context, DIGEST_TAG: digest, "tierlab.run_key": result.run_key, "tierlab.kind": "experiment",
-            NOTE: scrub(_describe_parent(result, run_names), secrets), **significant_tags,
+            NOTE: scrub(_describe_parent(result, run_names), secrets), **significant_tags, **_scope_tags(result),
             **({"tierlab.skipped": json.dumps(result.skipped, sort_keys=True)} if result.skipped else {}),
         },
     )
@@ -178,12 +185,13 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         "catalog_version": _catalog().version, "prompt_versions": _prompt_versions(result.records),
         "confidence": spec.confidence, "skipped_providers": result.skipped, **judge["params"],
         **scorer["params"],
+        **(result.retrieval.params() if result.retrieval else {}),
     }, secrets)
     client.log_inputs(parent_id, datasets=[provenance.dataset_input(spec, tables.dataset_frame(result))])
     log_metrics(client, parent_id, {
         "usage/arms": len(result.arms), "usage/answers": len(result.records),
         "usage/network_calls": result.network_calls, "usage/errors": len(result.errors), **judge["metrics"],
-        **significance,
+        **significance, **_headline_metrics(result),
         **scorer["metrics"],
     })
     tables.log_parent_artifacts(client, parent_id, result, questions, secrets)
@@ -200,6 +208,9 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         answered_by = provenance.answered_by(provider, endpoint, model)
         arm_start, arm_end = _window_ms(records)
         note = f"**{method.arm_name}** on **{provider.name}**. Text written by {answered_by}."
+        retrieves = method.retrieves and result.retrieval is not None
+        if retrieves:
+            note += f" Retrieval: {result.retrieval.label}."
         if arm.stopped:
             note += f" Stopped early: {arm.stopped}."
         child = client.create_run(
@@ -212,6 +223,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
                 "tierlab.provider": provider.name, "tierlab.emulated": str(provider.emulate).lower(),
                 "tierlab.answered_by": scrub(answered_by, secrets), NOTE: scrub(note, secrets),
                 **arm_significance.get(arm.arm, {}),
+                **(_scope_tags(result) if retrieves else {}),
                 **context,
             },
         )
@@ -222,6 +234,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
             **{f"generation.{k}": v for k, v in provider.params.items()},
             **endpoint, "answered_by": model, "prompt_versions": _prompt_versions(records),
             "stopped": arm.stopped or "", **names.arm_params(arm),
+            **(result.retrieval.params() if retrieves else {}),
         }, secrets)
         log_metrics(client, child_id, names.arm_metrics(arm))
         if records:
@@ -246,6 +259,26 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
 
 
 SUPERSEDED_TAG = "tierlab.superseded_by"
+
+
+def _headline_metrics(result: ExperimentResult) -> dict[str, float]:
+    """``headline/*``: the spec's headline accuracy test (difference, n, p, Holm p) and the power it had."""
+    found = headline(result)
+    if found is None:
+        return {}
+    t = found.test
+    values = {"headline/accuracy_diff": t.diff, "headline/n": t.n, "headline/p": t.p_value,
+              "headline/p_holm": t.p_adjusted, "headline/power_at_reference": found.power_at_reference,
+              "headline/detectable_at_80pct": found.detectable_at_target}
+    return {k: float(v) for k, v in values.items() if v is not None}
+
+
+def _scope_tags(result) -> dict[str, str]:
+    """``tierlab.retrieval_scope`` (corpus / oracle / unknown) and its label, on runs whose arms retrieved."""
+    if result.retrieval is None:
+        return {}
+    return {"tierlab.retrieval_scope": result.retrieval.scope or "unknown",
+            "tierlab.retrieval": result.retrieval.label}
 
 
 def _supersede_earlier(client, experiment_id: str, run_key: str, parent_id: str) -> None:

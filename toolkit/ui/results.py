@@ -78,6 +78,24 @@ def summary_html(result: Any) -> str:
     return scrolling(table(SUMMARY_HEADERS, summary_rows(result), titles=summary_columns(result.spec.confidence))) + note
 
 
+def retrieval_html(result: Any) -> str:
+    """The headline comparison (test, Holm p, power) and what RAG arms searched, with their retrieval quality."""
+    from toolkit.experiments.headline import headline
+    from toolkit.experiments.report import RETRIEVAL_HEADERS, retrieval_rows
+
+    parts = []
+    if found := headline(result):
+        parts.append("<b>Headline comparison</b><br>" + "<br>".join(esc(line) for line in found.sentences()))
+    if result.retrieval is not None:
+        scope = result.retrieval
+        style = " style='color:#b00'" if scope.scope != "corpus" else ""
+        parts.append(f"<b>Retrieval:</b> <span{style}>{esc(scope.label)}</span>")
+        rows = retrieval_rows(result)
+        if rows:
+            parts.append(table(RETRIEVAL_HEADERS, rows))
+    return "<br>".join(parts)
+
+
 COMPARISON_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "test", "p", "p (Holm)")
 
 
@@ -210,6 +228,7 @@ class ResultsView:
         notes = [f"{len(result.errors)} question(s) failed (retried on the next run)"] if result.errors else []
         notes += [f"skipped {name}: {why}" for name, why in result.skipped.items()]
         self.notes = w.HTML("<br>".join(esc(n) for n in notes))
+        self.retrieval = w.HTML(retrieval_html(result))
 
         metrics = sorted({t.metric for t in result.comparisons})
         self.metric = w.Dropdown(
@@ -238,7 +257,7 @@ class ResultsView:
         self.rejudge = RejudgePanel(result)
         self.tabs = w.Tab(
             children=[
-                w.VBox([self.summary, self.corrected, self.notes]),
+                w.VBox([self.summary, self.corrected, self.notes, self.retrieval]),
                 self.grid.widget,
                 self.plots.widget,
                 w.VBox([self.metric, self.comparisons]),

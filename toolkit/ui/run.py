@@ -123,7 +123,7 @@ def plan_arms(spec: Any, components: Any = None, runs_root: Any = None) -> dict[
     earlier run of the same spec count as done (the runner resumes and does not call the model for them).
     """
     from toolkit.experiments.components import Components
-    from toolkit.experiments.runner import available
+    from toolkit.experiments.runner import arm_questions, available
     from toolkit.experiments.spec import arm_name
     from toolkit.experiments.store import Store, run_dir
 
@@ -134,7 +134,8 @@ def plan_arms(spec: Any, components: Any = None, runs_root: Any = None) -> dict[
     plan = {}
     for provider, method in spec.arms():
         name = arm_name(provider, method)
-        plan[name] = (len(questions), sum((name, q.id) in stored for q in questions))
+        asked = arm_questions(spec, provider, method, questions)
+        plan[name] = (len(asked), sum((name, q.id) in stored for q in asked))
     return plan
 
 
