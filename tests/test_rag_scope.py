@@ -77,8 +77,12 @@ def test_retriever_options_are_checked_at_load_and_the_scope_changes_the_run_key
     oracle = parse_spec(SPEC + "retriever: {scope: oracle, k: 3}\n")
     assert oracle.retriever_settings().scope == "oracle" and oracle.spec_hash() != default.spec_hash()
     assert parse_spec(SPEC + "retriever: {scope: corpus}\n").spec_hash() == default.spec_hash()
-    with pytest.raises(SpecError, match=r"retriever\.documents is gone.*scope: oracle"):
-        parse_spec(SPEC + "retriever: {documents: sample}\n")
+    # the older spelling still loads (stored runs keep their keys), read as the scope it meant
+    legacy = parse_spec(SPEC + "retriever: {documents: all, k: 3}\n")
+    assert legacy.retriever_settings().scope == "corpus"
+    assert parse_spec(SPEC + "retriever: {documents: sample}\n").retriever_settings().scope == "oracle"
+    with pytest.raises(SpecError, match=r"retriever.documents must be one of .*scope: corpus"):
+        parse_spec(SPEC + "retriever: {documents: some}\n")
     with pytest.raises(SpecError, match=r":6: retriever.scope: Input should be 'corpus' or 'oracle'"):
         parse_spec(SPEC + "retriever: {scope: gold}\n")
     with pytest.raises(SpecError, match="k_chunks"):

@@ -309,15 +309,9 @@ class ExperimentSpec(_Spec):
         """Checked at load against ``RetrieverSettings`` (``dataset`` comes from the spec's own field)."""
         from toolkit.retrieval.settings import RetrieverSettings
 
-        if "documents" in value:
-            raise ValueError(
-                "retriever.documents is gone: RAG arms search the whole corpus by default (`scope: corpus`); "
-                "`scope: oracle` searches only the gold documents of the questions asked (+ distractors), an oracle "
-                "retriever reported as such."
-            )
         if "dataset" in value:
             raise ValueError("retriever.dataset is the spec's own `dataset`; remove it from `retriever`.")
-        RetrieverSettings(**value)
+        RetrieverSettings(**_retriever_options(value))
         return value
 
     @field_validator("metrics")
@@ -372,7 +366,7 @@ class ExperimentSpec(_Spec):
         """The ``RetrieverSettings`` of this spec's retrieving arms."""
         from toolkit.retrieval.settings import RetrieverSettings
 
-        return RetrieverSettings(**{"dataset": self.dataset, **self.retriever})
+        return RetrieverSettings(**{"dataset": self.dataset, **_retriever_options(self.retriever)})
 
     def spec_hash(self) -> str:
         """Hash of what determines the answers (not budgets, concurrency, labels of the run or cache flags),
@@ -395,7 +389,8 @@ class ExperimentSpec(_Spec):
         for method in data["methods"]:
             if method.get("sample_size") is None:
                 method.pop("sample_size", None)
-        if any(m.retrieves for m in self.methods):  # runs from before scopes existed searched the sample's documents
+        if any(m.retrieves for m in self.methods) and "documents" not in self.retriever:
+            # runs from before scopes existed searched the sample's documents: a new key, never their answers
             data["retriever"] = {"scope": self.retriever_settings().scope, **data["retriever"]}
         if digest := dataset_digest(self.dataset, self.split):
             data["dataset_digest"] = digest[:16]
@@ -408,6 +403,22 @@ class ExperimentSpec(_Spec):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+
+
+LEGACY_SCOPES = {"all": "corpus", "sample": "oracle", "split": "oracle"}
+"""``retriever.documents``, the older spelling of the scope (kept so stored runs keep their run keys)."""
+
+
+def _retriever_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``retriever`` options as ``RetrieverSettings`` fields (the older ``documents:`` read as its ``scope``)."""
+    options = dict(options)
+    if "documents" in options:
+        documents = options.pop("documents")
+        if documents not in LEGACY_SCOPES:
+            raise ValueError(f"retriever.documents must be one of {sorted(LEGACY_SCOPES)}, not {documents!r}; "
+                             "better, write `scope: corpus` (the whole corpus) or `scope: oracle` (gold documents).")
+        options.setdefault("scope", LEGACY_SCOPES[documents])
+    return options
 
 
 def arm_name(provider: ProviderSpec, method: MethodSpec) -> str:
