@@ -76,9 +76,15 @@ def test_grid_widget_filters_selects_and_exports(run, tmp_path):
     grid = view.grid
     grid.mode.value = "failures"
     assert len(grid.table._df.data) == len(grid_frame(result, "failures")) == len(grid.frame)
-    table = json.dumps(grid.table._dt_args)
+    table = json.dumps(grid.table._dt_args, ensure_ascii=False)
     assert "#f6c9c9" in table or "#fbe3c4" in table  # the wrong answers' cells are coloured
     assert "#d8f0d8" in table  # and the passes
+    # a search box even when every question fits on one page, a click on a column name sorts, every arm reachable
+    assert "search" in grid.table._dt_args["layout"].values()
+    assert "text_in_header_can_be_selected" not in grid.table._dt_args  # itables' "sort from the arrow only" is off
+    assert grid.table._dt_args["scrollX"]
+    assert all(label in table for label in grid.labels.values()) and " | " not in table.split("<tbody")[0]
+    assert all(name in grid.legend.value for name in ("pass", "fail", "hallucinated", "no answer"))
     index = list(grid.frame["question_id"]).index(bad_only.id)
     html = grid.select(index)
     assert html.count("Final answer:") == 2 and "Atlantis" in html  # both arms' drill-down for that question

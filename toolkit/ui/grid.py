@@ -1,7 +1,8 @@
-"""Results grid: questions × arms coloured pass / fail / hallucinated, filters, drill-down on click, export.
+"""Results grid: questions × arms coloured pass / fail / hallucinated (with a legend), filters, drill-down on click,
+export.
 
-The table is an itables ``ITable`` (DataTables as an anywidget: search and sort in the browser, row selection
-synced back to Python) rather than hand-built HTML. What a test checks is pure: ``outcome``, ``grid_frame`` (the
+The table is an itables ``ITable`` (DataTables as an anywidget: a search box, sorting by a click on a column name,
+sideways scrolling to every arm's column, row selection synced back to Python) rather than hand-built HTML. What a test checks is pure: ``outcome``, ``grid_frame`` (the
 rows a filter keeps) and ``export`` (the files written); the widget only shows them.
 """
 
@@ -17,6 +18,19 @@ from toolkit.ui.html import esc
 Mode = Literal["all", "failures", "disagreements"]
 FORMATS = ("csv", "json", "parquet")
 COLOURS = {"pass": "#d8f0d8", "fail": "#fbe3c4", "hallucinated": "#f6c9c9", "unknown": "#eeeeee", "no answer": "#ffffff"}
+MEANINGS = {
+    "pass": "correct, and the judge found nothing unsupported",
+    "fail": "wrong or incomplete, but nothing the judge calls invented",
+    "hallucinated": "the judge found a claim neither gold nor the shown context supports",
+    "unknown": "neither the judge nor a score could decide",
+    "no answer": "this arm did not answer the question",
+}
+TABLE_OPTIONS = {
+    # DataTables drops the search box of a table that fits on one page; a reviewer still searches questions there
+    "layout": {"topStart": "search", "topEnd": "pageLength", "bottomStart": "info", "bottomEnd": "paging"},
+    "text_in_header_can_be_selected": False,  # a click on a column name sorts, not only the small arrow
+    "scrollX": True,  # every arm column stays reachable, however many arms
+}
 ID_COLUMNS = ("question_id", "kind", "question", "gold")
 
 
@@ -79,11 +93,24 @@ def export(result: Any, folder: str | Path, fmt: str = "csv", mode: Mode = "all"
     return written
 
 
-def styled(frame, arms: list[str]):
-    """Colour the arm columns by outcome; every cell escaped (model text must not inject markup)."""
-    return frame.style.format(escape="html").map(
-        lambda value: f"background-color: {COLOURS.get(value, '#ffffff')}", subset=arms
+def styled(frame, arms: list[str], labels: dict[str, str] | None = None):
+    """Colour the arm columns by outcome and name them by their short labels; every cell escaped (model text must
+    not inject markup)."""
+    labels = {arm: (labels or {}).get(arm, arm) for arm in arms}
+    return frame.rename(columns=labels).style.format(escape="html").map(
+        lambda value: f"background-color: {COLOURS.get(value, '#ffffff')}", subset=list(labels.values())
     ).hide(axis="index")
+
+
+def legend_html() -> str:
+    """What each cell colour means."""
+    chips = "".join(
+        f"<span title='{esc(meaning)}' style='background:{COLOURS[name]};border:1px solid #ccc;padding:1px 6px;"
+        f"margin-right:6px;cursor:help'>{esc(name)}</span>"
+        for name, meaning in MEANINGS.items()
+    )
+    return f"<div style='margin:4px 0'><small>{chips} hover a colour for its meaning; a click on a row shows every " \
+           "arm's answer</small></div>"
 
 
 class ResultsGrid:
@@ -92,11 +119,15 @@ class ResultsGrid:
     def __init__(self, result: Any, drilldown_html):
         from itables.widget import ITable
 
+        from toolkit.experiments.spec import arm_labels
+
         self.result, self._drilldown_html = result, drilldown_html
         self.arms = [a.arm for a in result.arms]
+        self.labels = arm_labels(result.spec)
         self.mode = w.ToggleButtons(options=[("all", "all"), ("failures only", "failures"),
                                              ("disagreements only", "disagreements")], value="all")
-        self.table = ITable(select={"style": "single"}, selected_rows=[], classes="display compact")
+        self.table = ITable(select={"style": "single"}, selected_rows=[], classes="display compact", **TABLE_OPTIONS)
+        self.legend = w.HTML(legend_html())
         self.count = w.HTML()
         self.detail = w.HTML("<small>select a row for every arm's answer and its steps</small>")
         self.format = w.Dropdown(options=FORMATS, value="csv", description="format", layout=w.Layout(width="160px"))
@@ -109,13 +140,14 @@ class ResultsGrid:
         self.frame = None
         self.show()
         self.widget = w.VBox([
-            w.HBox([self.mode, self.count]), self.table, self.detail,
+            w.HBox([self.mode, self.count]), self.legend, self.table, self.detail,
             w.HBox([self.format, self.folder, self.export_button]), self.export_status,
         ])
 
     def show(self) -> None:
         self.frame = grid_frame(self.result, self.mode.value)
-        self.table.update(styled(self.frame, self.arms), selected_rows=[], allow_html=True)  # escaped in styled()
+        self.table.update(styled(self.frame, self.arms, self.labels), selected_rows=[], allow_html=True,
+                          **TABLE_OPTIONS)  # escaped in styled()
         self.count.value = f"<small>{len(self.frame)} question(s)</small>"
         self.detail.value = ""
 
@@ -131,7 +163,7 @@ class ResultsGrid:
         question_id = self.frame.iloc[rows[0]]["question_id"]
         parts = [
             f"<div style='border-left:3px solid {COLOURS.get(self.frame.iloc[rows[0]][r.arm], '#ccc')};"
-            f"padding-left:6px;margin:6px 0'><b>{esc(r.arm)}</b><br>{self._drilldown_html(r)}</div>"
+            f"padding-left:6px;margin:6px 0'><b>{esc(self.labels.get(r.arm, r.arm))}</b><br>{self._drilldown_html(r)}</div>"
             for r in self.result.records if r.question.id == question_id
         ]
         self.detail.value = "".join(parts)
