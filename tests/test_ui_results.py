@@ -90,3 +90,48 @@ def test_mlflow_button_starts_a_loopback_ui_for_the_runs_store(home, server, tmp
     finally:
         mlflow_ui.stop_all()
     assert server_proc.poll() is not None
+
+
+@pytest.mark.slow
+def test_open_in_mlflow_reuses_a_server_already_serving_the_store(tmp_path, monkeypatch):
+    """A server someone started for the store on a port of their own choosing is found by its command line and
+    reused: the button starts no second server."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from mlflow import MlflowClient
+
+    from toolkit.ui import mlflow_ui
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'shared.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    run_id = client.create_run(client.create_experiment("reuse")).info.run_id
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # outside the ports the button tries
+    assert port not in mlflow_ui.PORTS
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, stdout=log,
+        stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while not mlflow_ui._knows_run(f"http://127.0.0.1:{port}", run_id):
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-2000:]
+            time.sleep(0.5)
+        assert mlflow_ui.serving_ports(uri) == [port]
+        started = time.monotonic()
+        url = mlflow_ui.open_url(run_id, uri)
+        assert url.startswith(f"http://127.0.0.1:{port}/#/experiments/") and url.endswith(run_id)
+        assert not mlflow_ui._started and time.monotonic() - started < 10  # nothing started, no 13 s wait
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()

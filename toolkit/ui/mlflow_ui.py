@@ -1,8 +1,8 @@
 """Find or start an MLflow UI for the store a run went to, on 127.0.0.1 only, and give the run's URL.
 
 Why: a link to ``http://127.0.0.1:5000`` is wrong whenever no server runs there, or one runs for another store.
-A server at a candidate port is reused only if it knows the run (run ids are unique, so that proves it serves the
-same store); otherwise ``mlflow server`` is started with one worker and no job runner (~13 s, ~0.5 GB instead of
+A server already serving the store is reused: one whose command line names the store (any port), or one at a
+candidate port that knows the run (run ids are unique, so that proves it serves the same store); otherwise ``mlflow server`` is started with one worker and no job runner (~13 s, ~0.5 GB instead of
 ~37 s and 3.6 GB), bound to loopback, and stopped when the kernel exits. No ipywidgets here (``results.py`` wraps it).
 """
 
@@ -25,9 +25,9 @@ READY_TIMEOUT_S = 90.0
 _started: dict[str, tuple[subprocess.Popen, int]] = {}  # tracking URI -> (server, port), this kernel's own
 
 
-def _knows_run(base: str, run_id: str) -> bool:
+def _knows_run(base: str, run_id: str, timeout_s: float = 2) -> bool:
     try:
-        response = httpx.get(f"{base}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=2)
+        response = httpx.get(f"{base}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=timeout_s)
     except httpx.HTTPError:
         return False
     return response.status_code == 200
@@ -48,14 +48,48 @@ def run_page(base: str, experiment: str, run_id: str) -> str:
     return f"{base}/#/experiments/{experiment}/runs/{run_id}"
 
 
+def _same_store(value: str, tracking_uri: str) -> bool:
+    """``sqlite:////a/b.db`` and ``sqlite:///../b.db`` (relative to the process) name the same store; compared by
+    the database file when both are SQLite URIs."""
+    if value == tracking_uri:
+        return True
+    prefix = "sqlite:///"
+    if value.startswith(prefix) and tracking_uri.startswith(prefix):
+        return Path(value.removeprefix(prefix)).resolve() == Path(tracking_uri.removeprefix(prefix)).resolve()
+    return False
+
+
+def serving_ports(tracking_uri: str) -> list[int]:
+    """Ports of the ``mlflow server``/``mlflow ui`` processes on this machine that serve ``tracking_uri`` (read
+    from their command lines: ``--backend-store-uri`` and ``--port``), whatever port they chose."""
+    import psutil
+
+    ports = []
+    for process in psutil.process_iter(["cmdline"]):
+        args = [part for arg in process.info.get("cmdline") or []
+                for part in (arg.split("=", 1) if arg.startswith("--") else [arg])]
+        if not any(a in ("server", "ui") for a in args) or not any("mlflow" in a for a in args[:3]):
+            continue
+        options = dict(zip(args, args[1:], strict=False))
+        store = options.get("--backend-store-uri")
+        port = options.get("--port") or options.get("-p") or "5000"
+        if store and _same_store(store, tracking_uri) and port.isdigit():
+            ports.append(int(port))
+    return ports
+
+
 def server_for(run_id: str, tracking_uri: str, log_dir: Path | None = None) -> str:
-    """Base URL of an MLflow UI showing ``run_id``: the remote server itself for an http(s) store, a running local
-    server that knows the run, or one started here on the first free port of ``PORTS``."""
+    """Base URL of an MLflow UI showing ``run_id``: the remote server itself for an http(s) store, a local server
+    already serving the store (found by its command line, on any port, or at a port of ``PORTS`` that knows the
+    run), or one started here on the first free port of ``PORTS`` — never a second server for the same store."""
     if tracking_uri.startswith(("http://", "https://")):
         return tracking_uri.rstrip("/")
     own = _started.get(tracking_uri)
     if own is not None and own[0].poll() is None:
         return f"http://{HOST}:{own[1]}"
+    for port in serving_ports(tracking_uri):
+        if _knows_run(f"http://{HOST}:{port}", run_id, timeout_s=15):
+            return f"http://{HOST}:{port}"
     free = None
     for port in PORTS:
         if not _port_in_use(port):

@@ -171,8 +171,8 @@ def corrected_html(result: Any) -> str:
 
 
 class MlflowButton:
-    """"Open in MLflow": finds or starts ``mlflow ui`` on 127.0.0.1 for the run's store (on a thread, ~13 s the
-    first time) and shows the link to the run; nothing when the run was not tracked."""
+    """"Open in MLflow": finds the MLflow UI already serving the run's store, or starts one on 127.0.0.1 (on a
+    thread, ~13 s) when none does, and shows the link to the run; nothing when the run was not tracked."""
 
     def __init__(self, run_id: str | None, tracking_uri: str | None = None):
         self.run_id, self.tracking_uri = run_id, tracking_uri
@@ -187,7 +187,7 @@ class MlflowButton:
         """Start looking up/starting the server; with ``wait`` return the link HTML once it is there."""
         if self._thread is None or not self._thread.is_alive():
             self.button.disabled = True
-            self.link.value = "<small>starting mlflow ui on 127.0.0.1…</small>"
+            self.link.value = "<small>looking for the MLflow UI serving this store (starting one only if none)…</small>"
             self._thread = threading.Thread(target=self._open, daemon=True)
             self._thread.start()
         if wait:
