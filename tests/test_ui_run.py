@@ -164,10 +164,15 @@ def test_run_history_lists_runs_of_this_spec_and_diffs_answers(home, server):  #
     panel = panel_for(small_spec(server.url, sample_size=2, methods=["closed_book"]))
     assert panel.history.runs == [] and panel.history.diff_button.disabled
     panel.run(wait=True)
+    history = panel.history  # refreshed when the run finished: the run is listed and picked, not two empty pickers
+    assert len(history.runs) == 1 and history.runs[0].folder in history.list.value
+    assert history.run_a.value == history.run_b.value == history.runs[0].folder and history.diff_button.disabled
     panel.seed.value = 5  # another sample: another run of the same experiment
     panel.run(wait=True)
     runs = panel.history.refresh()
     assert len(runs) == 2 and not panel.history.diff_button.disabled
+    assert (history.run_a.value, history.run_b.value) == (runs[1].folder, runs[0].folder)  # previous vs latest
+    assert all(run.folder in history.list.value for run in runs)
     changes = panel.history.diff()
     assert any("not asked" in (c["outcome_a"], c["outcome_b"]) for c in changes)  # the samples differ
     assert "changed answer(s)" in panel.history.output.value

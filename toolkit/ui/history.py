@@ -17,6 +17,8 @@ import ipywidgets as w
 from toolkit.ui.html import esc, table
 
 DIFF_HEADERS = ("arm", "question", "answer A", "answer B", "A", "B")
+RUN_HEADERS = ("last change", "answers", "arms", "sample", "seed", "run folder")
+HISTORY_ROWS = 10
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,19 @@ class HistorySection:
         self.runs: list[StoredRun] = []
 
     def refresh(self) -> list[StoredRun]:
+        """List the spec's stored runs and pick the previous one as A and the latest as B (a Dropdown given new
+        options picks nothing by itself)."""
         self.runs = runs_of(self._spec_name(), self.runs_root)
         options = [(r.label, r.folder) for r in self.runs]
         self.run_a.options, self.run_b.options = options, options
-        if len(options) >= 2:
-            self.run_a.value, self.run_b.value = options[1][1], options[0][1]  # previous vs latest
-        self.list.value = (f"<small>{len(self.runs)} stored run(s) of <code>{esc(self._spec_name())}</code>"
-                           "</small>" if self.runs else "<small>no stored run of this spec yet</small>")
+        if options:
+            self.run_a.value, self.run_b.value = options[min(1, len(options) - 1)][1], options[0][1]
+        rows = [[f"{r.modified:%Y-%m-%d %H:%M}", r.answers, r.arms, r.sample_size or "all", r.seed, r.folder]
+                for r in self.runs[:HISTORY_ROWS]]
+        self.list.value = (
+            f"<small>{len(self.runs)} stored run(s) of <code>{esc(self._spec_name())}</code>, newest first"
+            f"{f' (the {HISTORY_ROWS} newest shown)' if len(self.runs) > HISTORY_ROWS else ''}:</small>"
+            + table(RUN_HEADERS, rows) if self.runs else "<small>no stored run of this spec yet</small>")
         self.diff_button.disabled = len(options) < 2
         return self.runs
 
