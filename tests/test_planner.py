@@ -227,3 +227,17 @@ def test_plot_is_written(tmp_path):
     assert curves["groq-8b (free)"][:3] == [0.0, 0.0, 0.0] and curves["groq-8b (free)"][-1] is None  # breaks at 32x
     path = plot_cost_curve(curves, tmp_path / "c.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_arm_without_timed_calls_shows_no_p95():
+    import pandas as pd
+
+    from toolkit.planner.inputs import measured_from_runs
+    from toolkit.planner.report import _seconds
+
+    row = {"run_id": "r1", "params.provider": "local/smollm2-135m-instruct", "metrics.usage/answered": 4.0,
+           "metrics.quality/accuracy": 0.5, "metrics.usage/calls": 4.0, "metrics.usage/output_tokens": 40.0,
+           "metrics.latency/p50_s": 0.0, "metrics.latency/p95_s": 0.0}  # every answer replayed from a cache
+    [measured] = measured_from_runs(pd.DataFrame([row]))
+    assert measured.latency_p95_s is None and measured.stream_tokens_per_s is None
+    assert _seconds(None) == "–" and _seconds(0.0042) == "0.0042" and _seconds(1.234) == "1.23"

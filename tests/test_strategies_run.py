@@ -54,6 +54,11 @@ def test_arms_vs_baseline_logged_to_mlflow(tmp_path):
 
     table = res.table()
     assert list(table["arm"]) == ["baseline", "batch3", "cascade", "review", "cache"]
+    by_arm = table.set_index("arm")
+    assert by_arm.loc["batch3", "calls vs baseline"] == "17% fewer"  # words, never a negative "saving"
+    assert by_arm.loc["cascade", "calls vs baseline"] == "50% more" and by_arm.loc["baseline", "calls vs baseline"] == "same"
+    # the runner's accounting (calls another arm made are timed and charged as made, not as 0 s replays)
+    assert all("shared_calls" in arm.cost for arm in res.result.arms)
     assert table.set_index("arm").loc["cascade", "accuracy_diff_vs_baseline"].startswith("+0.500")
 
     from toolkit import tracking

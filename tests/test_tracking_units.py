@@ -147,6 +147,9 @@ def test_run_names_are_short_and_unique():
     assert list(short_provider_names(spec.providers[:3]).values()) == ["local", "groq~emu", "groq"]
     assert arm_run_name(spec.providers[0], spec.methods[1], spec.providers) == "rag_cove · local"
     assert arm_labels(spec)["groq/llama-3.1-8b-instant~emulated | closed_book"] == "closed_book · groq/llama-3.1-8b-instant~emu"
+    strategy = "local/smollm2-135m-instruct | closed_book | cache"  # a strategy arm keeps its strategy
+    assert arm_labels(spec, [strategy])[strategy] == "closed_book · local · cache"
+    assert arm_labels(spec, ["elsewhere | x"])["elsewhere | x"] == "elsewhere | x"
     assert parent_run_name(spec, spec.run_key()) == f"quickstart · {spec.spec_hash()}"
 
 

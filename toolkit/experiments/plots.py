@@ -9,7 +9,7 @@ collide, one colour and marker per arm, arms that land on the same point said so
 from collections import defaultdict
 
 from toolkit.experiments.results import ExperimentResult, total_cost_usd
-from toolkit.experiments.spec import arm_labels, short_provider_names
+from toolkit.experiments.spec import short_provider_names
 
 PER = 1000
 COST_LABEL = "$ per 1,000 questions (charged or paid-tier price + self-hosted time)"
@@ -33,7 +33,7 @@ def cost_per_1k(arm) -> float:
 def pareto_points(result: ExperimentResult) -> list[dict]:
     """Arms with an accuracy: label, cost per 1,000 questions, accuracy with its interval, n, whether on the Pareto
     front (no other arm both cheaper and at least as accurate) and how many arms share its point."""
-    labels = arm_labels(result.spec)
+    labels = result.arm_labels()
     points = [{"arm": a.arm, "label": labels.get(a.arm, a.arm), "cost": cost_per_1k(a), "accuracy": i.value,
                "low": i.low, "high": i.high, "n": i.n}
               for a in result.arms if (i := a.metrics.get("accuracy")) is not None]

@@ -94,6 +94,12 @@ class ExperimentResult(Record):
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    def arm_labels(self) -> dict[str, str]:
+        """Arm name -> the short label tables, plots and MLflow show (``rag · local``; ``spec.arm_labels``)."""
+        from toolkit.experiments.spec import arm_labels
+
+        return arm_labels(self.spec, [a.arm for a in self.arms])
+
     def summary_frame(self):
         """One row per arm: headline metrics as value and CI bounds, cost and latency."""
         import pandas as pd

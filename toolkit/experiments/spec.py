@@ -8,6 +8,7 @@ rerunning continues the same run instead of starting over.
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -449,9 +450,16 @@ def arm_label(provider: ProviderSpec, method: MethodSpec, providers=()) -> str:
     return f"{method.arm_name} · {short_provider_names(providers or (provider,))[provider.name]}"
 
 
-def arm_labels(spec: ExperimentSpec) -> dict[str, str]:
-    """Arm name (``provider | method``) -> its short label, for every arm of ``spec``."""
-    return {arm_name(p, m): arm_label(p, m, spec.providers) for p, m in spec.arms()}
+def arm_labels(spec: ExperimentSpec, arms: Iterable[str] = ()) -> dict[str, str]:
+    """Arm name (``provider | method``) -> its short label, for every arm of ``spec`` and every name in ``arms``; a
+    name with more parts (a strategy arm, ``provider | method | cache``) keeps them: ``closed_book · local · cache``."""
+    labels = {arm_name(p, m): arm_label(p, m, spec.providers) for p, m in spec.arms()}
+    for arm in arms:
+        parts = arm.split(" | ")
+        if arm not in labels:
+            known = labels.get(" | ".join(parts[:2]))
+            labels[arm] = " · ".join([known, *parts[2:]]) if known else arm
+    return labels
 
 
 class _LineLoader(yaml.SafeLoader):

@@ -58,7 +58,7 @@ def measured_from_runs(runs) -> list[Measured]:
             calls_per_request=max(calls, 1e-9),
             input_tokens_per_request=(_metric(row, "input_tokens") or 0.0) / answered,
             output_tokens_per_request=out_tokens,
-            latency_p95_s=_metric(row, "latency_p95_s"),
+            latency_p95_s=_metric(row, "latency_p95_s") or None,  # 0 s: no call was timed (all from a cache)
             stream_tokens_per_s=out_tokens / p50 if p50 else None,
             n_questions=int(answered),
             run_ids=(str(row["run_id"]),),

@@ -10,6 +10,13 @@ def _money(value: float | None) -> str:
     return "–" if value is None else f"${value:,.2f}"
 
 
+def _seconds(value: float | None) -> str:
+    """A p95 in seconds: ``1.23``; two significant digits below 0.1 s (``0.0042``, not ``0.00``); ``–`` unmeasured."""
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+
+
 def _per_correct(value: float | None) -> str:
     return "–" if value is None else f"${value:.6f}"
 
@@ -48,7 +55,7 @@ def plan_markdown(plan: Plan, rows: list[SensitivityRow] | None = None) -> str:
     ]
     for c in plan.choices:
         lines.append(
-            f"| {c.label} | {_accuracy(c.accuracy, c.n_questions)} | {'–' if c.latency_p95_s is None else f'{c.latency_p95_s:.2f}'} "
+            f"| {c.label} | {_accuracy(c.accuracy, c.n_questions)} | {_seconds(c.latency_p95_s)} "
             f"| {_money(c.monthly_usd)} | {_per_correct(c.cost_per_correct)} | {_capacity(c)} "
             f"| {c.quota.summary() if c.quota else '–'} "
             f"| {'–' if c.break_even_requests_per_day is None else f'{c.break_even_requests_per_day:,.0f}'} "

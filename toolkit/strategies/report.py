@@ -67,3 +67,12 @@ def savings(arm: dict[str, float], baseline: dict[str, float]) -> dict[str, floa
         "tokens_saved": saved(arm["input_tokens"] + arm["output_tokens"],
                               baseline["input_tokens"] + baseline["output_tokens"]),
     }
+
+
+def change_text(saved: float) -> str:
+    """A ``savings`` fraction in words: ``0.17`` -> ``17% fewer``, ``-0.047`` -> ``4.7% more`` (never a bare negative
+    "saving")."""
+    if abs(saved) < 0.0005:
+        return "same"
+    share = f"{abs(saved):.0%}" if abs(saved) >= 0.1 else f"{abs(saved):.1%}"
+    return f"{share} fewer" if saved > 0 else f"{share} more"

@@ -11,7 +11,7 @@ from datetime import datetime
 from toolkit.experiments.headline import headline
 from toolkit.experiments.report import paired_test_lines
 from toolkit.experiments.results import ExperimentResult, question_row
-from toolkit.experiments.spec import MethodSpec, ProviderSpec, arm_label, arm_labels
+from toolkit.experiments.spec import MethodSpec, ProviderSpec, arm_label
 from toolkit.judges.metaeval import is_real_answer_card
 from toolkit.tracking import human, provenance, tables
 from toolkit.tracking import metrics as names
@@ -161,7 +161,7 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
     context = provenance.context_tags({})
     providers = {p.name: p for p in spec.providers}
     methods = {m.arm_name: m for m in spec.methods}
-    run_names = arm_labels(spec)
+    run_names = result.arm_labels()
     significance, significant_tags, arm_significance = names.significance(
         result.comparisons, 1 - spec.confidence, run_names)
     parent = client.create_run(

@@ -119,11 +119,10 @@ class ResultsGrid:
     def __init__(self, result: Any, drilldown_html):
         from itables.widget import ITable
 
-        from toolkit.experiments.spec import arm_labels
 
         self.result, self._drilldown_html = result, drilldown_html
         self.arms = [a.arm for a in result.arms]
-        self.labels = arm_labels(result.spec)
+        self.labels = result.arm_labels()
         self.mode = w.ToggleButtons(options=[("all", "all"), ("failures only", "failures"),
                                              ("disagreements only", "disagreements")], value="all")
         self.table = ITable(select={"style": "single"}, selected_rows=[], classes="display compact", **TABLE_OPTIONS)

@@ -46,9 +46,8 @@ def summary_rows(result: Any) -> list[list[str]]:
     """One row per arm: headline metrics as ``value [low, high] n``, latency, calls and dollars per 1,000 questions
     and per 1,000 correct answers."""
     from toolkit.experiments.results import total_cost_usd
-    from toolkit.experiments.spec import arm_labels
 
-    labels = arm_labels(result.spec)
+    labels = result.arm_labels()
     rows = []
     for arm in result.arms:
         cost = arm.cost
