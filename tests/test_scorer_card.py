@@ -79,3 +79,12 @@ def test_bad_labelled_files_exit_2_naming_line_and_field_and_write_nothing(tmp_p
     done = _tierlab("metrics", "eval", str(bad), "--record", "--card", str(card), cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert not card.exists()
+
+
+def test_the_committed_card_is_what_the_shipped_labelled_set_gives():
+    from toolkit.metrics.card import REAL_ANSWERS_DIR
+
+    for split in ("dev", "test"):
+        figures, _ = agreement(load_labelled_answers(REAL_ANSWERS_DIR / f"{split}.jsonl"))
+        card = scorer_card(split)
+        assert card["current"] and card["kinds"] == figures, "the card is stale: run `tierlab metrics eval --record`"

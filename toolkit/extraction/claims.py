@@ -94,7 +94,17 @@ def _side_not_echoing(match: re.Match, question: str) -> str | None:
 
 def _comparative(clause: str, question: str) -> str | None:
     """"X is (not) larger than Y": the one the question asks for (the larger, unless it asks for the smaller);
-    without "than Y", the other option of the choice question. None when the clause does not compare."""
+    without "than Y", the other option of the choice question. None when the clause does not compare. Two
+    comparisons that pick different ones ("Japan is the larger population, United States is the larger
+    population") pick neither: "Japan or United States"."""
+    picks = [pick for part in re.split(r",\s+", clause) if (pick := _compare_one(part, question)) is not None]
+    if not picks:
+        return None
+    distinct = [p for i, p in enumerate(picks) if not any(_same(p, q) for q in picks[:i])]
+    return " or ".join(distinct) if len(distinct) > 1 else picks[0]
+
+
+def _compare_one(clause: str, question: str) -> str | None:
     match = _COMPARATIVE.match(clause)
     if not match:
         return None
@@ -235,6 +245,8 @@ def answer_span(text: str, question: str = "") -> str:
         return ""
     later = found[found.index(chosen) + 1:] if chosen in found else []
     rival = next((c for c in later if c.clause.alternative and not _same(c.core, chosen.core)), None)
+    if chosen.compares and choice_options(question) and not chosen.clause.correction:  # conflicting picks
+        rival = rival or next((c for c in found if c.compares and not _same(c.core, chosen.core)), None)
     return f"{chosen.core} or {rival.core}" if rival else chosen.core
 
 
