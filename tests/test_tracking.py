@@ -169,6 +169,13 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
     assert json.loads(parent.data.params["judge.name"]) == ["claims"]
     assert json.loads(parent.data.params["judge.version"]) == [claims.VERSION]
     assert not any(k.startswith("judge/") for k in parent.data.metrics)
+    # the accuracy scorer's card: its agreement with readers on real answers, per kind; intervals as ci/ params
+    from toolkit.metrics.card import scorer_card
+
+    card = scorer_card()
+    assert parent.data.metrics["scorer/agreement_all"] == card["kinds"]["all"]["agreement"]
+    assert parent.data.params["ci/scorer/agreement_short"].endswith(f"n={card['kinds']['short']['n']}")
+    assert parent.data.params["scorer.card_version"] == card["version"] and card["current"]
     # significance on the parent: counts as metrics, and in words in the description (3 pairs: too few to test)
     assert parent.data.metrics["significance/too_few_to_test"] > 0
     assert "too few to test" in parent.data.tags["mlflow.note.content"]
