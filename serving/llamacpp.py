@@ -28,6 +28,9 @@ KEY_ENV = "LLAMA_API_KEY"
 """llama-server reads ``--api-key`` from this variable (tools/server/README.md)."""
 DEFAULT_PORT = 8080
 """The port the catalog's ``llamacpp`` entries call by default (``$TIERLAB_LLAMACPP_URL`` overrides)."""
+COMPLETION_TEMPLATE = Path(__file__).resolve().parent / "templates" / "completion.jinja"
+COMPLETION_STOP = "\nUser:"
+"""Where a base model served with ``COMPLETION_TEMPLATE`` starts inventing the next user turn."""
 AMX_CRASH_HINT = (
     "llama.cpp crashed loading the model; this machine advertises Intel AMX, which some VMs fault on: retrying "
     "without weight repacking (--no-repack), the only way llama.cpp reaches its AMX kernels"
@@ -46,18 +49,16 @@ def binary() -> Path:
     return path
 
 
-def command(
-    model_id: str, gguf: Path, port: int, *, chat_template: str | None = None, repack: bool = True
-) -> list[str]:
+def command(model_id: str, gguf: Path, port: int, *, completion: bool = False, repack: bool = True) -> list[str]:
     """The ``llama-server`` command line serving the GGUF file ``gguf`` as ``model_id`` on 127.0.0.1:``port``, with
     llama.cpp's auto slots (4); ``repack=False`` adds ``--no-repack`` (see ``AMX_CRASH_HINT``). The caller finds the
     file (``toolkit.local_models.gguf_path``): ``serving/`` runs in the Ray image and imports nothing of toolkit.
 
-    ``chat_template``: the name of a llama.cpp built-in template, for a GGUF that carries none (Gemma 3 270M, a base
-    model: in its own turn format the few-shot turns TierLab's prompts send show it where an answer ends; without
-    one llama-server falls back to ChatML). Built-in names need jinja off: with it, the name is read as the template."""
+    ``completion``: a base model (Gemma 3 270M), which never learned chat markers and whose GGUF carries no chat
+    template: chat turns are rendered as the plain "User: / Assistant:" text it saw in pretraining
+    (``COMPLETION_TEMPLATE``), and generation stops where it starts the next user turn (``COMPLETION_STOP``)."""
     cmd = [str(binary()), "--model", str(gguf), "--alias", model_id,
            "--host", "127.0.0.1", "--port", str(port), "--no-webui"]  # fmt: skip
-    if chat_template:
-        cmd += ["--no-jinja", "--chat-template", chat_template]
+    if completion:
+        cmd += ["--chat-template-file", str(COMPLETION_TEMPLATE), "--reverse-prompt", COMPLETION_STOP]
     return cmd if repack else [*cmd, "--no-repack"]

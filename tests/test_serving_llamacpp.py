@@ -55,21 +55,24 @@ def test_a_crash_at_load_is_retried_once_without_repacking(tmp_path, monkeypatch
     assert "--no-repack" not in attempts[0] and attempts[1].endswith("--no-repack")
 
 
-def test_gemma_is_served_with_its_own_turn_format_and_smollm2_with_its_gguf_template(tmp_path, monkeypatch):
-    """Gemma 3 270M's GGUF carries no chat template (llama-server would fall back to ChatML); its registration names
-    llama.cpp's built-in one, which only works with jinja off (with jinja the name is read as the template text).
-    A stand-in binary records its arguments and exits, so the start fails after the command was built."""
-    log = tmp_path / "argv.log"
+def test_a_base_model_is_served_with_plain_text_turns_and_a_chat_model_with_its_own_template(tmp_path, monkeypatch):
+    """Gemma 3 270M is a base model whose GGUF carries no chat template: its turns go out as the plain "User: /
+    Assistant:" text of serving/templates/completion.jinja and generation stops at the next "\nUser:". SmolLM2 keeps
+    the template its GGUF carries. A stand-in binary records its arguments and exits, so each start fails once the
+    command was built."""
+    log = tmp_path / "argv.json"
     fake = tmp_path / "llama-server"
-    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexit 3\n')
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\nopen({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\nsys.exit(3)\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv(llamacpp.BINARY_ENV, str(fake))
     for profile in ("cpu-gemma3", "cpu-smollm2"):
         with pytest.raises(serve.ServeError):
             serve.up(profile, free_port(), tmp_path / profile, engine="llamacpp", progress=False)
-    gemma, smollm2 = log.read_text().splitlines()
-    assert "--alias gemma3-270m" in gemma and gemma.endswith("--no-jinja --chat-template gemma")
-    assert "--chat-template" not in smollm2  # its GGUF carries its own template
+    gemma, smollm2 = (json.loads(line) for line in log.read_text().splitlines())
+    assert gemma[gemma.index("--alias") + 1] == "gemma3-270m"
+    assert gemma[gemma.index("--chat-template-file") + 1] == str(llamacpp.COMPLETION_TEMPLATE)
+    assert gemma[gemma.index("--reverse-prompt") + 1] == "\nUser:"
+    assert "--chat-template-file" not in smollm2 and "--reverse-prompt" not in smollm2
     assert load_catalog().entry("llamacpp/gemma3-270m").model == "gemma3-270m"
 
 
@@ -141,8 +144,8 @@ def test_an_experiment_arm_runs_on_llama_cpp(llamacpp_server, tmp_path):
 
 @pytest.mark.slow
 def test_gemma_on_llama_cpp_ends_its_answer_where_the_few_shot_turns_do(tmp_path):
-    """The base model, prompted the way TierLab's methods prompt (system + few-shot turns), answers and stops by
-    itself (finish_reason "stop", no turn markers in the text) instead of running on to max_tokens."""
+    """The base model, prompted the way TierLab's methods prompt (system + few-shot turns), answers and stops
+    (finish_reason "stop", no invented next turn) instead of running on to max_tokens."""
     try:
         llamacpp.binary()
     except FileNotFoundError as exc:
@@ -163,6 +166,6 @@ def test_gemma_on_llama_cpp_ends_its_answer_where_the_few_shot_turns_do(tmp_path
         ).json()["choices"][0]  # fmt: skip
         text = reply["message"]["content"]
         assert reply["finish_reason"] == "stop", text
-        assert text.strip() and "<start_of_turn>" not in text and "<end_of_turn>" not in text
+        assert text.strip() and "User:" not in text and "Assistant:" not in text
     finally:
         assert serve.down(tmp_path / "state", port)

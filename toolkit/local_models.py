@@ -51,11 +51,6 @@ class LocalModel(BaseModel):
         description="Instruct models use chat; base models completion."
     )
     restore_bos: bool = Field(default=False, description="GGUF conversion drops add-BOS for some tokenizers.")
-    llamacpp_chat_template: str | None = Field(
-        default=None,
-        description="llama.cpp built-in chat template (`llama-server --no-jinja --chat-template NAME`) for a GGUF that "
-        "carries none; without one llama-server falls back to ChatML, whose markers this model never saw.",
-    )
     params_millions: int = Field(description="Parameter count; sizes the float32 output for the disk check.")
     smoke_expect: str = Field(default="paris", description="Lower-case text the smoke answer should contain.")
 
@@ -93,7 +88,6 @@ MODELS.register(
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         style="completion",
         restore_bos=True,
-        llamacpp_chat_template="gemma",
         params_millions=270,
     ),
 )

@@ -107,7 +107,7 @@ def up(
     if engine == "llamacpp":
         llama_command = functools.partial(
             llamacpp.command, model_id, local_models.gguf_path(model_id), port,
-            chat_template=local_models.get(model_id).llamacpp_chat_template,
+            completion=local_models.get(model_id).style == "completion",
         )  # fmt: skip
         try:
             cmd = llama_command()
