@@ -91,3 +91,45 @@ def test_mlflow_ui_shows_the_dataset_and_the_arms_by_method(mlflow_server, tmp_p
     assert "correct" in header and "supported" in header, header
     assert "answered_by" in details and "echo (built-in test backend)" in details
     assert "generation.max_tokens" in details and "cost/total_usd_per_1k_questions" in details
+
+
+def test_assessments_read_true_as_good_in_the_mlflow_ui(mlflow_server, tmp_path, monkeypatch):
+    """A hallucinated, wrong answer (the echo backend's) shows ``supported`` and ``correct`` as a red ✗ False in
+    the trace's Assessments pane — not a green ✓ True under a name that means the opposite."""
+    from mlflow import MlflowClient
+    from playwright.sync_api import sync_playwright
+    from review_run import log_review_run
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get update && apt-get install -y chromium`")
+    result = log_review_run(mlflow_server, monkeypatch, tmp_path / "home", name="review-e2e-polarity")
+
+    experiment_id = MlflowClient(tracking_uri=mlflow_server).get_run(result.mlflow_run_id).info.experiment_id
+    question = result.records[0].question.question
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                     "--disable-dev-shm-usage", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1500, "height": 950})
+        try:
+            page.goto(f"{mlflow_server}/#/experiments/{experiment_id}/traces")
+            page.wait_for_selector("text=Tokens", timeout=90_000)
+            for dismiss in ("mlflow.detect_issues.guidance.dismiss", "mlflow.assistant.chat_panel.close"):
+                button = page.locator(f"[data-component-id='{dismiss}']")
+                if button.count():
+                    button.first.click(force=True)
+            page.get_by_text(question[:30], exact=False).first.click()
+            page.get_by_role("button", name="Assess").first.click(timeout=60_000)
+            pane = page.locator("text=Feedback (").first.locator("xpath=ancestor::div[2]")
+            pane.get_by_text("supported", exact=True).wait_for(timeout=30_000)
+            text = pane.inner_text()
+            colours = [chip.evaluate("e => getComputedStyle(e).color")
+                       for chip in pane.get_by_text("False", exact=True).all()]
+            page.screenshot(path=str(artifacts() / "browser-mlflow-assessments.png"))
+        finally:
+            browser.close()
+    assert "supported\nFalse" in text and "correct\nFalse" in text, text
+    assert "hallucinated" not in text and "True" not in text
+    assert len(colours) == 2
+    for colour in colours:  # the danger colour of a failed check, e.g. rgb(100, 23, 43)
+        red, green, _ = (int(v) for v in colour.removeprefix("rgb(").rstrip(")").split(",")[:3])
+        assert red > 2 * green, colour
