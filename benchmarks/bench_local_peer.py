@@ -48,7 +48,7 @@ RUN = """
 import json, sys, time
 from toolkit.experiments.runner import run_experiment
 started = time.perf_counter()
-result = run_experiment(sys.argv[1], progress=False, track=False)
+result = run_experiment(sys.argv[1], progress=False)
 print(json.dumps({"seconds": time.perf_counter() - started, "answered": sum(a.answered for a in result.arms),
                   "planned": sum(a.planned for a in result.arms),
                   "calls": sum(int(a.cost.get("calls") or 0) for a in result.arms),

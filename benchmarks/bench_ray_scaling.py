@@ -69,7 +69,7 @@ def run(profile: str, n: int, concurrency: int, url: str, address: str, runs: Pa
 
     spec = parse_spec(SPEC.format(name=name, n=n, concurrency=concurrency, profile=profile))
     started = time.monotonic()
-    result = run_experiment(spec, ray_address=address, progress=False, track=False, components=OwnEmulator(),
+    result = run_experiment(spec, ray_address=address, progress=False, components=OwnEmulator(),
                             runs_root=runs)
     return time.monotonic() - started, result
 

@@ -75,7 +75,8 @@ import json, sys, time
 started = time.perf_counter()
 from toolkit.experiments.runner import run_experiment
 from toolkit.experiments.spec import load_spec
-result = run_experiment(load_spec(sys.argv[1]), progress=False)
+from toolkit.tracking import mlflow_logger
+result = run_experiment(load_spec(sys.argv[1]), progress=False, log=mlflow_logger())
 print(json.dumps({"seconds": time.perf_counter() - started, "network_calls": result.network_calls,
                   "summary": [a.model_dump(mode="json") for a in result.arms], "mlflow_run_id": result.mlflow_run_id}))
 """
@@ -129,6 +130,7 @@ def main() -> None:
     from toolkit.experiments.components import Components, needs_retriever
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import load_spec
+    from toolkit.tracking import mlflow_logger
 
     spec = load_spec(spec_path)
     if any(needs_retriever(m) for m in spec.methods):  # the one-off corpus ingest is not part of either run
@@ -136,7 +138,7 @@ def main() -> None:
         Components().retriever(spec)
         print(f"corpus ingest before the first run (untimed): {time.perf_counter() - warm:.0f} s")
     started = time.perf_counter()
-    first = run_experiment(spec, progress=False)
+    first = run_experiment(spec, progress=False, log=mlflow_logger())
     first_s = time.perf_counter() - started
     first_calls = counts["chat"]
 

@@ -7,6 +7,7 @@ so a "no secret reaches MLflow" check has a secret to find if redaction failed.
 
 from toolkit.experiments.runner import run_experiment
 from toolkit.experiments.spec import parse_spec
+from toolkit.tracking import mlflow_logger
 
 SECRET = "gsk_tierlab_fake_0123456789abcdefXYZ"
 NAME = "review-e2e"
@@ -37,6 +38,6 @@ def log_review_run(tracking_uri: str, monkeypatch, home, name: str = NAME):
     monkeypatch.setenv("TIERLAB_QUOTA_DIR", str(home / "quota"))
     monkeypatch.setenv("GROQ_API_KEY", SECRET)
     result = run_experiment(parse_spec(SPEC.replace(f"name: {NAME}", f"name: {name}", 1)), progress=False,
-                            tracking_uri=tracking_uri)
+                            log=mlflow_logger(tracking_uri))
     assert not result.errors, result.errors
     return result

@@ -87,7 +87,7 @@ def test_run_then_rerun_makes_zero_calls_and_identical_numbers(server):
 
     spec = parse_spec(spec_text(server.url))
     seen = []
-    first = run_experiment(spec, progress=False, track=False, on_answer=seen.append)
+    first = run_experiment(spec, progress=False, on_answer=seen.append)
     assert not first.errors, first.errors
     assert len(first.records) == len(seen) == 8
     assert {a.answered for a in first.arms} == {4}
@@ -104,7 +104,7 @@ def test_run_then_rerun_makes_zero_calls_and_identical_numbers(server):
     )
     assert closed.cost["network_calls"] == 4 and closed.cost["input_tokens"] == 80
 
-    again = run_experiment(spec, progress=False, track=False)
+    again = run_experiment(spec, progress=False)
     assert server.total() == calls and again.network_calls == 0
     assert _numbers(again) == _numbers(first)
 
@@ -116,7 +116,7 @@ def test_budget_is_reported_before_and_enforced_while_running(server, capsys):
     text = spec_text(server.url).replace(
         "    cache: false", "    cache: false\n    budget: {max_requests: 6}"
     )
-    result = run_experiment(parse_spec(text), progress=True, track=False)
+    result = run_experiment(parse_spec(text), progress=True)
     err = capsys.readouterr().err
     assert "pre-flight" in err and "would exceed the budget" in err
     assert server.total() <= 6
@@ -131,10 +131,10 @@ def test_cancel_keeps_what_was_answered_and_a_rerun_continues(server):
     spec = parse_spec(spec_text(server.url, methods="[closed_book]", concurrency=1))
     cancel = threading.Event()
     first = run_experiment(
-        spec, progress=False, track=False, cancel=cancel, on_answer=lambda record: cancel.set()
+        spec, progress=False, cancel=cancel, on_answer=lambda record: cancel.set()
     )
     assert len(first.records) == 1 and first.arms[0].stopped == "cancelled"
-    second = run_experiment(spec, progress=False, track=False)
+    second = run_experiment(spec, progress=False)
     assert len(second.records) == 4 and server.total() == 4 and server.repeated() == 0
 
 
@@ -151,7 +151,7 @@ def test_kill_minus_9_then_rerun_repeats_no_call_and_gives_identical_numbers(ser
             sys.executable,
             "-c",
             "import sys; from toolkit.experiments.runner import run_experiment; "
-            "run_experiment(sys.argv[1], progress=False, track=False)",
+            "run_experiment(sys.argv[1], progress=False)",
             str(spec_path),
         ],
         env=os.environ.copy(),
@@ -175,7 +175,7 @@ def test_kill_minus_9_then_rerun_repeats_no_call_and_gives_identical_numbers(ser
     assert 3 <= stored_before < 12, "the kill should land mid-run"
     calls_before = server.total()
 
-    resumed = run_experiment(spec, progress=False, track=False)
+    resumed = run_experiment(spec, progress=False)
     assert len(resumed.records) == 12 and not resumed.errors
     assert server.total() - calls_before == resumed.network_calls
     stored_keys = [
@@ -188,7 +188,7 @@ def test_kill_minus_9_then_rerun_repeats_no_call_and_gives_identical_numbers(ser
     # the same spec run uninterrupted in a fresh home: same numbers, and the same calls except those that were
     # in flight at the kill (sent, never answered, so never stored) -- at most one question per worker thread
     os.environ["TIERLAB_HOME"] = str(tmp_path / "fresh")
-    fresh = run_experiment(spec, progress=False, track=False)
+    fresh = run_experiment(spec, progress=False)
     assert _numbers(fresh) == _numbers(resumed)
     extra = sum((interrupted - server.calls).values())
     assert extra <= spec.concurrency * 4, f"{extra} calls repeated beyond those in flight"
@@ -201,7 +201,7 @@ def test_replay_after_finish_makes_no_call_even_without_the_provider_cache(serve
     from toolkit.experiments.spec import parse_spec
 
     spec = parse_spec(spec_text(server.url, methods="[closed_book]"))
-    run_experiment(spec, progress=False, track=False)
+    run_experiment(spec, progress=False)
 
     class Refuses(Components):
         def chat_model(self, provider, base_url):
@@ -210,7 +210,7 @@ def test_replay_after_finish_makes_no_call_even_without_the_provider_cache(serve
         def method(self, method):
             raise AssertionError("a replay must not build a method")
 
-    replay = run_experiment(spec, progress=False, track=False, components=Refuses())
+    replay = run_experiment(spec, progress=False, components=Refuses())
     assert len(replay.records) == 4 and replay.network_calls == 0
 
 
@@ -230,7 +230,6 @@ def test_emulated_free_tier_arm_goes_through_the_emulator(server):
     result = run_experiment(
         parse_spec(spec_text(server.url, extra_provider=emulated, methods="[closed_book]", sample=3)),
         progress=False,
-        track=False,
     )
     assert not result.errors, result.errors
     arms = {a.provider: a for a in result.arms}
@@ -252,7 +251,6 @@ def test_optional_provider_without_key_is_skipped(server, monkeypatch):
     result = run_experiment(
         parse_spec(spec_text(server.url, extra_provider=optional, methods="[closed_book]", sample=2)),
         progress=False,
-        track=False,
     )
     assert result.skipped == {"groq/llama-3.1-8b-instant": "$GROQ_API_KEY is not set"}
     assert [a.provider for a in result.arms] == ["local/smollm2-135m-instruct"]
@@ -267,7 +265,6 @@ def test_arms_as_ray_tasks(server):
     result = run_experiment(
         parse_spec(spec_text(server.url, sample=3)),
         progress=False,
-        track=False,
         ray_address="local",
         on_answer=seen.append,
     )
@@ -275,7 +272,7 @@ def test_arms_as_ray_tasks(server):
     assert not result.errors, result.errors
     assert len(result.records) == len(seen) == 6
     assert server.total() == result.network_calls
-    again = run_experiment(parse_spec(spec_text(server.url, sample=3)), progress=False, track=False)
+    again = run_experiment(parse_spec(spec_text(server.url, sample=3)), progress=False)
     assert again.network_calls == 0 and _numbers(again) == _numbers(result)
 
 
@@ -307,7 +304,7 @@ def test_llm_judge_verdicts_cost_and_agreement(server):
     text = spec_text(server.url, methods="[closed_book]") + (
         f"judges: [offline, {{name: llm:local/smollm2-135m-instruct, base_url: {server.url}, sample: 3}}]\n"
     )
-    result = run_experiment(parse_spec(text), progress=False, track=False)
+    result = run_experiment(parse_spec(text), progress=False)
     judged = [r for r in result.records if r.llm_verdict is not None]
     assert len(judged) == 3 and all((r.llm_verdict.judge, r.llm_verdict.version) == ("llm", "llm-judge-v2") for r in judged)
     arm = result.arms[0]
@@ -329,5 +326,5 @@ def test_a_sample_too_small_to_test_warns_before_any_model_call(server):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*fewer than the 10 paired questions")
         with pytest.raises(UserWarning, match="4 questions are fewer than the 10 paired questions"):
-            run_experiment(spec, progress=False, track=False)
+            run_experiment(spec, progress=False)
     assert server.total() == 0  # said before the run, not after it

@@ -76,9 +76,9 @@ def test_runner_real_arm_after_an_emulated_run_calls_the_real_endpoint(stub):
     from toolkit.experiments.spec import parse_spec
 
     spec = _one_arm_spec
-    emulated = run_experiment(parse_spec(spec("emulate: true, emulator_backend: echo")), progress=False, track=False)
+    emulated = run_experiment(parse_spec(spec("emulate: true, emulator_backend: echo")), progress=False)
     assert not emulated.errors and emulated.network_calls == 2
-    real = run_experiment(parse_spec(spec(f"base_url: '{stub.url}'")), progress=False, track=False)
+    real = run_experiment(parse_spec(spec(f"base_url: '{stub.url}'")), progress=False)
     assert not real.errors, real.errors
     assert stub.total() == 2 and real.network_calls == 2
     assert all(r.answer.text.startswith("stub answer") for r in real.records)
@@ -89,10 +89,10 @@ def test_runner_real_arm_after_an_emulated_daily_exhaustion_still_answers(stub):
     from toolkit.experiments.spec import parse_spec
 
     spent = _one_arm_spec("emulate: true, emulator_backend: echo, emulator_options: {daily_exhausted: 1}")
-    emulated = run_experiment(parse_spec(spent), progress=False, track=False)
+    emulated = run_experiment(parse_spec(spent), progress=False)
     [arm] = emulated.arms
     assert arm.answered == 0 and "daily quota" in arm.stopped
-    real = run_experiment(parse_spec(_one_arm_spec(f"base_url: '{stub.url}'")), progress=False, track=False)
+    real = run_experiment(parse_spec(_one_arm_spec(f"base_url: '{stub.url}'")), progress=False)
     assert not real.errors, real.errors
     assert stub.total() == 2 and [a.answered for a in real.arms] == [2]
 

@@ -94,7 +94,7 @@ def test_a_registered_judge_is_used_by_runs_rejudge_and_judge_eval(home, registe
     server = GoldServer()
     try:
         spec = small_spec(server.url, sample_size=2, judges=["offline", registered])
-        result = run_experiment(spec, progress=False, track=False)
+        result = run_experiment(spec, progress=False)
     finally:
         server.close()
     assert result.records and all(list(r.verdicts) == ["offline", registered] for r in result.records)

@@ -155,14 +155,14 @@ def test_06_label_a_random_sample_then_corrected_rates(notebook_env):
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import ExperimentSpec
     from toolkit.review import Review
-    from toolkit.tracking import human
+    from toolkit.tracking import human, mlflow_logger
 
     spec = ExperimentSpec.model_validate({
         "name": "review-notebook", "sample_size": 20, "seed": 0, "kinds": ["short", "numeric"],
         "providers": [{**LOCAL, "base_url": notebook_env["url"], "params": {"temperature": 0, "max_tokens": 24}}],
         "methods": ["closed_book"], "concurrency": 2,
     })
-    result = run_experiment(spec, progress=False)
+    result = run_experiment(spec, progress=False, log=mlflow_logger())
     assert len(result.records) == 20 and result.mlflow_run_id
     review = Review(result)
     sample = review.draw_sample(10)

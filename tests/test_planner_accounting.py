@@ -18,6 +18,7 @@ from toolkit.experiments.spec import ExperimentSpec
 from toolkit.methods.scripted import ScriptedChatModel
 from toolkit.planner.run import plan_from_runs
 from toolkit.planner.workload import load_workload
+from toolkit.tracking import mlflow_logger
 
 REPO = Path(__file__).resolve().parent.parent
 WORKLOAD = REPO / "experiments" / "workload.yaml"
@@ -56,7 +57,7 @@ def test_emulated_and_real_arms_of_one_provider_are_planned_apart(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     groq = "groq/llama-3.1-8b-instant"
     spec = _spec("twins", [groq, {"id": groq, "emulate": True}])
-    result = run_experiment(spec, progress=False, tracking_uri=uri, components=ByLabel())
+    result = run_experiment(spec, progress=False, log=mlflow_logger(uri), components=ByLabel())
     out = plan_from_runs([result.mlflow_run_id], load_workload(WORKLOAD), tmp_path / "plan", attach=False,
                          tracking_uri=uri)
     free = {c.provider: c.accuracy for c in out.plan.choices if c.tier == "free"}
@@ -67,9 +68,9 @@ def test_a_resumed_run_is_planned_once_from_its_final_answers(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     spec = _spec("resumed", ["groq/llama-3.1-8b-instant", "local/smollm2-135m-instruct"])
     cancel = threading.Event()
-    run_experiment(spec, progress=False, tracking_uri=uri, components=ByLabel(), cancel=cancel,
+    run_experiment(spec, progress=False, log=mlflow_logger(uri), components=ByLabel(), cancel=cancel,
                    on_answer=lambda record: cancel.set())
-    run_experiment(spec, progress=False, tracking_uri=uri, components=ByLabel())
+    run_experiment(spec, progress=False, log=mlflow_logger(uri), components=ByLabel())
     out = plan_from_runs([spec.name], load_workload(WORKLOAD), tmp_path / "plan", attach=False, tracking_uri=uri)
     labels = [c.label for c in out.plan.choices]
     assert len(labels) == len(set(labels)) == 3  # groq free + paid, local self-hosted: once each
@@ -79,7 +80,7 @@ def test_a_resumed_run_is_planned_once_from_its_final_answers(tmp_path):
 def test_too_small_a_sample_is_said_and_a_cpu_profile_is_sized_in_cpu_hours(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     spec = _spec("small", ["groq/llama-3.1-8b-instant", "local/smollm2-135m-instruct"])
-    result = run_experiment(spec, progress=False, tracking_uri=uri, components=ByLabel())
+    result = run_experiment(spec, progress=False, log=mlflow_logger(uri), components=ByLabel())
     out = plan_from_runs([result.mlflow_run_id], load_workload(WORKLOAD), tmp_path / "plan", attach=False,
                          tracking_uri=uri)
     assert "too few to tell these choices apart" in out.plan.caveat and "**Caveat:**" in out.markdown
@@ -93,7 +94,7 @@ def test_too_small_a_sample_is_said_and_a_cpu_profile_is_sized_in_cpu_hours(tmp_
 def test_plan_output_defaults_to_the_tierlab_home(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     spec = _spec("out", ["groq/llama-3.1-8b-instant"])
-    result = run_experiment(spec, progress=False, tracking_uri=uri, components=ByLabel())
+    result = run_experiment(spec, progress=False, log=mlflow_logger(uri), components=ByLabel())
     work = tmp_path / "cwd"
     work.mkdir()
     done = subprocess.run(

@@ -13,6 +13,7 @@ from toolkit.methods.scripted import ScriptedChatModel
 from toolkit.planner.run import plan_from_runs
 from toolkit.planner.workload import Workload, load_workload
 from toolkit.records import Question
+from toolkit.tracking import mlflow_logger
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTIONS = tuple(Question(id=f"q{i}", question=f"What is the capital of {c}?", kind="short", answers=(a,), dataset="toy")
@@ -37,7 +38,7 @@ def test_plan_from_a_finished_experiment_attaches_the_artifact(tmp_path):
     spec = ExperimentSpec(name="plan-input", dataset="toy", providers=["local/smollm2-135m-instruct",
                                                                         "groq/llama-3.1-8b-instant"],
                           methods=["closed_book"], bootstrap_resamples=200)
-    result = run_experiment(spec, progress=False, tracking_uri=uri, components=Scripted(), runs_root=tmp_path / "runs")
+    result = run_experiment(spec, progress=False, log=mlflow_logger(uri), components=Scripted(), runs_root=tmp_path / "runs")
     workload = load_workload(REPO / "experiments" / "workload.yaml")
     out = plan_from_runs([result.mlflow_run_id], workload, tmp_path / "plan", tracking_uri=uri)
 
@@ -76,7 +77,7 @@ def test_plan_from_a_real_local_experiment(local_llm_url, tmp_path, monkeypatch)
                     "params": {"temperature": 0, "max_tokens": 16}}],
         methods=["closed_book"], bootstrap_resamples=200,
     )
-    result = run_experiment(spec, progress=False, tracking_uri=uri, runs_root=tmp_path / "runs")
+    result = run_experiment(spec, progress=False, log=mlflow_logger(uri), runs_root=tmp_path / "runs")
     assert result.arms[0].answered == 2
     workload = Workload(daily_active_users=50, requests_per_user=2, peak_concurrency=2, latency_target_s=30,
                         selfhosted_tokens_per_s={"local/smollm2-135m-instruct": 20})

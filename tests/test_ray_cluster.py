@@ -113,7 +113,7 @@ def driver_home(cluster, monkeypatch):
 def _run(spec_, url, address, **kwargs):
     from toolkit.experiments.runner import run_experiment
 
-    return run_experiment(spec_, ray_address=address, progress=False, track=False, components=OwnEmulator(url),
+    return run_experiment(spec_, ray_address=address, progress=False, components=OwnEmulator(url),
                           **kwargs)
 
 
@@ -203,7 +203,7 @@ def test_same_answers_and_metrics_as_a_local_run(cluster, driver_home, tmp_path)
     text = spec("cluster-open", 6, name="cluster-same")
     with running_emulator("groq/cluster-open", "echo") as url:
         remote = _run(text, url, made.address, runs_root=tmp_path / "remote")
-        local = run_experiment(text, progress=False, track=False, components=OwnEmulator(url),
+        local = run_experiment(text, progress=False, components=OwnEmulator(url),
                                runs_root=tmp_path / "local")
     assert local.network_calls == 6, "the local run really asked (no answers from the workers' caches)"
 

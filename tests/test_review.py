@@ -32,7 +32,7 @@ def stored_run(tmp_path_factory):
     mp.setenv("TIERLAB_HOME", str(home_dir))
     gold = PlanningGoldServer()
     try:
-        result = run_experiment(small_spec(gold.url, name="review-unit", sample_size=12), progress=False, track=False)
+        result = run_experiment(small_spec(gold.url, name="review-unit", sample_size=12), progress=False)
         assert len(result.records) == 24 and not result.errors
         yield result
     finally:

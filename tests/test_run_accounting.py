@@ -14,6 +14,7 @@ from toolkit.experiments.components import Components
 from toolkit.experiments.report import summary_markdown
 from toolkit.experiments.runner import run_experiment
 from toolkit.experiments.spec import parse_spec
+from toolkit.tracking import mlflow_logger
 
 DELAY = 0.3
 
@@ -36,12 +37,12 @@ def _cached_spec(url: str, **kwargs) -> str:
 
 def test_an_arm_replayed_from_cache_reports_the_latency_originally_measured(server, tmp_path):
     spec = parse_spec(_cached_spec(server.url, methods="[closed_book]"))
-    first = run_experiment(spec, progress=False, track=False)
+    first = run_experiment(spec, progress=False)
     measured = first.arms[0].cost
     assert measured["latency_p50_s"] >= DELAY and measured["answered_from_cache"] == 0
 
     # the same questions in a new run folder: every answer comes from the provider's response cache
-    replay = run_experiment(spec, progress=False, track=False, runs_root=tmp_path / "elsewhere")
+    replay = run_experiment(spec, progress=False, runs_root=tmp_path / "elsewhere")
     cost = replay.arms[0].cost
     assert replay.network_calls == 0 and all(r.answer.cached for r in replay.records)
     assert cost["answered_from_cache"] == 4 and cost["latency_from_cache"] == 1.0
@@ -53,7 +54,7 @@ def test_an_arm_replayed_from_cache_reports_the_latency_originally_measured(serv
 
 def test_the_cove_baseline_reused_from_the_closed_book_arm_is_charged_to_both(server):
     spec = parse_spec(_cached_spec(server.url, methods="[closed_book, cove_joint]", concurrency=1))
-    result = run_experiment(spec, progress=False, track=False)
+    result = run_experiment(spec, progress=False)
     closed, cove = result.arms
     cove_records = [r for r in result.records if r.method == "cove_joint"]
     baselines = [r.answer.steps[0] for r in cove_records]
@@ -90,7 +91,7 @@ class AskThenFail(Components):
 
 def test_a_question_that_fails_after_spending_calls_still_counts_them(server):
     spec = parse_spec(spec_text(server.url, methods="[closed_book]"))
-    result = run_experiment(spec, progress=False, track=False, components=AskThenFail())
+    result = run_experiment(spec, progress=False, components=AskThenFail())
     cost = result.arms[0].cost
     assert result.failed_arms == ("local/smollm2-135m-instruct | closed_book",) and len(result.errors) == 4
     assert server.total() == 4 and result.network_calls == 4
@@ -100,7 +101,7 @@ def test_a_question_that_fails_after_spending_calls_still_counts_them(server):
 
     # the budget knows: 4 of max_requests 6 are spent, so the rerun may try only 2 more questions
     capped = parse_spec(spec_text(server.url, methods="[closed_book]") + "    budget: {max_requests: 6}\n")
-    again = run_experiment(capped, progress=False, track=False, components=AskThenFail())
+    again = run_experiment(capped, progress=False, components=AskThenFail())
     assert server.total() == 6 and again.arms[0].cost["failed_calls"] == 6
     assert (again.arms[0].stopped or "").startswith("budget")
 
@@ -146,17 +147,17 @@ def test_self_hosted_reservation_counts_idle_and_cold_start_once(server, tmp_pat
     (serve_state / "server.json").write_text(json.dumps({"base_url": server.url, "started_at": hour_ago}))
     spec = parse_spec(spec_text(server.url, methods="[closed_book]", concurrency=1))
     cancel = threading.Event()
-    first = run_experiment(spec, progress=False, track=False, cancel=cancel, on_answer=lambda r: cancel.set())
+    first = run_experiment(spec, progress=False, cancel=cancel, on_answer=lambda r: cancel.set())
     hours = first.arms[0].cost["reservation_hours"]
     assert 1.0 < hours < 1.1
     assert first.arms[0].cost["reservation_usd"] == pytest.approx(hours * 0.0832)  # catalog: a 2-vCPU node
     assert first.arms[0].cost["reservation_usd"] > 100 * first.arms[0].cost["selfhosted_cost_usd"]
 
     started = time.time()
-    resumed = run_experiment(spec, progress=False, track=False)
+    resumed = run_experiment(spec, progress=False)
     added = resumed.arms[0].cost["reservation_hours"] - hours
     assert 0 < added <= (time.time() - started) / 3600  # its own window only, not the hour again
-    replay = run_experiment(spec, progress=False, track=False)
+    replay = run_experiment(spec, progress=False)
     assert replay.arms[0].cost["reservation_hours"] == resumed.arms[0].cost["reservation_hours"]
     assert "self-hosted reservation: " in summary_markdown(replay)
 
@@ -167,8 +168,8 @@ def test_the_planner_sees_the_measured_latency_of_a_replayed_arm(server, tmp_pat
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     spec = parse_spec(_cached_spec(server.url, methods="[closed_book]"))
-    run_experiment(spec, progress=False, track=False)
-    replay = run_experiment(spec, progress=False, tracking_uri=uri, runs_root=tmp_path / "elsewhere")
+    run_experiment(spec, progress=False)
+    replay = run_experiment(spec, progress=False, log=mlflow_logger(uri), runs_root=tmp_path / "elsewhere")
     assert replay.network_calls == 0
     [measured] = measured_from_runs(load_arm_runs([replay.mlflow_run_id], uri))
     assert measured.latency_p95_s >= DELAY
@@ -177,9 +178,9 @@ def test_the_planner_sees_the_measured_latency_of_a_replayed_arm(server, tmp_pat
 def test_a_cove_answer_whose_baseline_came_from_an_earlier_runs_cache_keeps_its_full_latency(server, tmp_path):
     """Issue 27: the CoVe arm alone in a new run, its baseline served from the cache the closed-book run filled; the
     baseline's original latency belongs to the answer (it used to be dropped: p50 3.0 s instead of about 7 s)."""
-    run_experiment(parse_spec(_cached_spec(server.url, methods="[closed_book]")), progress=False, track=False)
+    run_experiment(parse_spec(_cached_spec(server.url, methods="[closed_book]")), progress=False)
     spec = parse_spec(_cached_spec(server.url, methods="[cove_joint]", concurrency=1))
-    result = run_experiment(spec, progress=False, track=False, runs_root=tmp_path / "later")
+    result = run_experiment(spec, progress=False, runs_root=tmp_path / "later")
     cost = result.arms[0].cost
     baselines = [r.answer.steps[0] for r in result.records]
     assert all(s.name == "baseline" and s.cached and s.usage.cached_latency_s >= DELAY for s in baselines)

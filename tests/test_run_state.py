@@ -74,11 +74,11 @@ def test_editing_a_dataset_file_starts_a_new_run_instead_of_mixing_answers(serve
     rows = [{"id": f"q{i}", "question": f"What is {i} + {i}?", "answers": [str(2 * i)]} for i in range(3)]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     text = spec_text(server.url, methods="[closed_book]", sample=3) + f"dataset: jsonl:{data}\nsplit: all\n"
-    first = run_experiment(parse_spec(text), progress=False, track=False)
+    first = run_experiment(parse_spec(text), progress=False)
 
     rows[1]["question"] = "What is the capital of Peru?"  # same id, new question
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    second = run_experiment(parse_spec(text), progress=False, track=False)
+    second = run_experiment(parse_spec(text), progress=False)
     assert second.run_key != first.run_key
     asked = {r.question.id: r.question.question for r in second.records}
     assert asked["q1"] == "What is the capital of Peru?"
@@ -146,14 +146,15 @@ def test_a_resumed_run_supersedes_its_earlier_mlflow_parent(server, tmp_path):
     from mlflow import MlflowClient
 
     from toolkit.experiments.runner import run_experiment
+    from toolkit.tracking import mlflow_logger
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     spec = parse_spec(spec_text(server.url, methods="[closed_book]", concurrency=1))
     cancel = threading.Event()
     first = run_experiment(
-        spec, progress=False, tracking_uri=uri, cancel=cancel, on_answer=lambda r: cancel.set()
+        spec, progress=False, log=mlflow_logger(uri), cancel=cancel, on_answer=lambda r: cancel.set()
     )
-    second = run_experiment(spec, progress=False, tracking_uri=uri)
+    second = run_experiment(spec, progress=False, log=mlflow_logger(uri))
     assert (
         len(first.records) == 1 and len(second.records) == 4 and first.mlflow_run_id != second.mlflow_run_id
     )

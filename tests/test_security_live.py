@@ -75,6 +75,7 @@ def served(local_llm_server):
 def test_everything_tierlab_starts_listens_on_loopback_only(served, mlflow_server):
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import parse_spec
+    from toolkit.tracking import mlflow_logger
 
     spec = parse_spec(
         "name: loopback-check\nsample_size: 2\nseed: 0\nmethods: [closed_book]\nproviders:\n"
@@ -84,7 +85,7 @@ def test_everything_tierlab_starts_listens_on_loopback_only(served, mlflow_serve
     )  # fmt: skip
     seen: set = set()
     result = run_experiment(
-        spec, ray_address="local", progress=False, tracking_uri=mlflow_server,
+        spec, ray_address="local", progress=False, log=mlflow_logger(mlflow_server),
         on_answer=lambda _: seen.update(_listening(os.getpid())),  # while the private Ray and emulator run
     )  # fmt: skip
     assert not result.errors, result.errors

@@ -132,7 +132,7 @@ def test_an_experiment_arm_runs_on_llama_cpp(llamacpp_server, tmp_path):
     env = {**os.environ, "TIERLAB_HOME": str(home), "TIERLAB_LLAMACPP_URL": llamacpp_server.base_url,
            security.SERVE_KEY_ENV: security.serve_api_key()}  # the key the server was started with
     code = ("import json, sys; from toolkit.experiments.runner import run_experiment; "
-            "r = run_experiment(sys.argv[1], progress=False, track=False); "
+            "r = run_experiment(sys.argv[1], progress=False); "
             "print(json.dumps([[a.provider, a.answered, a.planned] for a in r.arms]))")
     out = subprocess.run([sys.executable, "-c", code, str(spec)], env=env, capture_output=True, text=True,
                          timeout=600)

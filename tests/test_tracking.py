@@ -22,6 +22,7 @@ def test_experiment_logged_to_a_real_mlflow_server(mlflow_server, local_llm_url,
     from toolkit import tracking
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import parse_spec
+    from toolkit.tracking import mlflow_logger
 
     monkeypatch.setenv("TIERLAB_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TIERLAB_QUOTA_DIR", str(tmp_path / "home" / "quota"))
@@ -40,7 +41,7 @@ methods:
     options: {{max_verification_questions: 2}}
 concurrency: 2
 """)
-    result = run_experiment(spec, progress=False, tracking_uri=mlflow_server)
+    result = run_experiment(spec, progress=False, log=mlflow_logger(mlflow_server))
     assert not result.errors, result.errors
     assert len(result.records) == 4 and result.network_calls >= 4
     assert all(r.answer.text for r in result.records)
@@ -79,7 +80,7 @@ concurrency: 2
     assert not any("key" in k.lower() and v not in ("***", "") for k, v in parent.data.params.items())
 
     # replaying the finished experiment: zero model calls, same parent run (not logged twice)
-    replay = run_experiment(spec, progress=False, tracking_uri=mlflow_server)
+    replay = run_experiment(spec, progress=False, log=mlflow_logger(mlflow_server))
     assert replay.network_calls == 0 and replay.mlflow_run_id == result.mlflow_run_id
     parents = tracking.load_runs("tracking-e2e", tracking_uri=mlflow_server, kind="experiment")
     assert len(parents) == 1

@@ -286,10 +286,12 @@ def test_results_view_of_a_stored_run(home, server):
 # --- compare (real MLflow, SQLite store under the temp home) ---------------------------------------------------
 def test_compare_panel_shows_arms_side_by_side_with_paired_tests(home, server):
     from toolkit.experiments.runner import run_experiment
+    from toolkit.tracking import mlflow_logger
     from toolkit.ui.compare import ComparePanel
 
-    first = run_experiment(small_spec(server.url), progress=False)
-    second = run_experiment(small_spec(server.url, methods=["closed_book"], description="again"), progress=False)
+    first = run_experiment(small_spec(server.url), progress=False, log=mlflow_logger())
+    second = run_experiment(small_spec(server.url, methods=["closed_book"], description="again"), progress=False,
+                            log=mlflow_logger())
     panel = ComparePanel("ui-test")
     assert {v for _, v in panel.runs_select.options} == {first.mlflow_run_id, second.mlflow_run_id}
     panel.runs_select.value = (first.mlflow_run_id, second.mlflow_run_id)

@@ -39,7 +39,7 @@ def run(home):  # noqa: F811
     assert len(answerable) == 2, "the dev sample needs two answerable questions"
     good, bad = WrongOn({answerable[0].question}), WrongOn({answerable[0].question, answerable[1].question})
     try:
-        yield run_experiment(two_arm_spec(good.url, bad.url), track=False), answerable
+        yield run_experiment(two_arm_spec(good.url, bad.url)), answerable
     finally:
         good.close()
         bad.close()

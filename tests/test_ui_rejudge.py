@@ -12,7 +12,7 @@ from toolkit.judges import Verdict
 def served(home):  # noqa: F811
     server = GoldServer()
     try:
-        result = run_experiment(small_spec(server.url, sample_size=4), track=False)
+        result = run_experiment(small_spec(server.url, sample_size=4))
         yield server, result
     finally:
         server.close()

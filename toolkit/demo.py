@@ -32,8 +32,9 @@ def demo(
     typer.secho("3/3 running the experiment (ingests the corpus it needs into embedded chromadb first)", bold=True)
     from toolkit.experiments.report import print_summary
     from toolkit.experiments.runner import run_experiment
+    from toolkit.tracking import mlflow_logger
 
-    result = run_experiment(loaded)
+    result = run_experiment(loaded, log=mlflow_logger())
     print_summary(result)
     minutes = (time.monotonic() - started) / 60
     typer.secho(f"\nDone in {minutes:.1f} min. Next:", bold=True)

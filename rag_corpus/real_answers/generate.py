@@ -66,7 +66,7 @@ def run(methods: list[str] | None = None, providers: list[str] | None = None) ->
     from toolkit.experiments.runner import run_experiment
 
     for spec in specs(methods, providers):
-        result = run_experiment(spec, track=False, progress=True)
+        result = run_experiment(spec, progress=True)
         answered = sum(arm.answered for arm in result.arms)
         print(
             f"{spec.name}: {answered} answers in {result.run_dir}; failed: {list(result.errors)}",

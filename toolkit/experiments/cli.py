@@ -37,13 +37,13 @@ def run(
     from toolkit.experiments.store import StoreError
     from toolkit.registry import UnknownNameError
     from toolkit.security import RayAuthError
+    from toolkit.tracking import mlflow_logger
 
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     try:
         loaded = load_spec(spec)
-        result = run_experiment(
-            loaded, ray_address=ray_address, progress=not quiet, track=not no_track, tracking_uri=tracking_uri
-        )
+        log = None if no_track else mlflow_logger(tracking_uri)
+        result = run_experiment(loaded, ray_address=ray_address, progress=not quiet, log=log)
     except (SpecError, DatasetError, StoreError, UnknownNameError, RayAuthError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from toolkit.experiments import reservation
@@ -47,12 +48,14 @@ def run_experiment(
     progress: bool = True,
     cancel: threading.Event | None = None,
     on_answer: OnAnswer | None = None,
-    track: bool = True,
-    tracking_uri: str | None = None,
+    log: Callable[[ExperimentResult, Path], str] | None = None,
     components: Components | None = None,
     runs_root: Path | None = None,
 ) -> ExperimentResult:
-    """Run (or continue, or replay) ``spec`` and return its results; logs to MLflow unless ``track=False``.
+    """Run (or continue, or replay) ``spec`` and return its results.
+
+    ``log``: called with the finished result and its run folder, returns the MLflow run id it logged to; pass
+    ``toolkit.tracking.mlflow_logger(tracking_uri)`` to log (the runner itself does not import tracking).
 
     ``cancel``: set it from another thread to stop cleanly (answers so far are kept and summarised).
     ``on_answer``: called with each new ``AnswerRecord`` as it is stored (live tables, progress widgets).
@@ -95,8 +98,8 @@ def run_experiment(
 
         result = summarize(spec, questions, store, stopped, errors, calls, estimates)
         result = result.model_copy(update={"skipped": skipped})
-        if track:
-            result = result.model_copy(update={"mlflow_run_id": _track(result, store, tracking_uri)})
+        if log is not None:
+            result = result.model_copy(update={"mlflow_run_id": log(result, store.directory)})
         store.write_json(
             "result.json",
             {
@@ -216,24 +219,6 @@ def _answer(spec, questions, pending, store, components, ray_address, cancel, on
     finally:
         for bar in bars.values():
             bar.close()
-
-
-def _track(result: ExperimentResult, store: Store, tracking_uri: str | None) -> str:
-    """Log to MLflow unless this exact content is already logged to the same store (a replay imports no mlflow)."""
-    from toolkit import paths
-
-    uri = tracking_uri or paths.mlflow_uri()
-    marker = store.directory / "tracked.json"
-    digest = result.digest()
-    if marker.exists():
-        seen = json.loads(marker.read_text(encoding="utf-8"))
-        if seen.get("digest") == digest and seen.get("uri") == uri:
-            return seen["run_id"]
-    from toolkit import tracking
-
-    run_id = tracking.log_experiment(result, tracking_uri=uri)
-    store.write_json("tracked.json", {"digest": digest, "uri": uri, "run_id": run_id})
-    return run_id
 
 
 def summarize(

@@ -1,6 +1,6 @@
 """MLflow logging: the only package that imports mlflow.
 
-One parent run per experiment and one child run per arm (``runs``), with provenance (``provenance``: context
+``mlflow_logger()`` is the ``log`` hook callers pass to ``run_experiment`` (``once``). One parent run per experiment and one child run per arm (``runs``), with provenance (``provenance``: context
 tags, code version, the dataset input, the endpoint each arm called), JSON params without secrets (``params``),
 a compact set of grouped metric names with intervals as params (``metrics``), one trace per answer with assessments (``traces``) and per-question tables
 (``tables``); ``reading`` gets them back. The default store is the local SQLite file from ``paths.mlflow_uri()``;
@@ -11,6 +11,7 @@ from toolkit.registry import lazy_exports
 
 _EXPORTS = {
     "log_experiment": "toolkit.tracking.runs:log_experiment",
+    "mlflow_logger": "toolkit.tracking.once:mlflow_logger",
     "arm_run_name": "toolkit.tracking.runs:arm_run_name",
     "DIGEST_TAG": "toolkit.tracking.runs:DIGEST_TAG",
     "load_runs": "toolkit.tracking.reading:load_runs",

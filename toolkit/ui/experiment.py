@@ -60,7 +60,8 @@ class ExperimentPanel:
 
     ``overrides`` set form fields after loading the spec (e.g. ``sample_size=2, methods=["closed_book"]``);
     providers may also be given as spec mappings (``{"id": ..., "base_url": ...}``). ``run_kwargs`` go to
-    ``run_experiment`` (``track``, ``tracking_uri``, ``components``, ``runs_root``).
+    ``run_experiment`` (``components``, ``runs_root``), except ``track`` (default True) and ``tracking_uri``,
+    which choose the MLflow logger the panel passes as ``log``.
     """
 
     def __init__(self, spec: Any = None, *, run_kwargs: dict[str, Any] | None = None, **overrides: Any):
@@ -257,8 +258,12 @@ class ExperimentPanel:
         return self.state.result
 
     def _run_options(self) -> dict[str, Any]:
-        """``run_kwargs`` plus the "run on cluster" address (empty: threads on this machine)."""
-        return self.run_kwargs | {"ray_address": self.cluster.value.strip() or None}
+        """``run_kwargs`` plus the "run on cluster" address (empty: threads on this machine) and the logger."""
+        from toolkit.tracking import mlflow_logger
+
+        options = {k: v for k, v in self.run_kwargs.items() if k not in ("track", "tracking_uri")}
+        log = mlflow_logger(self.run_kwargs.get("tracking_uri")) if self.run_kwargs.get("track", True) else None
+        return options | {"ray_address": self.cluster.value.strip() or None, "log": log}
 
     def cancel(self) -> None:
         """Stop after the questions in flight; what was answered is kept (and a rerun continues from there)."""
