@@ -151,7 +151,7 @@ def test_a_default_rag_run_searches_the_whole_corpus_and_reports_retrieval_quali
             "methods: [closed_book, rag]\nretriever: {k: 2}\n"
             "headline: ['local/smollm2-135m-instruct | rag', 'local/smollm2-135m-instruct | closed_book']\n"
         )
-        result = run_experiment(spec, progress=False, track=False)
+        result = run_experiment(spec, progress=False)
     finally:
         server.close()
     assert not result.errors, result.errors
