@@ -169,7 +169,7 @@ def finished_run(tmp_path, monkeypatch):
 
 
 def test_power_from_a_finished_run_measures_calls_tokens_and_discordance(finished_run):
-    from toolkit.experiments.power import plan_power, stored_records
+    from toolkit.planner.sample_size import plan_power, stored_records
 
     spec_path, home, result = finished_run
     spec = result.spec

@@ -5,14 +5,13 @@ Modules named here must stay cheap to import: heavy imports (vllm, torch, mlflow
 
 import typer
 
-from toolkit import local_models, serve
+from toolkit import local_models, run_cli, serve
 from toolkit.demo import demo
-from toolkit.experiments import cli as experiments_cli
-from toolkit.experiments.power_cli import power
 from toolkit.judges import cli as judges_cli
 from toolkit.k8s import cli as k8s_cli
 from toolkit.metrics import cli as metrics_cli
 from toolkit.planner.cli import plan
+from toolkit.planner.sample_size_cli import power
 from toolkit.providers import cli as providers_cli
 from toolkit.retrieval import cli as corpus_cli
 from toolkit.review import cli as review_cli
@@ -28,7 +27,7 @@ app.add_typer(serve.cli, name="serve")
 app.command(name="providers")(providers_cli.providers)
 app.command(name="emulate")(providers_cli.emulate)
 app.add_typer(corpus_cli.cli, name="corpus")
-app.add_typer(experiments_cli.cli)  # run, report
+app.add_typer(run_cli.cli)  # run, report
 app.add_typer(strategies_cli.cli, name="strategies")
 app.command(name="plan")(plan)
 app.command(name="power")(power)

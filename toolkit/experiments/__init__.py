@@ -8,7 +8,7 @@
   ``ray_local_cluster.py`` (a multi-node Ray on one machine, for rehearsals, tests and benchmarks).
 - ``store.py``: the append-only JSONL store of answers (what makes reruns free).
 - ``results.py``: per-arm metrics with bootstrap CIs, cost and latency, paired tests.
-- ``report.py``: summary table and markdown; ``plots.py``: the two figures; ``cli.py``: ``tierlab run`` / ``tierlab report``.
+- ``report.py``: summary table and markdown; ``plots.py``: the two figures. (``tierlab run`` / ``report`` live in ``toolkit/run_cli.py``, above tracking.)
 
 Kept import-light: nothing here is imported until used.
 """

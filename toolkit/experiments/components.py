@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from toolkit.experiments.spec import ExperimentSpec, JudgeSpec, MethodSpec, ProviderSpec
+from toolkit.experiments.spec import ExperimentSpec, JudgeSpec, MethodSpec, ProviderSpec, emulator_backend_url
 from toolkit.records import Answer, Question
 
 DEFAULT_VERIFICATION_QUESTIONS = 3
@@ -43,11 +43,6 @@ def expected_calls(method: MethodSpec, callable_: Any = None) -> int:
 def needs_retriever(method: MethodSpec, callable_: Any = None) -> bool:
     declared = getattr(callable_, "needs_retriever", None)
     return bool(declared) if declared is not None else method.name.startswith("rag")
-
-
-def emulator_backend(provider: ProviderSpec) -> str:
-    """The model server an emulated provider's text really comes from (also recorded with the run in MLflow)."""
-    return provider.emulator_backend or os.environ.get("TIERLAB_LOCAL_URL", "http://127.0.0.1:8000/v1")
 
 
 class Components:
@@ -147,7 +142,7 @@ class Components:
         """Base URL of a local emulator of ``provider``'s free tier, forwarding to the local model."""
         from toolkit.providers.emulator import running_emulator
 
-        with running_emulator(provider.id, emulator_backend(provider), **provider.emulator_options) as base_url:
+        with running_emulator(provider.id, emulator_backend_url(provider), **provider.emulator_options) as base_url:
             yield base_url
 
 

@@ -7,6 +7,7 @@ rerunning continues the same run instead of starting over.
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -420,6 +421,11 @@ def _retriever_options(options: dict[str, Any]) -> dict[str, Any]:
                              "better, write `scope: corpus` (the whole corpus) or `scope: oracle` (gold documents).")
         options.setdefault("scope", LEGACY_SCOPES[documents])
     return options
+
+
+def emulator_backend_url(provider: ProviderSpec) -> str:
+    """The model server an emulated provider's text really comes from (also recorded with the run in MLflow)."""
+    return provider.emulator_backend or os.environ.get("TIERLAB_LOCAL_URL", "http://127.0.0.1:8000/v1")
 
 
 def arm_name(provider: ProviderSpec, method: MethodSpec) -> str:

@@ -4,7 +4,7 @@ Binary metrics are compared with exact McNemar, whose power depends on how often
 discordant rate psi (share of questions exactly one arm gets right) and difference X = p_A - p_B, the D discordant
 pairs are Bin(n, psi) and each favours A with probability (psi + X) / (2 psi). Power is computed exactly from the
 test's own rejection region (no normal approximation): sum over m of P(D = m) * P(reject | m). The discordant rate is
-an assumption: ``DEFAULT_DISCORDANT`` unless measured on a finished run (``toolkit.experiments.power``).
+an assumption: ``DEFAULT_DISCORDANT`` unless measured on a finished run (``toolkit.planner.sample_size``).
 
 Continuous metrics are compared with a paired permutation test; its power is that of the paired t-test it is
 asymptotically equivalent to (noncentral t), with the effect standardized by the SD of the per-question differences

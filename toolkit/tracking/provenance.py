@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import toolkit
-from toolkit.experiments.spec import ExperimentSpec, ProviderSpec
+from toolkit.experiments.spec import ExperimentSpec, ProviderSpec, emulator_backend_url
 
 DATASET_CONTEXT = "evaluation"
 
@@ -116,7 +116,6 @@ def served_model(base_url: str, timeout_s: float = 2.0) -> str | None:
 def endpoint(provider: ProviderSpec) -> dict:
     """Where an arm's questions went: host of the base URL, whether it was the emulator, and for an emulated arm
     which backend really wrote the text (its host and the model id it serves, asked at logging time)."""
-    from toolkit.experiments.components import emulator_backend
     from toolkit.providers import load_catalog
 
     entry = load_catalog().entry(provider.id)
@@ -131,7 +130,7 @@ def endpoint(provider: ProviderSpec) -> dict:
         "endpoint.kind": entry.kind,
     }
     if provider.emulate:
-        backend = emulator_backend(provider)
+        backend = emulator_backend_url(provider)
         echo = backend == "echo"
         info |= {
             "endpoint.host": "127.0.0.1 (free-tier emulator)",

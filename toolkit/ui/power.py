@@ -1,6 +1,6 @@
 """Power section of the Experiment panel: before a run, the questions (and free-tier days) a comparison needs.
 
-A thin layer over ``toolkit.experiments.power.plan_power`` (the same numbers as ``tierlab power``): the widgets hold
+A thin layer over ``toolkit.planner.sample_size.plan_power`` (the same numbers as ``tierlab power``): the widgets hold
 its inputs, the button shows its sentences and tables. A value of 0 means "solve for it" (difference or questions)
 or "measure it / use the default" (discordant rate, SD).
 """
@@ -52,7 +52,7 @@ class PowerSection:
 
     def compute(self):
         """Run ``plan_power`` on the widgets' values; bad input is shown in red, not raised into the callback."""
-        from toolkit.experiments.power import (
+        from toolkit.planner.sample_size import (
             ARM_HEADERS,
             arm_rows,
             plan_power,

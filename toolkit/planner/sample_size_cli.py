@@ -12,8 +12,8 @@ import typer
 def load_run_records(run: str):
     """(spec, answers) of a stored run, given its spec YAML or its folder name under <TIERLAB_HOME>/runs."""
     from toolkit import paths
-    from toolkit.experiments.power import stored_records
     from toolkit.experiments.spec import load_spec
+    from toolkit.planner.sample_size import stored_records
 
     root = paths.subdir("runs")
     if run.endswith((".yaml", ".yml")):
@@ -70,8 +70,8 @@ def power(
         "discordant rate / SD on its answers.")] = None,
 ) -> None:
     """With N paired questions, which difference can you detect? To detect X, how many questions and free-tier days?"""
-    from toolkit.experiments.power import plan_power, power_markdown
     from toolkit.experiments.spec import load_spec
+    from toolkit.planner.sample_size import plan_power, power_markdown
 
     try:
         records = []
