@@ -13,7 +13,7 @@ from toolkit.strategies.arm import StrategyArm
 from toolkit.strategies.batching import answer_batch, parse_batch
 from toolkit.strategies.caching import AnswerCache
 from toolkit.strategies.cascade import confidence, signals, verification_disagrees
-from toolkit.strategies.report import arm_metrics, savings, usage_by_provider
+from toolkit.strategies.report import savings, strategy_metrics, usage_by_provider
 from toolkit.strategies.review import ReviewQueue, flag_for_review, review_summary, reviewed_accuracy
 from toolkit.strategies.spec import Batching, Caching, Cascade, Review, Strategies, Trimming
 from toolkit.strategies.trimming import TrimmingRetriever, trim_documents
@@ -124,9 +124,9 @@ def test_cache_arm_counts_hits_and_wrong_semantic_answers(tmp_path):
     answers = arm.answer_many(asked[:1], llm) + arm.answer_many(asked[1:], llm)
     assert [a.flags[-1] for a in answers[1:]] == ["cache_exact", "cache_semantic"]
     correct = [1.0, 1.0, 0.0]  # the population question got "Paris" from a semantic hit: wrong
-    m = arm_metrics(answers, correct)
+    m = strategy_metrics(answers, correct)
     assert m["calls"] == 1 and m["cache_hit_rate"] == pytest.approx(2 / 3) and m["semantic_hits_wrong"] == 1
-    base = arm_metrics([answer("Paris")] * 3, [1.0, 1.0, 0.0])
+    base = strategy_metrics([answer("Paris")] * 3, [1.0, 1.0, 0.0])
     assert savings(m, base)["calls_saved"] == pytest.approx(2 / 3)
 
 
@@ -160,7 +160,7 @@ def test_cascade_escalates_only_on_signals():
     assert [("escalated" in a.flags) for a in answers] == [False, True, True, True, True]
     assert answers[1].details["cascade"]["cheap_answer"] == "I don't know"
     assert answers[1].usage.calls == 2 and answers[0].usage.calls == 1  # the cheap call still counts
-    m = arm_metrics(answers, [1.0] * 5)
+    m = strategy_metrics(answers, [1.0] * 5)
     assert m["escalated_share"] == pytest.approx(0.8) and m["calls"] == 9
 
 
@@ -220,7 +220,7 @@ def test_params_and_usage_by_provider():
     a = Answer(text="x", method="m", steps=(Step(name="a", provider="cheap", usage=Usage(calls=1, input_tokens=5)),
                                            Step(name="b", provider="strong", usage=Usage(calls=1, output_tokens=2))))
     assert {k: v.total_tokens for k, v in usage_by_provider([a]).items()} == {"cheap": 5, "strong": 2}
-    assert np.isnan(arm_metrics([], [])["accuracy"])
+    assert np.isnan(strategy_metrics([], [])["accuracy"])
 
 
 def test_review_panel_marks_through_clicks(tmp_path):

@@ -76,7 +76,9 @@ class ModelSpec(Spec):
     notes: str = ""
 
 
-class ProviderSpec(Spec):
+class CatalogProvider(Spec):
+    """One provider of the YAML catalog and its models (not ``experiments.spec.ProviderSpec``, an arm of a run)."""
+
     name: str
     kind: Kind
     base_url: str = Field(description="OpenAI-compatible base URL; ${VAR} / ${VAR:-default} are expanded at call time.")
@@ -124,7 +126,7 @@ class Entry(Spec):
 
 class Catalog(Spec):
     version: int
-    providers: dict[str, ProviderSpec]
+    providers: dict[str, CatalogProvider]
 
     def ids(self) -> list[str]:
         return [f"{p}/{m}" for p, spec in self.providers.items() for m in spec.models]

@@ -20,7 +20,8 @@ from toolkit.strategies.spec import Caching
 Embed = Callable[[list[str]], Sequence[Sequence[float]]]
 
 
-def normalize(text: str) -> str:
+def casefold_words(text: str) -> str:
+    """Case-folded words without "?": the cache key of a question (not the scorers' ``extraction.text.normalize``)."""
     return " ".join(text.casefold().replace("?", " ").split())
 
 
@@ -69,7 +70,7 @@ class AnswerCache:
         if self.settings.exact:
             row = self.db.execute(
                 f"SELECT question_id, question, answer FROM answers WHERE {where} AND norm = ? ORDER BY created DESC",
-                [*args, normalize(question.question)],
+                [*args, casefold_words(question.question)],
             ).fetchone()
             if row:
                 return self._hit(row, "exact", 1.0)
@@ -99,7 +100,7 @@ class AnswerCache:
         vector = _unit(np.asarray(self.embed([question.question])[0], dtype=np.float32)) if self.settings.semantic else None
         self.db.execute(
             "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (question.dataset, provider, method, question.id, question.question, normalize(question.question),
+            (question.dataset, provider, method, question.id, question.question, casefold_words(question.question),
              json.dumps(answer.model_dump(mode="json")), None if vector is None else vector.tobytes(), self.clock()),
         )
         self.db.commit()

@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 
 from toolkit.extraction import is_abstention
 from toolkit.records import Answer, Question
-from toolkit.strategies.caching import normalize
+from toolkit.strategies.caching import casefold_words
 from toolkit.strategies.spec import Cascade
 
 
@@ -27,7 +27,7 @@ def verification_disagrees(answer: Answer) -> bool | None:
     if d.get("dropped_items"):
         return True
     if "baseline" in d and "final" in d and d.get("verification_questions") is not None:
-        return normalize(str(d["baseline"])) != normalize(str(d["final"]))
+        return casefold_words(str(d["baseline"])) != casefold_words(str(d["final"]))
     return False if checks else None
 
 
@@ -39,8 +39,8 @@ def low_retrieval(answer: Answer, min_score: float) -> bool | None:
 
 def inconsistent_samples(answer: Answer, samples: list[Answer]) -> bool:
     """Self-consistency: the extra samples do not all agree with the answer (normalized text)."""
-    target = normalize(answer.text)
-    return any(normalize(s.text) != target for s in samples)
+    target = casefold_words(answer.text)
+    return any(casefold_words(s.text) != target for s in samples)
 
 
 def sample_llm(llm: BaseChatModel, temperature: float, sample: int) -> BaseChatModel:

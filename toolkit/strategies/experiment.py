@@ -146,7 +146,7 @@ def run_strategies(
     from toolkit.metrics.stats import adjust
     from toolkit.strategies.arm import StrategyArm
     from toolkit.strategies.caching import AnswerCache
-    from toolkit.strategies.report import arm_metrics, savings
+    from toolkit.strategies.report import savings, strategy_metrics
     from toolkit.strategies.review import ReviewQueue, review_summary
 
     exp = experiment if isinstance(experiment, StrategyExperiment) else load_strategy_experiment(experiment)
@@ -214,7 +214,7 @@ def run_strategies(
     base_counts = None
     for name in exp.all_arms():
         rows = by_arm[exp.arm_label(name)]
-        counts = arm_metrics([r.answer for r in rows], [_accuracy(r.question, r.answer) for r in rows])
+        counts = strategy_metrics([r.answer for r in rows], [_accuracy(r.question, r.answer) for r in rows])
         base_counts = base_counts or counts
         counts |= savings(counts, base_counts)
         if name in queues:

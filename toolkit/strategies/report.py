@@ -20,7 +20,7 @@ def usage_by_provider(answers: Sequence[Answer]) -> dict[str, Usage]:
     return dict(totals)
 
 
-def arm_metrics(answers: Sequence[Answer], correct: Sequence[float | None]) -> dict[str, float]:
+def strategy_metrics(answers: Sequence[Answer], correct: Sequence[float | None]) -> dict[str, float]:
     """Calls, tokens, money, cache/batch/cascade counters and accuracy for one arm (flat, MLflow-ready)."""
     n = len(answers)
     usage = sum((a.usage for a in answers), Usage())
