@@ -116,6 +116,14 @@ def test_providers_show_key_quota_and_emulated_status(home, server, monkeypatch)
     assert "gsk-test" not in json.dumps(labels)
 
 
+def test_the_judge_is_shown_with_how_good_it_is(home, server):
+    panel = panel_for(small_spec(server.url))
+    assert "not yet measured on real answers" in panel.judge_note.value  # no figure from templated answers
+    llm = next(option for option in panel.judge.options if str(option).startswith("llm:"))
+    panel.judge.value = llm
+    assert "real answers" in panel.judge_note.value
+
+
 def test_bad_settings_disable_run_and_say_why(home, server):
     panel = panel_for(small_spec(server.url))
     panel.providers.value = ()

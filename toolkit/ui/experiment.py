@@ -30,6 +30,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def judge_note(name: str) -> str:
+    """How good the chosen judge is, beside the dropdown: its accuracy on real answers labelled by people, or that it
+    was not measured there yet."""
+    from toolkit.judges import judge_card
+    from toolkit.judges.metaeval import card_text
+
+    return f"<small style='color:#555'>{esc(card_text(judge_card(name)))}</small>"
+
+
 class MissingKeys(ValueError):
     """Required providers without their API key: one line per provider with the variable and the sign-up page."""
 
@@ -117,6 +126,8 @@ class ExperimentPanel:
         )
         self.judge = w.Dropdown(options=list(dict.fromkeys([form.judge, *choices.judge_names()])), value=form.judge,
                                 description="judge")
+        self.judge_note = w.HTML(judge_note(form.judge))
+        self.judge.observe(lambda change: setattr(self.judge_note, "value", judge_note(change["new"])), names="value")
         for widget in (self.name, self.dataset, self.split, self.sample_size, self.seed, self.providers, self.methods,
                        self.metrics, self.judge):
             widget.style = {"description_width": "90px"}
@@ -142,7 +153,8 @@ class ExperimentPanel:
         self.results_view = None
         self._loop = None
         settings = w.VBox([self.name, w.HBox([self.dataset, self.split]), w.HBox([self.sample_size, self.seed]),
-                           self.provider_search, self.providers, w.HBox([self.methods, self.metrics]), self.judge])
+                           self.provider_search, self.providers, w.HBox([self.methods, self.metrics]),
+                           w.HBox([self.judge, self.judge_note])])
         spec_box = w.VBox([self.spec_yaml, w.HBox([self.save_path, self.save_button])])
         self.power = PowerSection(lambda: self.spec, runs_root=self.run_kwargs.get("runs_root"))
         self.history = HistorySection(lambda: self.form.name, runs_root=self.run_kwargs.get("runs_root"))
