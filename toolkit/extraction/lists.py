@@ -103,8 +103,8 @@ def _as_entities(item: str) -> list[str]:
 def _lines(text: str) -> list[str]:
     """The reply's lines and sentences, headers and denials dropped, bullet descriptions cut off."""
     lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].rstrip().endswith(":"):
-        lines = lines[1:]  # "Here are the countries:" header
+    if len(lines) > 1:
+        lines = [line for line in lines if not line.rstrip().endswith(":")]  # headers: "Here are the countries:"
     elif len(lines) == 1 and ":" in lines[0]:
         lines = [lines[0].split(":", 1)[1]]  # "The countries are: A, B"
     out = []
