@@ -15,29 +15,13 @@ from typing import Any
 from toolkit.experiments.spec import ExperimentSpec, JudgeSpec, MethodSpec, ProviderSpec, emulator_backend_url
 from toolkit.records import Answer, Question
 
-DEFAULT_VERIFICATION_QUESTIONS = 3
-_CALLS = {"closed_book": 1, "rag": 1, "cove_joint": 3, "cove_two_step": 4}
-"""Model calls per question when a method does not say (CoVe: baseline, plan/execute, final)."""
-
 
 def expected_calls(method: MethodSpec, callable_: Any = None) -> int:
-    """Model calls one question is expected to cost with this method (an upper-end estimate for budgets).
-
-    A method may declare ``expected_calls``; otherwise CoVe's count follows from its variant and its cap on
-    verification questions: baseline + plan/verify + final, one call per verification question when factored, two
-    with a cross-check (factor_revise).
-    """
+    """Model calls one question is expected to cost (an upper-end estimate for budgets): what the method declares
+    (``Method.expected_calls``; CoVe counts its variant and verification cap), else 1 for a plain callable or when
+    no method was built because nothing is left to answer. No second table by method name."""
     declared = getattr(callable_, "expected_calls", None)
-    if isinstance(declared, int):
-        return declared
-    variant = getattr(callable_, "variant", None) or method.name.removeprefix("cove_").removeprefix("rag_")
-    n = int(
-        method.options.get("max_verification_questions", getattr(callable_, "max_verification_questions", 0))
-        or DEFAULT_VERIFICATION_QUESTIONS
-    )
-    if method.name in _CALLS:
-        return _CALLS[method.name]
-    return {"joint": 3, "two_step": 4, "factor_revise": 3 + 2 * n}.get(variant, 3 + n)
+    return declared if isinstance(declared, int) else 1
 
 
 def needs_retriever(method: MethodSpec, callable_: Any = None) -> bool:
