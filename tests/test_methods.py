@@ -6,9 +6,9 @@ import json
 import pytest
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from scripted import ScriptedChatModel
 
 from toolkit.methods import METHODS, get_method
-from toolkit.methods.scripted import ScriptedChatModel
 from toolkit.records import Answer, Question
 
 LIST_Q = Question(id="q1", question="Which countries border Testland?", kind="list", answers=("Alpha", "Beta"))

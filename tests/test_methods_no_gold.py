@@ -9,10 +9,10 @@ import ast
 from pathlib import Path
 
 import pytest
+from scripted import ScriptedChatModel
 
 import toolkit.methods
 from toolkit.methods import METHODS, get_method
-from toolkit.methods.scripted import ScriptedChatModel
 from toolkit.records import Answer, PublicQuestion, Question
 
 GOLD_FIELDS = {"answers", "tolerance", "doc_ids", "context"}

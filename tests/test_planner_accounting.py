@@ -10,12 +10,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from scripted import ScriptedChatModel
 from test_planner_runs import QUESTIONS
 
 from toolkit.experiments.components import Components
 from toolkit.experiments.runner import run_experiment
 from toolkit.experiments.spec import ExperimentSpec
-from toolkit.methods.scripted import ScriptedChatModel
 from toolkit.planner.run import plan_from_runs
 from toolkit.planner.workload import load_workload
 from toolkit.tracking import mlflow_logger

@@ -5,11 +5,11 @@ import os
 from pathlib import Path
 
 import pytest
+from scripted import ScriptedChatModel
 
 from toolkit.experiments.components import Components
 from toolkit.experiments.runner import run_experiment
 from toolkit.experiments.spec import ExperimentSpec
-from toolkit.methods.scripted import ScriptedChatModel
 from toolkit.planner.run import plan_from_runs
 from toolkit.planner.workload import Workload, load_workload
 from toolkit.records import Question

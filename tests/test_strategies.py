@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from scripted import ScriptedChatModel
 
 from toolkit.methods import get_method
-from toolkit.methods.scripted import ScriptedChatModel
 from toolkit.records import Answer, Question, RetrievedChunk, Step, Usage
 from toolkit.strategies.arm import StrategyArm
 from toolkit.strategies.batching import answer_batch, parse_batch

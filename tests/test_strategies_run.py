@@ -1,9 +1,9 @@
 """The strategies experiment end to end with a scripted model and a real MLflow store (SQLite in tmp)."""
 
 import pytest
+from scripted import ScriptedChatModel
 
 from toolkit.experiments.components import Components
-from toolkit.methods.scripted import ScriptedChatModel
 from toolkit.records import Question
 from toolkit.strategies.experiment import StrategyExperiment, run_strategies, sync_review
 from toolkit.strategies.review import ReviewQueue

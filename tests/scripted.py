@@ -1,4 +1,4 @@
-"""A scripted chat model for tests and dry runs: replies by rule and records every prompt it is sent.
+"""Test scaffolding (kept out of the package): a scripted chat model replies by rule and records every prompt it is sent.
 
 It stands in for a provider's chat model so a method's information flow can be checked exactly (which prompt
 saw what) without a server. It reports ``Usage`` the way TierLab chat models do and tracks how many calls ran
