@@ -3,6 +3,8 @@
 Cheap to import (typer only); the runner and MLflow load when a command runs.
 """
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -26,8 +28,11 @@ def run(
     """Run (or continue) an experiment; answers already stored are never asked again.
 
     Exit codes: 0 done; 1 an arm failed on every question it tried; 2 the spec, the dataset or the run folder
-    cannot be used (one line says what and how to fix it; nothing was run or logged).
+    cannot be used (one line says what and how to fix it; nothing was run or logged); 130 interrupted (Ctrl-C or
+    SIGTERM: no further call is made, the calls in flight finish, what was answered is stored, logged as KILLED
+    and summarised; a rerun continues).
     """
+    import threading
     import warnings
 
     from toolkit.datasets import DatasetError
@@ -40,19 +45,50 @@ def run(
     from toolkit.tracking import mlflow_logger
 
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
+    cancel = threading.Event()
     try:
         loaded = load_spec(spec)
         log = None if no_track else mlflow_logger(tracking_uri)
-        result = run_experiment(loaded, ray_address=ray_address, progress=not quiet, log=log)
+        with _interrupts_cancel(cancel):
+            result = run_experiment(loaded, ray_address=ray_address, progress=not quiet, log=log, cancel=cancel)
     except (SpecError, DatasetError, StoreError, UnknownNameError, RayAuthError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now; stored answers are kept, the rerun finishes the rest
+        typer.secho("interrupted again: stopped without a summary; rerun to continue.", fg="red", err=True)
+        raise typer.Exit(130) from None
     print_summary(result)
     for error in result.errors:
         typer.secho(f"failed: {error}", fg="yellow", err=True)
+    if cancel.is_set():
+        typer.secho("interrupted: the answers above are stored; rerun the same spec to continue.", fg="yellow",
+                    err=True)
+        raise typer.Exit(130)
     if result.failed_arms:
         typer.secho(f"every question failed in: {', '.join(result.failed_arms)}", fg="red", err=True)
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _interrupts_cancel(cancel) -> Iterator[None]:
+    """Within the block, the first Ctrl-C or SIGTERM sets ``cancel`` (the run stops issuing calls and winds down
+    cleanly); a second Ctrl-C raises ``KeyboardInterrupt`` as usual."""
+    import signal
+    import sys
+
+    def stop(signum, frame) -> None:
+        if cancel.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        cancel.set()
+        print(f"\n{signal.Signals(signum).name}: stopping: no new calls; the calls in flight finish and are stored "
+              "(Ctrl-C again to quit at once).", file=sys.stderr, flush=True)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @cli.command("report")

@@ -8,13 +8,14 @@ event loop (no asyncio.run, no nest_asyncio).
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from toolkit.experiments.accounting import SpendCollector, collecting_spend
 from toolkit.experiments.budget import BudgetTracker, estimate_question, spent_by_provider
 from toolkit.experiments.components import Components, needs_retriever
 from toolkit.experiments.spec import ExperimentSpec, MethodSpec, ProviderSpec, arm_name
 from toolkit.experiments.store import AnswerRecord, FailedAttempt, Store
+from toolkit.providers.cancel import CallCancelled, stopping
 from toolkit.records import Question, Usage
 
 OnAnswer = Callable[[AnswerRecord], None]
@@ -88,7 +89,7 @@ class _Execution:
                 retriever = None
                 if needs_retriever(method, method_callable):
                     retriever = self._shared("retriever", lambda: self.components.retriever(self.spec))
-                with collecting_spend(spend):
+                with collecting_spend(spend), stopping(self.cancel):
                     started = time.perf_counter()
                     answer = method_callable(question, llm, retriever=retriever)
                     latency = time.perf_counter() - started
@@ -97,7 +98,7 @@ class _Execution:
                 message = f"{type(error).__name__}: {str(error)[:300]}"
                 if type(error).__name__ == "QuotaExhausted":
                     self.stop_provider(provider, f"quota: {error}")
-                else:
+                elif not isinstance(error, CallCancelled):  # cancelled: asked again on the next run
                     self.errors.append(f"{arm} / {question.id}: {message}")
                 usage = spend.usage
                 if usage.calls:  # what it spent before failing was paid
@@ -143,10 +144,18 @@ class _Execution:
             self.on_answer(record)
 
     def run(self, work: list[tuple[ProviderSpec, MethodSpec, Question]]) -> None:
+        """Answer ``work`` in the pool; once ``cancel`` is set, queued questions are dropped unstarted and only
+        the calls in flight finish (the wait wakes up at least every half second to notice)."""
         with ThreadPoolExecutor(self.spec.concurrency, thread_name_prefix="tierlab-arm") as pool:
             futures = [pool.submit(self.answer, p, m, q) for p, m, q in work]
-            for future in futures:
-                future.result()
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()
+                if self.cancel.is_set():
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    break
 
 
 def interleave(

@@ -150,12 +150,9 @@ def run_question_tasks(spec, pending, store, base_urls, quota, cancel, on_answer
     known = set(store.records())
     submit()
     while in_flight:
-        if cancel.is_set():
-            for ref in in_flight:
-                ray.cancel(ref)
-            for provider, method, *_ in in_flight.values():
-                stopped.setdefault(arm_name(provider, method), "cancelled")
-            break
+        if cancel.is_set():  # submit nothing more; the tasks in flight finish and their answers are stored
+            for queue in queues.values():
+                queue.clear()
         done, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
         for ref in done:
             provider, method, question, reserved_calls, reserved_tokens = in_flight.pop(ref)

@@ -17,7 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from toolkit.providers import dialects
+from toolkit.providers import cancel, dialects
 from toolkit.providers.cache import ResponseCache, cache_key
 from toolkit.providers.catalog import Entry
 from toolkit.providers.cost import SELFHOSTED_COST_HEADER, neurons, usage_for
@@ -70,7 +70,7 @@ class ProviderClient:
         max_retries: int = 4,
         backoff_s: float = 0.5,
         env_file: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancel.sleep,
         endpoint: Endpoint | None = None,
     ):
         self.endpoint = endpoint or Endpoint.of(entry, base_url, emulated)
@@ -152,6 +152,7 @@ class ProviderClient:
         raise AssertionError("unreachable")
 
     def _reserve(self, messages: list[dict], params: dict, state: dict) -> int:
+        cancel.check()  # before every attempt: a cancelled run starts no call, not even a retry
         reserved = estimate_tokens(messages) + int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)
         state["waited"] += self.limiter.acquire(tokens=reserved, neurons=neurons(self.entry, reserved, 0))
         return reserved

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from pyrate_limiter import Decision, Rate, RateItem, SlidingWindowLog, SQLiteBucket
 
 from toolkit import paths
+from toolkit.providers import cancel
 from toolkit.providers.catalog import Limits
 from toolkit.providers.dialects import QuotaSignal, Window
 
@@ -140,7 +141,7 @@ class QuotaLimiter:
         persist: bool = True,
         state_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancel.sleep,
         max_wait_s: float = 600.0,
         margin_s: float = 0.25,
         state_name: str | None = None,

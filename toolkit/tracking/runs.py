@@ -253,8 +253,9 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         for trace_id, record, row in arm_traces:
             log_assessments(trace_id, record, row, spec.llm_judge.name if spec.llm_judge else "")
     human.log_review(result, parent_id, tracking_uri=client.tracking_uri)
-    client.set_terminated(parent_id, _status(result), end_time=end_ms)
     _supersede_earlier(client, experiment_id, result.run_key, parent_id)
+    # Last: a parent still RUNNING is one whose logging was cut short (a crash); the next run repairs it.
+    client.set_terminated(parent_id, _status(result), end_time=end_ms)
     return parent_id
 
 
