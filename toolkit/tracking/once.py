@@ -2,10 +2,12 @@
 
 The runner takes a ``log`` callable instead of importing this package (``tracking`` reads the experiments'
 value types, so the arrow runs one way: callers such as the CLI, the UI and the demo pass ``mlflow_logger()``).
-Importing this module imports no mlflow: a replay whose content is already logged never loads it.
+Importing this module imports no mlflow. A replay whose content the marker says is logged asks MLflow whether that
+run is still there and complete: one deleted in MLflow, or left RUNNING by a crash while logging, is logged again.
 """
 
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,16 +21,20 @@ MARKER = "tracked.json"
 
 def mlflow_logger(tracking_uri: str | None = None) -> Logger:
     """A ``log`` for ``run_experiment``: logs to ``tracking_uri`` (default ``paths.mlflow_uri()``) unless the
-    run folder's marker says this exact content is already logged to the same store."""
+    run folder's marker says this exact content is already logged to the same store and MLflow still holds it."""
 
     def log(result, directory: Path) -> str:
         uri = tracking_uri or paths.mlflow_uri()
         marker = Path(directory) / MARKER
         digest = result.digest()
-        if marker.exists():
-            seen = json.loads(marker.read_text(encoding="utf-8"))
-            if seen.get("digest") == digest and seen.get("uri") == uri:
+        seen = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
+        if seen.get("digest") == digest and seen.get("uri") == uri:
+            from toolkit.tracking.runs import logged_run
+
+            if logged_run(seen["run_id"], uri):  # MLflow still holds it, complete
                 return seen["run_id"]
+            warnings.warn(f"MLflow run {seen['run_id']} logged earlier for this run folder is gone (deleted in "
+                          "MLflow) or was never finished; logging it afresh.", stacklevel=2)
         from toolkit.tracking.runs import log_experiment
 
         run_id = log_experiment(result, tracking_uri=uri)

@@ -6,6 +6,7 @@ started .. last answer finished), not the time spent logging.
 """
 
 import json
+import warnings
 from datetime import datetime
 
 from toolkit.experiments.headline import headline
@@ -143,19 +144,21 @@ def _status(result: ExperimentResult) -> str:
 def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None, traces: bool = True) -> str:
     """Log ``result`` (parent run + one child run per arm); returns the parent run id.
 
-    If the same content was logged before (same spec and answers), the existing parent run id is returned.
+    If the same content was logged before (same spec and answers) and that logging finished, the existing parent
+    run id is returned. A parent left RUNNING by a crash while logging is deleted with its arm runs and traces, and
+    logged again in full; a parent deleted in MLflow is not found, so it is logged afresh.
     """
     client = client_for(tracking_uri)
     spec = result.spec
     secrets = secret_values(names=[p.key_env for p in _catalog().providers.values() if p.key_env])
-    experiment = client.get_experiment_by_name(spec.name)
-    experiment_id = experiment.experiment_id if experiment else create_experiment(client, spec.name)
+    experiment_id = _experiment_id(client, spec.name)
     if spec.description:
         client.set_experiment_tag(experiment_id, NOTE, scrub(spec.description, secrets))
     digest = result.digest()
-    existing = client.search_runs([experiment_id], filter_string=f"tags.`{DIGEST_TAG}` = '{digest}'", max_results=1)
-    if existing:
-        return existing[0].info.run_id
+    for run in client.search_runs([experiment_id], filter_string=f"tags.`{DIGEST_TAG}` = '{digest}'"):
+        if run.info.status != "RUNNING":
+            return run.info.run_id
+        _delete_half_logged(client, experiment_id, run.info.run_id)
 
     start_ms, end_ms = _window_ms(result.records)
     context = provenance.context_tags({})
@@ -259,7 +262,43 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
     return parent_id
 
 
+def logged_run(run_id: str, tracking_uri: str | None) -> bool:
+    """Whether MLflow holds ``run_id``, not deleted, with its logging finished (not left RUNNING by a crash)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client_for(tracking_uri).get_run(run_id)
+    except MlflowException:
+        return False
+    return run.info.lifecycle_stage == "active" and run.info.status != "RUNNING"
+
+
+def _experiment_id(client, name: str) -> str:
+    """The experiment named ``name``, created if needed; restored if it was deleted (MLflow keeps a deleted
+    experiment's name, so no new one can take it)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return create_experiment(client, name)
+    if experiment.lifecycle_stage == "deleted":
+        warnings.warn(f"MLflow experiment {name!r} was deleted; restoring it to log this run.", stacklevel=3)
+        client.restore_experiment(experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def _delete_half_logged(client, experiment_id: str, parent_id: str) -> None:
+    """Delete a parent whose logging a crash cut short, with its arm runs and their traces (logged again next)."""
+    warnings.warn(f"MLflow run {parent_id} was left half-logged (RUNNING) by an earlier crash; logging it again.",
+                  stacklevel=3)
+    children = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
+    for run_id in [c.info.run_id for c in children] + [parent_id]:
+        traces = client.search_traces(locations=[experiment_id], run_id=run_id, max_results=MAX_TRACES_PER_ARM)
+        if traces:
+            client.delete_traces(experiment_id, trace_ids=[t.info.trace_id for t in traces])
+        client.delete_run(run_id)
+
+
 SUPERSEDED_TAG = "tierlab.superseded_by"
+_CONTINUED = " (the same run folder, continued). "
 
 
 def _headline_metrics(result: ExperimentResult) -> dict[str, float]:
@@ -283,17 +322,20 @@ def _scope_tags(result) -> dict[str, str]:
 
 
 def _supersede_earlier(client, experiment_id: str, run_key: str, parent_id: str) -> None:
-    """Tag the runs an earlier invocation logged for the same run folder as superseded by ``parent_id``.
+    """Tag the runs earlier invocations logged for the same run folder as superseded by ``parent_id``.
 
-    A resumed (or continued) run logs a new parent, because MLflow params cannot change; tagging the earlier parent
-    and its arms leaves exactly one current parent per run folder (search with ``tags.tierlab.superseded_by`` absent).
+    A resumed (or continued) run logs a new parent, because MLflow params cannot change; tagging every earlier
+    parent and its arms with the newest parent (also those an earlier resume had tagged) leaves exactly one current
+    parent per run folder (search with ``tags.tierlab.superseded_by`` absent), one hop from any older one.
     """
     for run in client.search_runs([experiment_id], filter_string=f"tags.`tierlab.run_key` = '{run_key}'",
                                   max_results=5000):
         tags = run.data.tags
-        if parent_id in (run.info.run_id, tags.get("mlflow.parentRunId")) or SUPERSEDED_TAG in tags:
+        if parent_id in (run.info.run_id, tags.get("mlflow.parentRunId")) or tags.get(SUPERSEDED_TAG) == parent_id:
             continue
         client.set_tag(run.info.run_id, SUPERSEDED_TAG, parent_id)
         if tags.get("tierlab.kind") == "experiment":
-            client.set_tag(run.info.run_id, NOTE, f"Superseded by run {parent_id} (the same run folder, continued). "
-                           + tags.get(NOTE, ""))
+            note = tags.get(NOTE, "")
+            if note.startswith("Superseded by run ") and _CONTINUED in note:  # an earlier resume's prefix
+                note = note.split(_CONTINUED, 1)[1]
+            client.set_tag(run.info.run_id, NOTE, f"Superseded by run {parent_id}{_CONTINUED}{note}")
