@@ -30,7 +30,8 @@ class ChatServer:
     """Counts requests by their messages (``calls``); keeps every request body (``bodies``) and Authorization
     header (``auth``).
 
-    ``delay_s`` slows each answer; ``gate``, when set, holds each request until it is set (cancel tests).
+    ``delay_s`` slows each answer; ``gate``, when set, holds each request until it is set (cancel tests);
+    ``status``, when set (e.g. 401), answers every chat request with that HTTP error (counted all the same).
     """
 
     model_id = "smollm2-135m-instruct"
@@ -38,6 +39,7 @@ class ChatServer:
     def __init__(self, port: int = 0, delay_s: float = 0.0):
         self.delay_s = delay_s
         self.gate: threading.Event | None = None
+        self.status: int | None = None
         self.calls: Counter = Counter()
         self.bodies: list[dict] = []
         self.auth: list[str] = []
@@ -60,6 +62,9 @@ class ChatServer:
                 if outer.gate is not None:
                     outer.gate.wait(30)
                 time.sleep(outer.delay_s)
+                if outer.status is not None:
+                    self._json({"error": {"message": f"stub error {outer.status}"}}, outer.status)
+                    return
                 text = outer.reply(" ".join(str(m["content"]) for m in body["messages"]))
                 self._json({
                     "id": f"stub-{len(outer.bodies)}", "object": "chat.completion", "created": 0,
@@ -68,9 +73,9 @@ class ChatServer:
                     "usage": {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24},
                 })
 
-            def _json(self, data):
+            def _json(self, data, status: int = 200):
                 raw = json.dumps(data).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()

@@ -2,7 +2,7 @@
 nothing left behind (no run folder, no MLflow database). An arm that fails on every question exits 1.
 
 No model server is needed: every case stops before the first model call, except the all-failed arm, which talks
-to a port where nothing listens.
+to a stub server that refuses every call (a down endpoint stops the run before anything: ``test_bad_input``).
 """
 
 import os
@@ -132,10 +132,18 @@ def test_non_utf8_spec_names_file_line_and_column(tmp_path):
 
 
 def test_an_arm_that_fails_every_question_exits_1_and_a_too_large_sample_warns(tmp_path):
+    from servers import ChatServer
+
     data = tmp_path / "qa.jsonl"
     data.write_text('{"id": "a", "question": "Capital of France?", "answers": ["Paris"]}\n', encoding="utf-8")
-    spec = _spec(tmp_path, "allfail", dataset=f"jsonl:{data}", split="all", sample=5)
-    done = _run(spec, tmp_path / "home")
+    server = ChatServer()
+    server.status = 401  # up, but refuses every call
+    try:
+        spec = _spec(tmp_path, "allfail", dataset=f"jsonl:{data}", split="all", sample=5,
+                     providers=LOCAL.replace("http://127.0.0.1:1/v1", server.url))
+        done = _run(spec, tmp_path / "home")
+    finally:
+        server.close()
     assert (
         "warning: sample_size 5 is larger than dataset" in done.stderr
         and "using all 1 questions" in done.stderr

@@ -27,8 +27,9 @@ def run(
 ) -> None:
     """Run (or continue) an experiment; answers already stored are never asked again.
 
-    Exit codes: 0 done; 1 an arm failed on every question it tried; 2 the spec, the dataset or the run folder
-    cannot be used (one line says what and how to fix it; nothing was run or logged); 130 interrupted (Ctrl-C or
+    Exit codes: 0 done; 1 an arm failed on every question it tried; 2 the spec, the dataset, the run folder, a
+    model endpoint or the MLflow server cannot be used (one line says what and how to fix it; nothing was run or
+    logged); 130 interrupted (Ctrl-C or
     SIGTERM: no further call is made, the calls in flight finish, what was answered is stored, logged as KILLED
     and summarised; a rerun continues).
     """
@@ -36,6 +37,7 @@ def run(
     import warnings
 
     from toolkit.datasets import DatasetError
+    from toolkit.experiments.preconditions import Unreachable
     from toolkit.experiments.report import print_summary
     from toolkit.experiments.runner import run_experiment
     from toolkit.experiments.spec import SpecError, load_spec
@@ -51,7 +53,7 @@ def run(
         log = None if no_track else mlflow_logger(tracking_uri)
         with _interrupts_cancel(cancel):
             result = run_experiment(loaded, ray_address=ray_address, progress=not quiet, log=log, cancel=cancel)
-    except (SpecError, DatasetError, StoreError, UnknownNameError, RayAuthError) as error:
+    except (SpecError, DatasetError, StoreError, UnknownNameError, RayAuthError, Unreachable) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:  # a second Ctrl-C: stop now; stored answers are kept, the rerun finishes the rest

@@ -16,6 +16,11 @@ from toolkit.datasets.base import Dataset, DatasetError, DatasetFormat
 from toolkit.records import Question
 
 FACTBOOK_DIR = rag_corpus.ROOT
+MAX_LINE_BYTES = 1_000_000
+"""Longest JSONL line read: a 50 MB "question" is a broken export, not a prompt (it was sent, stored and logged)."""
+MAX_CHARS = {"id": 200, "question": 20_000, "answers": 2_000, "list_answers": 2_000, "context": 500_000,
+             "text": 500_000}
+"""Longest value per field (each item of a list field): a prompt must fit a model, an id a file name."""
 
 
 def read_text(path: Path) -> str:
@@ -42,6 +47,9 @@ def read_jsonl(path: Path) -> list[tuple[int, dict]]:
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_LINE_BYTES // 4 and (size := len(line.encode("utf-8"))) > MAX_LINE_BYTES:
+            raise DatasetError(path, f"the line is {size:,} bytes, over the {MAX_LINE_BYTES:,}-byte limit.",
+                               line=number, fix="split or shorten that record (is the file a broken export?).")
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
@@ -66,6 +74,18 @@ def require(row: dict, field: str, path: Path, line: int, kind: type | tuple = s
     return value
 
 
+def check_size(path: Path, line: int | None, field: str, value, where: str | None = None):
+    """``value``, or a ``DatasetError`` naming the line and field if it (or an item of a list) exceeds ``MAX_CHARS``;
+    ``where`` locates the record in a JSON file without lines (SQuAD)."""
+    limit = MAX_CHARS[field]
+    for item in value if isinstance(value, list | tuple) else [value]:
+        if isinstance(item, str | int) and len(str(item)) > limit:
+            raise DatasetError(path, f"{len(str(item)):,} characters, over the {limit:,}-character limit.",
+                               line=line, field=f"{where}.{field}" if where else field,
+                               fix="shorten it (or split the record).")
+    return value
+
+
 def string_list(row: dict, field: str, path: Path, line: int) -> tuple[str, ...]:
     value = row.get(field, [])
     value = [value] if isinstance(value, str) else value
@@ -74,7 +94,11 @@ def string_list(row: dict, field: str, path: Path, line: int) -> tuple[str, ...]
     return tuple(value)
 
 
-def make_question(path: Path, line: int, **fields) -> Question:
+def make_question(path: Path, line: int | None, *, where: str | None = None, **fields) -> Question:
+    """A ``Question`` from one record, its size and field errors naming ``line`` (or ``where`` in a JSON file)."""
+    for name in ("id", "question", "answers", "context"):
+        if fields.get(name) is not None:
+            check_size(path, line, name, fields[name], where)
     try:
         return Question(**fields)
     except ValidationError as err:
@@ -182,7 +206,8 @@ def load_jsonl(arg: str, split: str = "all") -> Dataset:
         check_unique(
             corpus, [(line, str(require(r, "id", corpus, line, (str, int)))) for line, r in corpus_rows], "id"
         )
-        documents |= {str(r["id"]): require(r, "text", corpus, line) for line, r in corpus_rows}
+        documents |= {str(r["id"]): check_size(corpus, line, "text", require(r, "text", corpus, line))
+                      for line, r in corpus_rows}
     return finish(f"jsonl:{arg}", split, questions, documents, path)
 
 
@@ -229,7 +254,10 @@ def load_squad(arg: str, split: str = "all") -> Dataset:
                         path, "answerable question without answer texts.", field=f"{field}.answers"
                     )
                 questions.append(
-                    Question(
+                    make_question(
+                        path,
+                        None,
+                        where=field,
                         id=str(qid),
                         question=text,
                         kind="unanswerable" if impossible else "short",
@@ -265,7 +293,7 @@ def load_beir(arg: str, split: str = "test") -> Dataset:
     )
     documents = {}
     for line, row in corpus_rows:
-        text = require(row, "text", corpus_path, line)
+        text = check_size(corpus_path, line, "text", require(row, "text", corpus_path, line))
         title = row.get("title") or ""
         documents[str(row["_id"])] = f"# {title}\n\n{text}" if title else text
     if not documents:
@@ -276,7 +304,8 @@ def load_beir(arg: str, split: str = "test") -> Dataset:
         [(line, str(require(r, "_id", queries_path, line, (str, int)))) for line, r in query_rows],
         "_id",
     )
-    queries = {str(r["_id"]): (line, require(r, "text", queries_path, line)) for line, r in query_rows}
+    queries = {str(r["_id"]): (line, check_size(queries_path, line, "question", require(r, "text", queries_path, line)))
+               for line, r in query_rows}
     if not qrels_path.is_file():
         splits = sorted(p.stem for p in (root / "qrels").glob("*.tsv"))
         raise DatasetError(qrels_path, f"no qrels for split {split!r}.", fix=f"use one of {splits}.")

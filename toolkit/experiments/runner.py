@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from toolkit.experiments import reservation
+from toolkit.experiments import preconditions, reservation
 from toolkit.experiments.accounting import arm_cost, measured_calls
 from toolkit.experiments.budget import BudgetTracker, format_preflight, preflight, spent_by_provider
 from toolkit.experiments.components import Components
@@ -55,7 +55,9 @@ def run_experiment(
     """Run (or continue, or replay) ``spec`` and return its results.
 
     ``log``: called with the finished result and its run folder, returns the MLflow run id it logged to; pass
-    ``toolkit.tracking.mlflow_logger(tracking_uri)`` to log (the runner itself does not import tracking).
+    ``toolkit.tracking.mlflow_logger(tracking_uri)`` to log (the runner itself does not import tracking). Its
+    ``check()``, if it has one, runs before the run folder exists (a tracking server that is down stops the run
+    before anything is asked or written).
 
     ``cancel``: set it from another thread to stop cleanly (answers so far are kept and summarised).
     ``on_answer``: called with each new ``AnswerRecord`` as it is stored (live tables, progress widgets).
@@ -66,6 +68,7 @@ def run_experiment(
     cancel = cancel or threading.Event()
     spec, skipped = available(spec, components, progress)
     questions = _questions(spec, components)
+    _check_preconditions(spec, questions, runs_root, log)
     store = Store(run_dir(spec.run_key(), runs_root))
     with store.exclusive():
         store.set_aside_torn_tail()
@@ -129,6 +132,21 @@ def available(spec: ExperimentSpec, components: Components, progress: bool = Fal
     return spec.model_copy(
         update={"providers": tuple(p for p in spec.providers if p.name not in skipped)}
     ), skipped
+
+
+def _check_preconditions(spec: ExperimentSpec, questions, runs_root: Path | None, log) -> None:
+    """Before the run folder exists: the endpoints of providers with questions left answer, and so does the
+    logger's store (its ``check()``, if it has one); ``preconditions.Unreachable`` otherwise. Reads an existing
+    store without creating one."""
+    from toolkit import paths
+
+    directory = (runs_root or paths.subdir("runs")) / spec.run_key()
+    done = Store(directory).records() if (directory / Store.FILE).exists() else {}
+    busy = [p for p in spec.providers if any((arm_name(p, m), q.id) not in done
+                                             for m in spec.methods for q in arm_questions(spec, p, m, questions))]
+    preconditions.check_endpoints(spec, busy)
+    if (check := getattr(log, "check", None)) is not None:
+        check()
 
 
 def _questions(spec: ExperimentSpec, components: Components):

@@ -124,9 +124,54 @@ class ProviderSpec(_Spec):
     def _known_id(cls, value: str) -> str:
         return known_provider_id(value)
 
+    @model_validator(mode="after")
+    def _usable_options(self) -> "ProviderSpec":
+        """Emulator options and generation parameters checked now, not by every question failing later."""
+        from toolkit.providers import load_catalog
+        from toolkit.providers.emulator import check_options
+
+        if self.emulator_options:
+            if not self.emulate:
+                raise ValueError("emulator_options only apply to an emulated provider: add `emulate: true` or "
+                                 "remove them")
+            try:
+                check_options(self.emulator_options)
+            except ValueError as error:
+                raise ValueError(f"emulator_options: {error}") from None
+        check_params(self.params, load_catalog().entry(self.id).context_window)
+        return self
+
     @property
     def name(self) -> str:
         return self.label or (f"{self.id}{EMULATED_SUFFIX}" if self.emulate else self.id)
+
+
+class GenerationParams(BaseModel):
+    """The parameters TierLab itself reads or every OpenAI-compatible server checks; others pass through as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    max_tokens: int | None = Field(default=None, gt=0, description="Most output tokens per call.")
+    temperature: float | None = Field(default=None, ge=0, le=2, description="Sampling temperature.")
+    top_p: float | None = Field(default=None, gt=0, le=1, description="Nucleus sampling mass.")
+    n: int | None = Field(default=None, ge=1, le=1, description="Answers per call: TierLab reads one.")
+    seed: int | None = Field(default=None, description="Sampling seed, where the server supports one.")
+    timeout_s: float | None = Field(default=None, gt=0, description="Client: seconds before a call times out.")
+    max_retries: int | None = Field(default=None, ge=0, le=20, description="Client: retries of a failed call.")
+    max_wait_s: float | None = Field(default=None, ge=0, description="Client: longest wait for a quota window.")
+    backoff_s: float | None = Field(default=None, ge=0, description="Client: first retry backoff.")
+
+def check_params(params: dict[str, Any], context_window: int) -> None:
+    """Raise ``ValueError`` naming the parameter for values no call could succeed with (``max_tokens: -5``)."""
+    try:
+        checked = GenerationParams.model_validate(params)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ValueError(f"params.{'.'.join(map(str, first['loc']))}: {first['msg']} "
+                         f"(got {first.get('input')!r})") from None
+    if checked.max_tokens is not None and checked.max_tokens >= context_window:
+        raise ValueError(f"params.max_tokens: {checked.max_tokens} does not fit this model's context window of "
+                         f"{context_window} tokens (prompt included); lower it")
 
 
 class MethodSpec(_Spec):
@@ -303,6 +348,29 @@ class ExperimentSpec(_Spec):
         if isinstance(value, list | tuple):
             short = provider_entry if info.field_name == "providers" else (lambda v: {"name": v})
             return [short(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        """A registered loader, and a path for every format but the built-in Factbook (the file itself is read,
+        with its own line-numbered errors, when the run starts)."""
+        from toolkit.datasets import LOADERS
+        from toolkit.registry import did_you_mean
+
+        prefix, _, arg = value.partition(":")
+        if prefix not in LOADERS.names():
+            raise ValueError(f"unknown dataset loader {prefix!r}.{did_you_mean(prefix, LOADERS.names())} "
+                             f"Known dataset loaders: {', '.join(LOADERS.names())}.")
+        if prefix != "factbook" and not arg.strip():
+            raise ValueError(f"dataset {value!r} needs a path: write {prefix}:/path/to/data")
+        return value
+
+    @field_validator("split")
+    @classmethod
+    def _plain_split(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", value):
+            raise ValueError(f"split {value!r} must be a name (letters, digits, '_', '.', '-'), e.g. dev or test")
         return value
 
     @field_validator("retriever")
@@ -550,6 +618,8 @@ def parse_spec(text: str, source: str = "<spec>") -> ExperimentSpec:
             else:
                 message = item["msg"].removeprefix("Value error, ")
             problems.append(f"{source}:{node.start_mark.line + 1}: {where}: {message}")
+        if len(problems) == 1:  # one message, one line
+            raise SpecError(f"invalid experiment spec: {problems[0]}") from None
         raise SpecError("invalid experiment spec:\n  " + "\n  ".join(problems)) from None
 
 

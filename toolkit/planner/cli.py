@@ -23,7 +23,7 @@ def plan(
 
     try:
         loaded = load_workload(workload)
-        out = out or paths.subdir("plans") / loaded.name
+        out = out or paths.subdir("plans") / paths.safe_name(loaded.name)
         output = plan_from_runs(runs, loaded, out, attach=attach, tracking_uri=tracking_uri)
     except (ValueError, FileNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)

@@ -50,11 +50,12 @@ def plan_from_runs(
     files = (str(out / "plan.md"), str(out / "plan.json"), str(png))
     attached: tuple[str, ...] = ()
     if attach:
-        from toolkit import tracking
+        from toolkit import paths, tracking
 
+        folder = f"planner/{paths.safe_name(workload.name)}"
         for run_id in plan.run_ids:
-            tracking.log_to_run(run_id, texts={f"planner/{workload.name}/plan.md": markdown,
-                                               f"planner/{workload.name}/plan.json": (out / "plan.json").read_text()},
+            tracking.log_to_run(run_id, texts={f"{folder}/plan.md": markdown,
+                                               f"{folder}/plan.json": (out / "plan.json").read_text()},
                                 files=[str(png)], tracking_uri=tracking_uri)
         attached = plan.run_ids
     return PlanOutput(plan=plan, sensitivity=tuple(rows), markdown=markdown, files=files, attached_to=attached)

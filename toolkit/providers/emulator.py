@@ -272,6 +272,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+FAULT_KEYWORDS = {"server_error": "5xx", "timeout": "timeout", "truncate": "truncate",
+                  "daily_exhausted": "daily-exhausted"}
+"""``running_emulator`` keywords for single faults, and the fault each one injects."""
+OPTIONS = ("faults", "latency", "time_scale", "fault_timeout_s", "seed", *FAULT_KEYWORDS)
+"""What a spec's ``emulator_options`` may set (the rest of ``running_emulator``'s arguments come from the spec)."""
+
+
+def check_options(options: dict) -> None:
+    """Raise ``ValueError`` naming the option and the fix for anything ``running_emulator`` would refuse later."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown emulator option(s) {unknown}; use {', '.join(OPTIONS)} "
+                         "(e.g. {faults: '5xx:0.1', latency: '0.3:0.1'}).")
+    values = {k: v for k, v in options.items() if v is not None}
+    parse_faults(values.get("faults"))
+    parse_latency(None if values.get("latency") is None else str(values["latency"]))
+    for name in ("time_scale", "fault_timeout_s"):
+        if name in values and not (isinstance(values[name], int | float) and values[name] > 0):
+            raise ValueError(f"{name} must be a number > 0, got {values[name]!r}.")
+    if "seed" in values and not isinstance(values["seed"], int):
+        raise ValueError(f"seed must be an integer, got {values['seed']!r}.")
+    for name in FAULT_KEYWORDS:
+        if name in values and not (isinstance(values[name], int | float) and 0 <= values[name] <= 1):
+            raise ValueError(f"{name} is a probability in [0, 1], got {values[name]!r}.")
+
+
 @contextlib.contextmanager
 def running_emulator(profile: str, backend_url: str = DEFAULT_BACKEND, port: int | None = None, *,
                      latency: str | None = None, time_scale: float | None = None, catalog_path: str | None = None,
@@ -284,12 +310,9 @@ def running_emulator(profile: str, backend_url: str = DEFAULT_BACKEND, port: int
     Faults as a spec string (``faults="5xx:0.1,daily-exhausted"``) or keywords ``server_error=0.1, timeout=0.05,
     truncate=0.05, daily_exhausted=1``.
     """
-    names = {"server_error": "5xx", "timeout": "timeout", "truncate": "truncate", "daily_exhausted": "daily-exhausted"}
-    unknown = set(fault_kwargs) - set(names)
-    if unknown:
-        raise ValueError(f"unknown fault keyword(s) {sorted(unknown)}; use {sorted(names)}.")
-    spec = ",".join(filter(None, [faults, *(f"{names[k]}:{float(v)}" for k, v in fault_kwargs.items() if v)]))
-    parse_faults(spec)
+    check_options({"latency": latency, "time_scale": time_scale, "fault_timeout_s": fault_timeout_s, "seed": seed,
+                   "faults": faults, **fault_kwargs})
+    spec = ",".join(filter(None, [faults, *(f"{FAULT_KEYWORDS[k]}:{float(v)}" for k, v in fault_kwargs.items() if v)]))
     port, instance = port or free_port(), uuid.uuid4().hex[:16]
     cmd = [sys.executable, "-m", "toolkit.providers.emulator", "--profile", profile, "--port", str(port),
            "--backend-url", backend_url, "--fault-timeout-s", str(fault_timeout_s), "--instance", instance,

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from toolkit.experiments.spec import ExperimentSpec, ProviderSpec, arm_name, parse_spec
+from toolkit.paths import safe_name
 from toolkit.records import Answer, Question
 from toolkit.strategies.spec import Strategies
 
@@ -180,7 +181,7 @@ def run_strategies(
             strong = components.chat_model(strong_spec, strong_spec.base_url)
         cache = None
         if strategies.caching:
-            path = strategies.caching.path or store.directory / f"answer_cache-{name}.sqlite"
+            path = strategies.caching.path or store.directory / f"answer_cache-{safe_name(name)}.sqlite"
             cache = AnswerCache(strategies.caching, path)
         review_queue = None
         if strategies.review:

@@ -25,7 +25,7 @@ def create_experiment(client, name: str) -> str:
     location = None
     if client.tracking_uri.startswith("sqlite:///"):
         database = Path(client.tracking_uri.removeprefix("sqlite:///"))
-        location = (database.parent / "mlartifacts" / name).resolve().as_uri()
+        location = (database.parent / "mlartifacts" / paths.safe_name(name)).resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
 
 

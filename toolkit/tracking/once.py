@@ -8,23 +8,47 @@ run is still there and complete: one deleted in MLflow, or left RUNNING by a cra
 
 import json
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 from toolkit import paths
 
-Logger = Callable[..., str]
-"""``log(result, run_directory) -> MLflow run id``: what ``run_experiment(log=...)`` calls."""
-
 MARKER = "tracked.json"
 
 
-def mlflow_logger(tracking_uri: str | None = None) -> Logger:
-    """A ``log`` for ``run_experiment``: logs to ``tracking_uri`` (default ``paths.mlflow_uri()``) unless the
-    run folder's marker says this exact content is already logged to the same store and MLflow still holds it."""
+class MlflowLogger:
+    """A ``log`` for ``run_experiment``: logs to ``tracking_uri`` (default ``paths.mlflow_uri()``) unless the run
+    folder's marker says this exact content is already logged to the same store and MLflow still holds it."""
 
-    def log(result, directory: Path) -> str:
-        uri = tracking_uri or paths.mlflow_uri()
+    def __init__(self, tracking_uri: str | None = None):
+        self.tracking_uri = tracking_uri
+
+    @property
+    def uri(self) -> str:
+        return self.tracking_uri or paths.mlflow_uri()
+
+    def check(self) -> None:
+        """Called before the run creates anything: an ``http(s)://`` tracking server must answer ``/health`` (a
+        local SQLite store needs no server), else one clear ``Unreachable`` instead of a traceback at the end."""
+        import urllib.error
+        import urllib.request
+        from urllib.parse import urlsplit
+
+        from toolkit.experiments.preconditions import Unreachable
+
+        if urlsplit(self.uri).scheme not in ("http", "https"):
+            return
+        try:
+            with urllib.request.urlopen(f"{self.uri.rstrip('/')}/health", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+                problem = f"HTTP {answer.status}"
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            problem = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+        raise Unreachable(f"MLflow tracking server {self.uri} is not reachable ({problem}). Start it, fix "
+                          "--tracking-uri (or $MLFLOW_TRACKING_URI), or run with --no-track; nothing was run.")
+
+    def __call__(self, result, directory: Path) -> str:
+        uri = self.uri
         marker = Path(directory) / MARKER
         digest = result.digest()
         seen = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
@@ -43,4 +67,7 @@ def mlflow_logger(tracking_uri: str | None = None) -> Logger:
         tmp.replace(marker)
         return run_id
 
-    return log
+
+def mlflow_logger(tracking_uri: str | None = None) -> MlflowLogger:
+    """The ``log`` to pass to ``run_experiment`` (``MlflowLogger``)."""
+    return MlflowLogger(tracking_uri)

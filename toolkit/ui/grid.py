@@ -78,7 +78,7 @@ def export(result: Any, folder: str | Path, fmt: str = "csv", mode: Mode = "all"
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{result.spec.name}-{result.run_key}"
+    stem = result.run_key  # the spec's name, made safe, and its hash
     frames = {"grid": grid_frame(result, mode), "answers": result.questions_frame(), "summary": result.summary_frame()}
     written = []
     for name, frame in frames.items():
