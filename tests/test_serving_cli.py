@@ -30,3 +30,16 @@ def test_cli_reports_errors_without_traceback(tmp_path, monkeypatch):
     result = CliRunner().invoke(serve.cli, ["up", "--port", "8099", "--state-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "error: model not prepared" in result.output and "Traceback" not in result.output
+
+
+def test_up_on_a_busy_port_exits_2_and_starts_nothing(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(serve.cli, ["up", "--port", str(port), "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert f"port {port} on 127.0.0.1 is in use" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / serve.STATE_FILE).exists()

@@ -45,6 +45,10 @@ class ServeError(RuntimeError):
     """How the server process ended, when it died during start-up (negative: the signal that killed it)."""
 
 
+class PortBusy(ServeError):
+    """The port is taken by a program this state dir did not start (bad input: ``serve up`` exits 2)."""
+
+
 class ServeHandle(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -84,8 +88,6 @@ def up(
     folder = state_dir_for(port, state_dir)
     cfg = profile_dict(profile)
     model_id = cfg["model_loading_config"]["model_id"]
-    if engine == "vllm":
-        _check_model_prepared(cfg["model_loading_config"].get("model_source"))
     state = _read_state(folder)
     if state and _alive(state["pid"]):
         if (state["profile"], state["port"], state.get("engine", "vllm")) != (profile, port, engine):
@@ -99,10 +101,12 @@ def up(
     if state:
         (folder / STATE_FILE).unlink()
     if _port_busy(port):
-        raise ServeError(
+        raise PortBusy(
             f"port {port} on 127.0.0.1 is in use by another program (not a server started from {folder}); "
             "pick another --port or stop that program"
         )
+    if engine == "vllm":
+        _check_model_prepared(cfg["model_loading_config"].get("model_source"))
     key = security.serve_api_key(create=True)
     if engine == "llamacpp":
         llama_command = functools.partial(
@@ -332,10 +336,16 @@ def _up_cmd(
     state_dir: Path = _STATE,
     engine: str = typer.Option("vllm", help="vllm (vLLM on Ray Serve) or llamacpp (llama.cpp's server, CPU)."),
 ) -> None:
-    """Start the server in the background (or reuse a healthy one) and print its base URL."""
+    """Start the server in the background (or reuse a healthy one) and print its base URL.
+
+    Exit codes: 0 ready; 1 it could not start (the log tail says why); 2 bad input (port in use by another
+    program, unknown engine or profile)."""
     try:
         handle = up(profile, port, state_dir, engine=engine)
-    except (ServeError, ValueError) as exc:
+    except (PortBusy, ValueError) as exc:  # bad input: another port, engine or profile fixes it
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ServeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(handle.base_url)
