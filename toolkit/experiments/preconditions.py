@@ -47,8 +47,10 @@ def check_endpoints(spec: ExperimentSpec, providers: list[ProviderSpec]) -> None
         if problem := _connect_error(url):
             raise Unreachable(f"{what}: {url} is not reachable ({problem}). Start that server (a local one: "
                               f"`tierlab serve up`) or fix `{fix}` in the spec; nothing was run.")
-    if providers and spec.judge.provider != "rules":
-        url = spec.judge.base_url or catalog.entry(spec.judge.provider).resolved_base_url()
+    for judge in spec.judges if providers else ():
+        if not judge.is_llm:
+            continue
+        url = judge.base_url or catalog.entry(judge.provider).resolved_base_url()
         if problem := _connect_error(url):
-            raise Unreachable(f"the LLM judge {spec.judge.provider}: {url} is not reachable ({problem}). Start it, "
-                              "fix `judge.base_url`, or use `judge: {provider: rules}`; nothing was run.")
+            raise Unreachable(f"the LLM judge {judge.name}: {url} is not reachable ({problem}). Start it, fix its "
+                              "`base_url` in `judges:`, or leave it out; nothing was run.")
