@@ -20,7 +20,7 @@ from toolkit.experiments.spec import parse_spec
 def _one_line(done: subprocess.CompletedProcess) -> str:
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("warning: ")]
     assert len(lines) == 1, done.stderr
     return lines[0]
 
