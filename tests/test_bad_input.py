@@ -120,6 +120,7 @@ def test_a_spec_name_never_becomes_a_path_outside_tierlabs_folders(tmp_path, mon
     from mlflow import MlflowClient
 
     from toolkit.experiments.runner import run_experiment
+    from toolkit.tracking import mlflow_logger
     from toolkit.ui.grid import export
 
     home, store = tmp_path / "home", tmp_path / "a" / "b" / "c"
@@ -129,7 +130,7 @@ def test_a_spec_name_never_becomes_a_path_outside_tierlabs_folders(tmp_path, mon
     try:
         spec = parse_spec(f"name: ../../../escape\nsample_size: 1\nmethods: [closed_book]\nproviders:\n"
                           f"  - id: local/smollm2-135m-instruct\n    base_url: {server.url}\n")
-        result = run_experiment(spec, progress=False, tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+        result = run_experiment(spec, progress=False, log=mlflow_logger(f"sqlite:///{store / 'mlflow.db'}"))
         written = export(result, tmp_path / "exports")
     finally:
         server.close()

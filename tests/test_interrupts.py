@@ -108,7 +108,7 @@ def test_the_panels_cancel_makes_no_further_call_not_even_inside_a_question(tmp_
     monkeypatch.setenv("TIERLAB_HOME", str(tmp_path / "home"))
     with running_emulator("local/smollm2-135m-instruct", "echo", latency="1.0") as url:
         spec = parse_spec(SPEC.format(name="panel", n=4, method="cove_joint", url=url))
-        run = BackgroundRun(spec, run=lambda s, **kw: run_experiment(s, track=False, **kw), arms={},
+        run = BackgroundRun(spec, run=run_experiment, arms={},
                             to_row=lambda record: {"arm": record.arm})
         run.start()
         _wait_for(lambda: stats(url).get("requests", 0) >= 3, 60, "3 requests made")  # both questions in their 2nd call
@@ -132,7 +132,7 @@ def test_cancel_on_ray_stops_submitting_and_keeps_the_answers_in_flight(tmp_path
     with running_emulator("local/smollm2-135m-instruct", "echo", latency="1.0") as url:
         spec = parse_spec(SPEC.format(name="ray", n=8, method="closed_book", url=url))
         cancel = threading.Event()
-        result = run_experiment(spec, ray_address="local", progress=False, track=False, cancel=cancel,
+        result = run_experiment(spec, ray_address="local", progress=False, cancel=cancel,
                                 on_answer=lambda record: cancel.set())
         seen = stats(url).get("requests", 0)
     assert result.arms[0].stopped == "cancelled"

@@ -113,6 +113,7 @@ def test_each_resume_after_a_quota_stop_leaves_one_current_parent(mlflow_server,
     from mlflow import MlflowClient
 
     from toolkit.experiments.runner import run_experiment
+    from toolkit.tracking import mlflow_logger
 
     monkeypatch.setenv("TIERLAB_HOME", str(tmp_path / "home"))
     catalog = tmp_path / "catalog.yaml"
@@ -135,7 +136,7 @@ providers:
 """)
         answered = []
         for _ in range(3):
-            result = run_experiment(spec, progress=False, tracking_uri=mlflow_server)
+            result = run_experiment(spec, progress=False, log=mlflow_logger(mlflow_server))
             answered.append(len(result.records))
             assert result.arms[0].stopped is None or result.arms[0].stopped.startswith("quota")
             time.sleep(9)  # the quota's "day" passes
