@@ -1,7 +1,9 @@
 """The README's "Extending TierLab" examples, registered and run: a dataset format, a method, a metric and a judge,
-each one definition plus one registration line, then one experiment that uses all four through the real runner.
+each one definition plus one registration line, then one experiment that uses all four through the real runner;
+and a provider dialect, read back from the headers and 429 it renders.
 
-The registries are the package's own (``LOADERS``, ``METHODS``, ``METRICS``, ``JUDGES``); the test restores them.
+The registries are the package's own (``LOADERS``, ``METHODS``, ``METRICS``, ``JUDGES``, ``DIALECTS``); the test
+restores them.
 """
 
 import json
@@ -20,6 +22,8 @@ from toolkit.judges.base import JUDGES, JudgeInput, Verdict
 from toolkit.methods import METHODS, get_method
 from toolkit.methods.base import Method
 from toolkit.metrics import METRICS
+from toolkit.providers import dialects
+from toolkit.providers.catalog import CatalogProvider
 from toolkit.records import Answer, Question
 
 
@@ -56,6 +60,32 @@ def gold_or_abstain(item: JudgeInput) -> Verdict:
     abstained = "don't know" in said
     hallucinated = not abstained and not any(g.casefold() in said for g in item.gold)
     return Verdict(judge="gold_or_abstain", hallucinated=hallucinated, abstained=abstained)
+
+
+# --- README: a provider dialect (a Dialect subclass + DIALECTS.register) ---------------------------------------
+class Quota(dialects.Dialect):
+    """A provider that reports its remaining requests per minute as ``x-quota-left``."""
+
+    def read(self, get, status, message, error, signal):
+        return {"requests_remaining": dialects._int(get("x-quota-left"))}
+
+    def headers(self, windows):
+        return {"x-quota-left": str(windows["rpm"].remaining)} if "rpm" in windows else {}
+
+
+def test_a_new_dialect_is_accepted_by_the_catalog_and_read_back(monkeypatch):
+    import httpx
+
+    monkeypatch.setattr(dialects.DIALECTS, "_entries", dict(dialects.DIALECTS._entries))
+    entry = {"name": "Q", "kind": "free", "base_url": "http://127.0.0.1:9/v1", "models": {}}
+    with pytest.raises(ValueError, match="unknown dialect 'quota'"):
+        CatalogProvider.model_validate({**entry, "dialect": "quota"})
+    dialects.DIALECTS.register("quota", Quota())
+    assert CatalogProvider.model_validate({**entry, "dialect": "quota"}).dialect == "quota"
+    headers = dialects.render_headers("quota", {"rpm": dialects.Window(30, 7, 12.0)})
+    assert dialects.parse("quota", 200, httpx.Headers(headers)).requests_remaining == 7
+    rendered, _ = dialects.render_429("quota", "m", "rpm", dialects.Window(30, 0, 12.0), 12.0)
+    assert dialects.parse("quota", 429, httpx.Headers(rendered)).retry_after_s == 12
 
 
 @pytest.fixture

@@ -10,17 +10,26 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from toolkit.providers.dialects import DIALECTS
 from toolkit.registry import UnknownNameError, did_you_mean
 
 PACKAGED = Path(__file__).with_name("catalog.yaml")
 
 Kind = Literal["free", "trial", "paid", "retired", "self-hosted", "gateway"]
-Dialect = Literal["groq", "cerebras", "gemini", "openrouter", "openai", "mistral", "cohere", "none"]
+def _known_dialect(name: str) -> str:
+    """A catalog entry names a dialect registered in ``dialects.DIALECTS`` (the one list)."""
+    if name not in DIALECTS:
+        known = DIALECTS.names()
+        raise ValueError(f"unknown dialect {name!r}.{did_you_mean(name, known)} Known dialects: {', '.join(known)}.")
+    return name
+
+
+Dialect = Annotated[str, AfterValidator(_known_dialect)]
 Reset = Literal["utc-midnight", "pacific-midnight", "rolling"]
 
 
