@@ -35,6 +35,8 @@ class ChatServer:
     """
 
     model_id = "smollm2-135m-instruct"
+    card: dict = {}
+    """Extra fields of the model card ``GET /models`` lists (e.g. ``{"max_model_len": 1024}``)."""
 
     def __init__(self, port: int = 0, delay_s: float = 0.0):
         self.delay_s = delay_s
@@ -51,7 +53,7 @@ class ChatServer:
                 pass
 
             def do_GET(self):
-                self._json({"object": "list", "data": [{"id": outer.model_id, "object": "model"}]})
+                self._json({"object": "list", "data": [{"id": outer.model_id, "object": "model", **outer.card}]})
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

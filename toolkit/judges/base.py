@@ -103,11 +103,13 @@ def get_judge(name: str = DEFAULT_JUDGE, **options) -> Judge:
 def shown_context(answer: Answer) -> str:
     """The chunk text the model saw in its prompt: the first ``chunks_shown`` chunks, each cut as the prompt cut it.
 
-    Methods record ``chunks_shown`` and ``max_chunk_chars`` in ``Answer.details``; answers stored before they did
+    Methods record ``chunks_shown`` and ``max_chunk_chars`` (``chunk_limits`` when a chunk was cut further to fit the
+    model's context window) in ``Answer.details``; answers stored before they did
     fall back to every retrieved chunk (what older versions judged).
     """
-    limit = answer.details.get("max_chunk_chars")
-    return "\n".join(chunk.text[:limit] if limit else chunk.text for chunk in answer.shown)
+    shown = answer.shown
+    limits = answer.details.get("chunk_limits") or [answer.details.get("max_chunk_chars")] * len(shown)
+    return "\n".join(chunk.text[:limit] if limit else chunk.text for chunk, limit in zip(shown, limits, strict=False))
 
 
 def judge_input(question: Question, answer: Answer) -> JudgeInput:

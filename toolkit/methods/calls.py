@@ -143,12 +143,14 @@ def _plain(text: str) -> str:
     return "\n".join(lines)
 
 
-def number_chunks(chunks: Sequence[RetrievedChunk], max_chars: int) -> tuple[str, dict[str, str]]:
-    """Chunks as ``[c1] text`` blocks (each cut to ``max_chars``) and the label → chunk id map for citations."""
+def number_chunks(chunks: Sequence[RetrievedChunk], max_chars: int | Sequence[int]) -> tuple[str, dict[str, str]]:
+    """Chunks as ``[c1] text`` blocks (each cut to ``max_chars``, or to its own limit when given one per chunk) and
+    the label → chunk id map for citations."""
+    limits = [max_chars] * len(chunks) if isinstance(max_chars, int) else list(max_chars)
     labels: dict[str, str] = {}
     blocks = []
-    for i, chunk in enumerate(chunks, start=1):
+    for i, (chunk, limit) in enumerate(zip(chunks, limits, strict=True), start=1):
         label = f"c{i}"
         labels[label] = chunk.id
-        blocks.append(f"[{label}] {_plain(chunk.text)[:max_chars]}")
+        blocks.append(f"[{label}] {_plain(chunk.text)[:limit]}")
     return "\n".join(blocks), labels

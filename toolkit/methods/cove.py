@@ -29,8 +29,9 @@ from pydantic import Field, model_validator
 
 from toolkit.extraction import is_abstention, list_items, strip_citations
 from toolkit.methods.base import Method
-from toolkit.methods.calls import chat, number_chunks, retrieve
+from toolkit.methods.calls import chat, retrieve
 from toolkit.methods.closed_book import closed_book_answer
+from toolkit.methods.fit import fit_chunks, fit_entries, prompt_budget
 from toolkit.methods.parsing import (
     answer_verdict,
     cut_echo,
@@ -107,6 +108,7 @@ class _Run:
         self.fam: Family = family(question)
         self.prompts = load_prompts("cove")
         self.rule_filter = self.fam == "list" and cfg.list_check == "yes_no_filter"
+        self.budget = prompt_budget(llm)  # prompts are fitted to the served model's context window
         self.steps: list[Step] = []
         self.flags: list[str] = []
         self.retrieved: list[RetrievedChunk] = []
@@ -180,7 +182,7 @@ class _Run:
             self.steps += [step.model_copy(update={"name": f"baseline_{step.name}"}) for step in steps]
             self.retrieved += chunks[: info["chunks_shown"]]  # judged against what the prompt showed
             self.details["baseline_rag"] = info
-            for flag in rag_flags(text, chunks, info["citations"]):
+            for flag in rag_flags(text, chunks, info["citations"]) + (("prompt_trimmed",) if "prompt_fit" in info else ()):
                 self._flag(flag)
         else:
             text, step = closed_book_answer(q, self.fam, self.llm, step_name="baseline")
@@ -224,11 +226,19 @@ class _Run:
         prompts = []
         for i, (vq, (chunks, step)) in enumerate(zip(questions, found, strict=True)):
             self.steps.append(step)
-            shown = chunks[: self.cfg.verify_chunks]
-            self.retrieved += shown
-            numbered, _ = number_chunks(shown, self.cfg.max_chunk_chars)
-            prompts.append((f"verify[{i}]", rag_prompt.messages("short", question=vq, chunks=numbered or "(none)")))
+            messages, _, shown, fitted = fit_chunks(
+                self.budget, lambda numbered, vq=vq: rag_prompt.messages("short", question=vq, chunks=numbered),
+                chunks[: self.cfg.verify_chunks], self.cfg.max_chunk_chars)
+            self.retrieved += chunks[:shown]
+            self._fitted(f"verify[{i}]", fitted)
+            prompts.append((f"verify[{i}]", messages))
         return self._chat(prompts)
+
+    def _fitted(self, step: str, fitted: dict | None) -> None:
+        """Record a prompt cut to fit the context window (``details["prompt_fit"]``, one entry per step)."""
+        if fitted:
+            self.details.setdefault("prompt_fit", {})[step] = fitted
+            self._flag("prompt_trimmed")
 
     def _cross_check(self, baseline: str, questions: list[str], answers: list[str]) -> list[str]:
         """factor_revise only: one prompt per question seeing the baseline fact and the verification answer."""
@@ -250,14 +260,15 @@ class _Run:
         return verdicts
 
     def _final(self, baseline: str, questions: list[str], answers: list[str], verdicts: list[str]) -> str:
-        lines = []
+        entries = []
         for i, (vq, va) in enumerate(zip(questions, answers, strict=True)):
-            lines += [f"Q: {vq}", f"A: {va or '(no answer)'}"]
-            if verdicts:
-                lines.append(f"Check: {verdicts[i].upper()}")
-        prompt = self._prompt("final").messages(
-            self.fam, question=self.question.question, baseline=strip_citations(baseline), verifications="\n".join(lines)
-        )
+            check = f"\nCheck: {verdicts[i].upper()}" if verdicts else ""
+            entries.append(f"Q: {vq}\nA: {va or '(no answer)'}{check}")
+        final = self._prompt("final")
+        prompt, _, fitted = fit_entries(self.budget, lambda shown: final.messages(
+            self.fam, question=self.question.question, baseline=strip_citations(baseline),
+            verifications="\n".join(shown)), entries)
+        self._fitted("final", fitted)
         [out] = self._chat([("final", prompt)])
         out = cut_echo(out)
         if self.fam == "list" and not self.rule_filter:

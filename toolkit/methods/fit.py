@@ -56,9 +56,7 @@ def fit_chunks(
             break
         limits.pop()
     messages, labels = build()
-    shown_chars = [min(len(c.text), n) for c, n in zip(chunks, limits, strict=False)]
-    cut = {"chunks_dropped": len(chunks) - len(limits), "chunk_limits": limits,
-           "chunk_chars_cut": sum(min(len(c.text), max_chars) for c in chunks) - sum(shown_chars)}
+    cut = {"chunks_dropped": len(chunks) - len(limits), "chunk_limits": limits}
     return messages, labels, len(limits), _record(budget, before, messages, cut)
 
 

@@ -8,7 +8,8 @@ from pydantic import Field
 
 from toolkit.extraction import is_abstention
 from toolkit.methods.base import Method
-from toolkit.methods.calls import chat, number_chunks, retrieve
+from toolkit.methods.calls import chat, retrieve
+from toolkit.methods.fit import fit_chunks, prompt_budget
 from toolkit.methods.prompts import Family, family, load_prompts
 from toolkit.records import Answer, PublicQuestion, RetrievedChunk, Step
 
@@ -24,30 +25,21 @@ def cited_chunk_ids(text: str, labels: dict[str, str]) -> list[str]:
     return cited
 
 
-def answer_from_chunks(
-    question: str,
-    fam: Family,
-    llm: BaseChatModel,
-    chunks: list[RetrievedChunk],
-    max_chars: int,
-    step_name: str = "answer",
-) -> tuple[str, Step, dict[str, str]]:
-    """One call with the ``rag`` prompt over numbered chunks; returns text, step and the label → chunk id map."""
-    numbered, labels = number_chunks(chunks, max_chars)
-    messages = load_prompts("answer").get("rag").messages(fam, question=question, chunks=numbered or "(none)")
-    [(text, step)] = chat(llm, [(step_name, messages)])
-    return text, step, labels
-
-
 def rag_answer(
     question: str, fam: Family, llm: BaseChatModel, retriever: BaseRetriever, max_chunks: int, max_chars: int
 ) -> tuple[str, list[Step], list[RetrievedChunk], dict]:
-    """Retrieve, then answer from the first ``max_chunks`` chunks; shared with CoVe's RAG baseline."""
+    """Retrieve, then answer from the first ``max_chunks`` chunks, cut or dropped from the lowest-ranked up until the
+    prompt fits the model's context window (``toolkit.methods.fit``); shared with CoVe's RAG baseline."""
     [(chunks, retrieve_step)] = retrieve(retriever, [("retrieve", question)])
-    shown = chunks[:max_chunks]
-    text, step, labels = answer_from_chunks(question, fam, llm, shown, max_chars)
-    info = {"chunk_labels": labels, "citations": cited_chunk_ids(text, labels), "chunks_shown": len(shown),
+    prompt = load_prompts("answer").get("rag")
+    messages, labels, shown, fitted = fit_chunks(
+        prompt_budget(llm), lambda numbered: prompt.messages(fam, question=question, chunks=numbered),
+        chunks[:max_chunks], max_chars)
+    [(text, step)] = chat(llm, [("answer", messages)])
+    info = {"chunk_labels": labels, "citations": cited_chunk_ids(text, labels), "chunks_shown": shown,
             "max_chunk_chars": max_chars}  # the judge reads what the prompt showed
+    if fitted:
+        info |= {"prompt_fit": fitted, "chunk_limits": fitted["chunk_limits"]}
     return text, [retrieve_step, step], chunks, info
 
 
@@ -84,7 +76,7 @@ class Rag(Method):
             method=self.name,
             steps=tuple(steps),
             retrieved=tuple(chunks),
-            flags=rag_flags(text, chunks, info["citations"]),
+            flags=rag_flags(text, chunks, info["citations"]) + (("prompt_trimmed",) if "prompt_fit" in info else ()),
             details={"prompt_version": load_prompts("answer").version, "family": fam, "final": text, **info},
         )
 

@@ -11,7 +11,7 @@ retrieval came back empty scores 0, not None.
 
 from collections.abc import Iterable, Sequence
 
-from toolkit.records import Answer, Question, RetrievedChunk
+from toolkit.records import Answer, Question
 
 RETRIEVER_PREFIX = "retriever/"
 """``Step.provider`` of a retriever call (``methods.calls.retrieve``)."""
@@ -20,13 +20,6 @@ RETRIEVER_PREFIX = "retriever/"
 def retrieved(answer: Answer) -> bool:
     """Whether the method that wrote ``answer`` retrieved at all (a closed-book answer did not)."""
     return any(step.provider.startswith(RETRIEVER_PREFIX) for step in answer.steps)
-
-
-def shown_chunks(answer: Answer) -> tuple[RetrievedChunk, ...]:
-    """The chunks the prompt showed: ``rag`` keeps all k retrieved and says how many it showed; CoVe keeps only
-    the shown ones."""
-    shown = answer.details.get("chunks_shown")
-    return answer.retrieved if shown is None else answer.retrieved[: int(shown)]
 
 
 def recall(gold: Iterable[str], ranked_docs: Sequence[str]) -> float:
@@ -59,7 +52,7 @@ def gold_chunk_share(question: Question, answer: Answer) -> float | None:
     """Share of the chunks shown to the model that come from a gold document (0 when none was shown)."""
     if not question.doc_ids or not retrieved(answer):
         return None
-    shown = shown_chunks(answer)
+    shown = answer.shown
     if not shown:
         return 0.0
     gold = set(question.doc_ids)

@@ -22,6 +22,8 @@ from toolkit import paths
 from toolkit.providers.cache import ResponseCache
 from toolkit.providers.catalog import Entry, load_catalog
 from toolkit.providers.client import Completion, ProviderClient, ProviderError
+from toolkit.providers.context import PromptBudget
+from toolkit.providers.context import budget as context_budget
 from toolkit.providers.endpoint import Endpoint, open_limiter
 from toolkit.providers.keys import MissingKeyError
 from toolkit.providers.limits import QuotaExhausted, QuotaLimiter, RateLimitWaitTooLong
@@ -106,6 +108,24 @@ class ProviderChatModel(BaseChatModel):
                 env_file=self.env_file,
             )
         return self._clients[provider_id]
+
+    def prompt_budget(self) -> PromptBudget:
+        """The prompt tokens a call may use: the smallest context window among the providers (the endpoint's own
+        figure, else the catalog's) minus the completion's ``max_tokens`` (``toolkit.providers.context``)."""
+        found = []
+        for provider_id in self.provider_ids:
+            try:
+                client = self.client(provider_id)
+            except MissingKeyError:
+                continue  # a fallback that cannot be called never answers
+            window, served = client.served_limits()
+            origin = f"{provider_id} endpoint" if window else f"{provider_id} catalog"
+            found.append((window or client.entry.context_window, served or client.entry.model, origin))
+        if not found:
+            raise MissingKeyError(f"no provider of {list(self.provider_ids)} can be called (API keys missing)")
+        window, served, origin = min(found)
+        reserve = self.params.get("max_tokens") or self.params.get("max_completion_tokens")
+        return context_budget(window, served, reserve, origin)
 
     def _request(self, messages: list[BaseMessage], stop: list[str] | None,
                  kwargs: dict) -> tuple[list[dict], dict, int | None]:

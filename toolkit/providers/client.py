@@ -81,6 +81,21 @@ class ProviderClient:
         self._key = api_key(entry, env_file)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
+        self._served: tuple[int | None, str | None] | None = None
+
+    def served_limits(self) -> tuple[int | None, str | None]:
+        """(context window, served model id) as the endpoint's ``GET /models`` reports them, asked once per client;
+        (None, None) when it does not answer (a replay with the server down falls back to the catalog)."""
+        if self._served is None:
+            from toolkit.providers.context import window_of
+
+            try:
+                response = self._http.get("/models", timeout=10)
+                self._served = window_of(response.json(), self.entry.model) if response.status_code == 200 else (
+                    None, None)
+            except (httpx.HTTPError, ValueError):
+                self._served = (None, None)
+        return self._served
 
     # --- public -------------------------------------------------------------------------------------------
     def complete(self, messages: list[dict], params: dict, sample: int | None = None) -> Completion:

@@ -94,7 +94,7 @@ def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict
     faults = faults or {}
     rng = random.Random(seed)
     stats: Counter = Counter()
-    backend = {"model": None}
+    backend: dict = {"model": None, "card": {}}
     identity = {"profile": entry.id, "backend_url": backend_url, "faults": dict(sorted(faults.items())),
                 "latency": list(latency), "time_scale": time_scale, "seed": seed, "fault_timeout_s": fault_timeout_s,
                 "instance": instance or uuid.uuid4().hex[:16], "pid": os.getpid()}
@@ -112,13 +112,19 @@ def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict
         extra, body = render_429(entry.dialect, entry.model, window, Window(limit, 0, wait_s), wait_s)
         return JSONResponse(body, status_code=429, headers={**headers(), **extra})
 
+    async def backend_card() -> dict:
+        """The backend's model card (its id and context window), asked once."""
+        if backend["model"] is None:
+            backend["card"] = (await http.get(f"{backend_url}/models")).json()["data"][0]
+            backend["model"] = backend["card"]["id"]
+        return backend["card"]
+
     async def generate(body: dict) -> tuple[str, int, int, str]:
         messages = body.get("messages") or []
         if http is None:
             text = _echo(messages, body.get("max_tokens"))
             return text, sum(len(str(m.get("content") or "").split()) for m in messages), len(text.split()), "stop"
-        if backend["model"] is None:
-            backend["model"] = (await http.get(f"{backend_url}/models")).json()["data"][0]["id"]
+        await backend_card()
         forward = {k: v for k, v in body.items() if k not in ("stream", "stream_options")} | {"model": backend["model"]}
         answer = (await http.post(f"{backend_url}/chat/completions", json=forward)).raise_for_status().json()
         usage = answer.get("usage") or {}
@@ -155,7 +161,13 @@ def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict
         delay = latency[0] + rng.uniform(0, latency[1])
         if delay:
             await asyncio.sleep(delay)
-        text, in_tok, out_tok, finish = await generate(body)
+        try:
+            text, in_tok, out_tok, finish = await generate(body)
+        except httpx.HTTPStatusError as err:  # the backend refused the request (e.g. too long): pass its 4xx on
+            if err.response.status_code >= 500:
+                raise
+            return Response(err.response.content, status_code=err.response.status_code,
+                            media_type="application/json", headers={EMULATED_HEADER: entry.id})
         limiter.record_extra(tokens=in_tok + out_tok - estimate)
         created, rid = int(time.time()), f"chatcmpl-emu-{stats['requests']}"
         usage = {"prompt_tokens": in_tok, "completion_tokens": out_tok, "total_tokens": in_tok + out_tok}
@@ -188,8 +200,15 @@ def create_app(profile: str, *, backend_url: str = DEFAULT_BACKEND, faults: dict
         yield "data: [DONE]\n\n"
 
     async def models(_: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": entry.model, "object": "model", "owned_by": entry.provider}]},
-                            headers={EMULATED_HEADER: entry.id})
+        """The emulated model, with the context window its text really gets: the backend's, when smaller."""
+        from toolkit.providers.context import window_of
+
+        card = {"id": entry.model, "object": "model", "owned_by": entry.provider, "max_model_len": entry.context_window}
+        if http is not None:
+            window, served = window_of({"data": [await backend_card()]})
+            card |= {"max_model_len": min(entry.context_window, window or entry.context_window),
+                     "metadata": {"backend_model": served}}
+        return JSONResponse({"object": "list", "data": [card]}, headers={EMULATED_HEADER: entry.id})
 
     async def stats_view(_: Request) -> Response:
         return JSONResponse({"profile": entry.id, "time_scale": limits.time_scale, **stats,
