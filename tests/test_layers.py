@@ -11,8 +11,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "toolkit"
 
-VALUE_MODULES = {"spec", "results", "store", "report", "plots", "headline"}
-"""What of ``toolkit.experiments`` tracking may read: the value types and their renderings."""
+VALUE_MODULES = {"spec", "results", "store", "report", "plots", "headline", "preconditions"}
+"""What of ``toolkit.experiments`` tracking may read: the value types, their renderings, and the leaf pre-run check
+(``Unreachable``, which imports only the spec)."""
 
 KNOWN_CYCLES = (
     {"datasets", "extraction"},

@@ -9,8 +9,7 @@ checked (a TCP connection): no model request is sent, so no quota is spent.
 import socket
 from urllib.parse import urlsplit
 
-from toolkit.experiments.components import emulator_backend
-from toolkit.experiments.spec import ExperimentSpec, ProviderSpec
+from toolkit.experiments.spec import ExperimentSpec, ProviderSpec, emulator_backend_url
 
 TIMEOUT_S = 5.0
 
@@ -37,7 +36,7 @@ def check_endpoints(spec: ExperimentSpec, providers: list[ProviderSpec]) -> None
     catalog = load_catalog()
     for provider in providers:
         if provider.emulate:
-            url = emulator_backend(provider)
+            url = emulator_backend_url(provider)
             if url == "echo":
                 continue
             what, fix = f"the emulator backend of {provider.name}", "emulator_backend"
