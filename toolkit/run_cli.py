@@ -45,6 +45,7 @@ def run(
     from toolkit.registry import UnknownNameError
     from toolkit.security import RayAuthError
     from toolkit.tracking import mlflow_logger
+    from toolkit.tracking.once import TrackingUnreachable
 
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     cancel = threading.Event()
@@ -53,7 +54,8 @@ def run(
         log = None if no_track else mlflow_logger(tracking_uri)
         with _interrupts_cancel(cancel):
             result = run_experiment(loaded, ray_address=ray_address, progress=not quiet, log=log, cancel=cancel)
-    except (SpecError, DatasetError, StoreError, UnknownNameError, RayAuthError, Unreachable) as error:
+    except (SpecError, DatasetError, StoreError, UnknownNameError, RayAuthError, Unreachable,
+            TrackingUnreachable) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:  # a second Ctrl-C: stop now; stored answers are kept, the rerun finishes the rest

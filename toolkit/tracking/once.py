@@ -15,6 +15,10 @@ from toolkit import paths
 MARKER = "tracked.json"
 
 
+class TrackingUnreachable(RuntimeError):
+    """The MLflow tracking server a run would log to does not answer; the message names it and the fixes."""
+
+
 class MlflowLogger:
     """A ``log`` for ``run_experiment``: logs to ``tracking_uri`` (default ``paths.mlflow_uri()``) unless the run
     folder's marker says this exact content is already logged to the same store and MLflow still holds it."""
@@ -28,12 +32,11 @@ class MlflowLogger:
 
     def check(self) -> None:
         """Called before the run creates anything: an ``http(s)://`` tracking server must answer ``/health`` (a
-        local SQLite store needs no server), else one clear ``Unreachable`` instead of a traceback at the end."""
+        local SQLite store needs no server), else one clear ``TrackingUnreachable`` instead of a traceback at the
+        end."""
         import urllib.error
         import urllib.request
         from urllib.parse import urlsplit
-
-        from toolkit.experiments.preconditions import Unreachable
 
         if urlsplit(self.uri).scheme not in ("http", "https"):
             return
@@ -44,7 +47,7 @@ class MlflowLogger:
                 problem = f"HTTP {answer.status}"
         except (urllib.error.URLError, OSError, ValueError) as error:
             problem = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
-        raise Unreachable(f"MLflow tracking server {self.uri} is not reachable ({problem}). Start it, fix "
+        raise TrackingUnreachable(f"MLflow tracking server {self.uri} is not reachable ({problem}). Start it, fix "
                           "--tracking-uri (or $MLFLOW_TRACKING_URI), or run with --no-track; nothing was run.")
 
     def __call__(self, result, directory: Path) -> str:
