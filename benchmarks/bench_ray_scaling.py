@@ -1,8 +1,8 @@
 """Ray scale-out: questions/min on 1 vs 2 nodes when the tier's limit is not the bottleneck, and quota adherence
 when it is (issue 20).
 
-A real Ray cluster on this machine (``ray.cluster_utils.Cluster``: head + worker node, 1 CPU each, token auth,
-loopback only, each node with its own TierLab home) runs the same experiment against the real emulator:
+A real Ray cluster on this machine (``tests/ray_cluster_support.py``, the helper the cluster tests use: head +
+worker node, 1 CPU each, token auth, loopback only, each node with its own temp dir and TierLab home) runs the same experiment against the real emulator:
 
 1. an open tier (echo backend, ``--latency`` per call standing in for a cloud API's response time): questions/min with
    the head alone, then again after adding the second node (fresh run folders, response cache off);
@@ -23,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # ray_cluster_support: test scaffolding, not in the package
 
 from benchmarks import report  # noqa: E402
 
@@ -88,45 +89,48 @@ def main() -> None:
     os.environ["TIERLAB_CATALOG"] = str(root / "catalog.yaml")
     os.environ["TIERLAB_HOME"] = str(root / "home-driver")
     import ray
+    from ray_cluster_support import local_cluster
 
-    from toolkit.experiments.ray_local_cluster import add_node, secured
+    with local_cluster() as cluster:
+        cluster.add_node(root / "home-head")
+        ray.init(address=cluster.address, log_to_driver=False)
+        try:
+            figures = measure(cluster, root, args)
+        finally:
+            ray.shutdown()
+    report.write("ray_scaling", figures, goals_of(figures), load_at_start=load0)
+
+
+def measure(cluster, root: Path, args) -> dict:
+    """The open tier on the head alone, then on head + worker node; the tight tier on both."""
     from toolkit.providers.emulator import running_emulator, stats
 
-    stack = contextlib.ExitStack()
-    stack.enter_context(secured())
-    cluster = add_node(None, root / "home-head")
-    ray.init(address=cluster.address, log_to_driver=False)
     figures: dict = {}
-    try:
-        with running_emulator("groq/bench-open", "echo", latency=str(args.latency)) as url:
-            warm, _ = run("bench-open", 4, args.concurrency, url, cluster.address, root / "warm1", "warm1")
-            one, r1 = run("bench-open", args.questions, args.concurrency, url, cluster.address, root / "one", "one")
-            add_node(cluster, root / "home-worker")
-            run("bench-open", 4, args.concurrency, url, cluster.address, root / "warm2", "warm2")
-            two, r2 = run("bench-open", args.questions, args.concurrency, url, cluster.address, root / "two", "two")
-        assert len(r1.records) == len(r2.records) == args.questions, (r1.errors, r2.errors)
-        figures["open_tier"] = {
-            "questions": args.questions, "latency_s_per_call": args.latency, "concurrency": args.concurrency,
-            "qpm_1_node": round(args.questions / one * 60, 1), "qpm_2_nodes": round(args.questions / two * 60, 1),
-            "speedup_2_vs_1": round(one / two, 2), "wall_s_1_node": round(one, 1), "wall_s_2_nodes": round(two, 1),
-        }
-        tight_n = args.rpm * 3
-        with running_emulator("groq/bench-tight", "echo") as url:
-            wall, result = run("bench-tight", tight_n, args.concurrency, url, cluster.address, root / "tight", "tight")
-            seen = {"requests": 0, "admitted": 0, "rate_limited": 0} | stats(url)  # only moved counters are sent
-        scaled_minutes = wall * 10 / 60
-        figures["tight_tier"] = {
-            "limit_rpm": args.rpm, "time_scale": 10, "questions": tight_n, "answered": len(result.records),
-            "server_429": seen["rate_limited"], "admitted": seen["admitted"], "wall_s": round(wall, 1),
-            # the first window's burst is free at t=0; after it the rate is what the limiter sustains
-            "sustained_rpm": round((seen["admitted"] - args.rpm) / scaled_minutes, 1),
-            "share_of_limit": round((seen["admitted"] - args.rpm) / scaled_minutes / args.rpm, 2),
-        }
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-        stack.close()
-    report.write("ray_scaling", figures, goals_of(figures), load_at_start=load0)
+    with running_emulator("groq/bench-open", "echo", latency=str(args.latency)) as url:
+        warm, _ = run("bench-open", 4, args.concurrency, url, cluster.address, root / "warm1", "warm1")
+        one, r1 = run("bench-open", args.questions, args.concurrency, url, cluster.address, root / "one", "one")
+        cluster.add_node(root / "home-worker")
+        run("bench-open", 4, args.concurrency, url, cluster.address, root / "warm2", "warm2")
+        two, r2 = run("bench-open", args.questions, args.concurrency, url, cluster.address, root / "two", "two")
+    assert len(r1.records) == len(r2.records) == args.questions, (r1.errors, r2.errors)
+    figures["open_tier"] = {
+        "questions": args.questions, "latency_s_per_call": args.latency, "concurrency": args.concurrency,
+        "qpm_1_node": round(args.questions / one * 60, 1), "qpm_2_nodes": round(args.questions / two * 60, 1),
+        "speedup_2_vs_1": round(one / two, 2), "wall_s_1_node": round(one, 1), "wall_s_2_nodes": round(two, 1),
+    }
+    tight_n = args.rpm * 3
+    with running_emulator("groq/bench-tight", "echo") as url:
+        wall, result = run("bench-tight", tight_n, args.concurrency, url, cluster.address, root / "tight", "tight")
+        seen = {"requests": 0, "admitted": 0, "rate_limited": 0} | stats(url)  # only moved counters are sent
+    scaled_minutes = wall * 10 / 60
+    figures["tight_tier"] = {
+        "limit_rpm": args.rpm, "time_scale": 10, "questions": tight_n, "answered": len(result.records),
+        "server_429": seen["rate_limited"], "admitted": seen["admitted"], "wall_s": round(wall, 1),
+        # the first window's burst is free at t=0; after it the rate is what the limiter sustains
+        "sustained_rpm": round((seen["admitted"] - args.rpm) / scaled_minutes, 1),
+        "share_of_limit": round((seen["admitted"] - args.rpm) / scaled_minutes / args.rpm, 2),
+    }
+    return figures
 
 
 def goals_of(figures: dict) -> dict[str, dict]:

@@ -76,31 +76,23 @@ providers:
 def cluster(tmp_path_factory):
     """Head + one worker node (1 CPU each), token auth, loopback only; yields (cluster, worker node, homes)."""
     ray = pytest.importorskip("ray")
-    from toolkit.experiments.ray_local_cluster import add_node, secured
+    from ray_cluster_support import local_cluster
 
     root = tmp_path_factory.mktemp("raycluster")
     (root / "catalog.yaml").write_text(CATALOG)
     homes = {name: root / f"home-{name}" for name in ("driver", "head", "worker")}
-    made = None
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TIERLAB_CATALOG", str(root / "catalog.yaml"))
         patch.setenv("TIERLAB_HOME", str(homes["driver"]))
-        with secured():
+        with local_cluster() as made:
+            made.add_node(homes["head"])
+            worker = made.add_node(homes["worker"])
             try:
-                try:
-                    made = add_node(None, homes["head"], attempts=3)
-                    worker = add_node(made, homes["worker"], attempts=3)
-                except Exception as error:  # Ray's own startup deadline, missed 3 times: the machine, not TierLab
-                    if "timed out during startup" not in str(error):
-                        raise
-                    pytest.skip(f"Ray could not start a 2-node cluster on this machine (3 tries): {error}")
                 ray.init(address=made.address, log_to_driver=False)
                 assert len([n for n in ray.nodes() if n["Alive"]]) == 2
                 yield made, worker, homes
             finally:
                 ray.shutdown()
-                if made is not None:
-                    made.shutdown()
 
 
 @pytest.fixture()

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
+from toolkit.experiments.ray_backend import _stop_leftovers
 from toolkit.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -30,12 +30,12 @@ from pathlib import Path
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from toolkit.experiments.ray_local_cluster import add_node, secured
+from ray_cluster_support import local_cluster
 
 homes = Path(sys.argv[1])
-with secured():
-    cluster = add_node(None, homes / "head")
-    add_node(cluster, homes / "worker")
+with local_cluster() as cluster:
+    cluster.add_node(homes / "head")
+    cluster.add_node(homes / "worker")
     try:
         ray.init(address=cluster.address, log_to_driver=False)
 
@@ -49,25 +49,15 @@ with secured():
         print(json.dumps({"nodes": len(alive), "homes": sorted(ray.get(pinned, timeout=300))}))
     finally:
         ray.shutdown()
-        cluster.shutdown()
 """
 
 
-def _ours(root: str) -> list[psutil.Process]:
-    """Processes whose command line names ``root`` (every Ray process of a node names its temp dir)."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if any(root in part for part in proc.info["cmdline"] or ()):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
-def _gone_within(root: str, seconds: float) -> list[psutil.Process]:
+def _still_running(root: str, seconds: float) -> list[str]:
+    """PIDs of the processes whose command line names ``root`` (every Ray process of a node names its temp dir),
+    polled until there are none or ``seconds`` have passed."""
     deadline = time.monotonic() + seconds
-    while (left := _ours(root)) and time.monotonic() < deadline:
+    while (left := subprocess.run(["pgrep", "-f", root], capture_output=True, text=True).stdout.split()) and \
+            time.monotonic() < deadline:
         time.sleep(0.5)
     return left
 
@@ -89,7 +79,7 @@ def test_two_nodes_start_and_leave_nothing_behind(ray_default_dir, tmp_path):
         assert child.returncode == 0, child.stderr[-3000:]
         seen = json.loads(child.stdout.strip().splitlines()[-1])
         assert seen == {"nodes": 2, "homes": [str(tmp_path / "head"), str(tmp_path / "worker")]}
-        assert not _gone_within(tmpdir, 60), "Ray processes of the helper still running"
+        assert not _still_running(tmpdir, 60), "Ray processes of the helper still running"
         left = sorted(str(p.relative_to(tmpdir)) for p in Path(tmpdir).rglob("*"))
         if ray_default_dir == "absent":
             assert left == [], left
@@ -97,6 +87,5 @@ def test_two_nodes_start_and_leave_nothing_behind(ray_default_dir, tmp_path):
             assert left == ["ray", "ray/ray_current_cluster"], left
             assert foreign.read_text() == "127.0.0.1:1", "another run's cluster address was overwritten"
     finally:
-        for proc in _ours(tmpdir):  # only if the assertions above failed: ours by their temp dir
-            proc.kill()
+        _stop_leftovers(tmpdir)  # only if the assertions above failed: ours, found by their temp dir
         shutil.rmtree(tmpdir, ignore_errors=True)
