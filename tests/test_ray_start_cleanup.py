@@ -1,6 +1,7 @@
 """A failed private Ray start must not leave its processes running (seen: GCS, dashboard and monitors of three
 timed-out attempts still alive after the test that started them had failed)."""
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,3 +26,5 @@ def test_leftovers_of_a_failed_start_are_stopped_and_nothing_else():
         for proc in (leftover, bystander):
             proc.kill()
             proc.wait()
+        for folder in (ours, theirs):
+            shutil.rmtree(folder)
