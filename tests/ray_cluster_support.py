@@ -13,14 +13,19 @@ without what makes ``Cluster`` fail on a fresh machine: it writes the head's add
 ``ray_current_cluster`` in Ray's default temp dir (``$TMPDIR/ray`` or ``/tmp/ray``), which does not exist there,
 may belong to another run, and when left behind sends a later ``ray.init()`` to a dead cluster.
 
-Start-up on a busy 2-core machine: every wait is a deadline Ray polls against, never a sleep of ours.
-- The raylet waits a fixed 15 s (not configurable) for each agent (dashboard agent, runtime env agent) to
-  write its port to a file, unless it was given the port; then it aborts the node. The dashboard agent writes its
-  HTTP port only once it has imported and loaded all its modules: 34 s at a load average of 20. Every agent port
-  is chosen here and given to the raylet, so it never waits (see :func:`_raylet_given_listen_port`).
+A busy 2-core machine (CI runs the rest of the suite meanwhile): every wait is a deadline Ray polls against, never
+a sleep of ours, and nothing of the cluster runs at a lower priority than the processes it competes with.
+- Ray starts worker processes at nice 15 (``worker_niceness``). Beside a dozen busy processes at nice 0 such a worker
+  gets almost no CPU: one took over 15 min to import, and a driver's ``ray.init`` waits until the first worker has
+  registered, so it hung. Here workers run at nice 0 (``RAY_worker_niceness``).
+- The raylet waits a fixed 15 s (not configurable) for each agent (dashboard agent, runtime env agent) to write its
+  port to a file, unless it was given the port; then it aborts the node. The dashboard agent writes its HTTP port
+  only once it has imported and loaded all its modules: 34 s at a load average of 20. Every agent port is chosen
+  here and given to the raylet, so it never waits (see :func:`_raylet_given_listen_port`).
 - The remaining waits are Ray's own configuration, raised to :data:`DEADLINE_S`: the GCS writing its port
   (``RAY_gcs_server_port_wait_time_s``), the raylet registering with the GCS (``RAY_raylet_start_wait_time_s``),
-  and the raylet's requests to the runtime env agent (``RAY_agent_register_timeout_ms``).
+  a worker process registering with its raylet (``RAY_worker_register_timeout_seconds``) and the raylet's requests
+  to the runtime env agent (``RAY_agent_register_timeout_ms``).
 """
 
 from __future__ import annotations
@@ -37,9 +42,11 @@ from toolkit.experiments.ray_backend import _stop_leftovers
 from toolkit.providers.emulator import free_port
 
 DEADLINE_S = 120
-RAY_DEADLINES = {
+RAY_UNDER_LOAD = {
+    "RAY_worker_niceness": "0",
     "RAY_gcs_server_port_wait_time_s": str(DEADLINE_S),
     "RAY_raylet_start_wait_time_s": str(DEADLINE_S),
+    "RAY_worker_register_timeout_seconds": str(DEADLINE_S),
     "RAY_agent_register_timeout_ms": str(DEADLINE_S * 1000),
 }
 AGENT_PORTS = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")
@@ -109,10 +116,10 @@ def local_cluster() -> Iterator[LocalCluster]:
 
 @contextlib.contextmanager
 def secured() -> Iterator[None]:
-    """Token auth (the TierLab home's token), loopback-only nodes and Ray's start-up deadlines for the nodes
-    started inside; the environment is restored afterwards."""
+    """Token auth (the TierLab home's token), loopback-only nodes and :data:`RAY_UNDER_LOAD` for the nodes started
+    inside; the environment is restored afterwards."""
     saved = dict(os.environ)
-    os.environ.update(security.local_ray_env() | RAY_DEADLINES)
+    os.environ.update(security.local_ray_env() | RAY_UNDER_LOAD)
     os.environ.pop(security.RAY_TOKEN_ENV, None)
     security._refresh_ray(single_machine=True)
     try:

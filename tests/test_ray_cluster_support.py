@@ -24,7 +24,7 @@ from toolkit.paths import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 CHILD = """
-import json, os, sys
+import json, os, sys, time
 from pathlib import Path
 
 import ray
@@ -32,12 +32,18 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ray_cluster_support import local_cluster
 
-homes = Path(sys.argv[1])
+homes, started = Path(sys.argv[1]), time.monotonic()
+def done(stage):  # where a slow or stuck start is, in the test's failure message
+    print(f"{time.monotonic() - started:6.1f} s: {stage}", file=sys.stderr, flush=True)
+
 with local_cluster() as cluster:
     cluster.add_node(homes / "head")
+    done("head node up")
     cluster.add_node(homes / "worker")
+    done("worker node up")
     try:
         ray.init(address=cluster.address, log_to_driver=False)
+        done("driver connected")
 
         @ray.remote(num_cpus=1)
         def home():
@@ -47,8 +53,10 @@ with local_cluster() as cluster:
         pinned = [home.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
                   for n in alive]
         print(json.dumps({"nodes": len(alive), "homes": sorted(ray.get(pinned, timeout=300))}))
+        done("a task ran on each node")
     finally:
         ray.shutdown()
+done("cluster stopped")
 """
 
 
@@ -74,8 +82,11 @@ def test_two_nodes_start_and_leave_nothing_behind(ray_default_dir, tmp_path):
     env |= {"TMPDIR": tmpdir, "TIERLAB_HOME": str(tmp_path / "driver"),
             "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "tests")])}
     try:
-        child = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], env=env, cwd=tmp_path,
-                               capture_output=True, text=True, timeout=600)
+        try:
+            child = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], env=env, cwd=tmp_path,
+                                   capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired as late:
+            pytest.fail(f"the helper was still running after 600 s:\n{(late.stderr or b"").decode()[-3000:]}")
         assert child.returncode == 0, child.stderr[-3000:]
         seen = json.loads(child.stdout.strip().splitlines()[-1])
         assert seen == {"nodes": 2, "homes": [str(tmp_path / "head"), str(tmp_path / "worker")]}
