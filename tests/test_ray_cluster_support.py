@@ -86,7 +86,8 @@ def test_two_nodes_start_and_leave_nothing_behind(ray_default_dir, tmp_path):
             child = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], env=env, cwd=tmp_path,
                                    capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired as late:
-            pytest.fail(f"the helper was still running after 600 s:\n{(late.stderr or b"").decode()[-3000:]}")
+            log = (late.stderr or b"").decode()[-3000:]
+            pytest.fail(f"the helper was still running after 600 s:\n{log}")
         assert child.returncode == 0, child.stderr[-3000:]
         seen = json.loads(child.stdout.strip().splitlines()[-1])
         assert seen == {"nodes": 2, "homes": [str(tmp_path / "head"), str(tmp_path / "worker")]}
