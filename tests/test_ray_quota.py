@@ -107,6 +107,7 @@ def test_experiment_panel_run_on_cluster_passes_the_address(monkeypatch, tmp_pat
     panel.cluster.value = " ray://head.research.svc:10001 "
     with pytest.raises(RuntimeError, match="stop here"):
         panel.run(wait=True)
-    assert seen["ray_address"] == "ray://head.research.svc:10001" and seen["track"] is False
+    # ``track: False`` reaches the runner as "no logger" (the runner takes a log hook, not a flag)
+    assert seen["ray_address"] == "ray://head.research.svc:10001" and seen["log"] is None and "track" not in seen
     panel.cluster.value = ""
     assert panel._run_options()["ray_address"] is None
