@@ -15,6 +15,7 @@ from typing import Any
 import ipywidgets as w
 
 from toolkit.examples import resolve_spec
+from toolkit.experiments.spec import arm_labels
 from toolkit.ui import choices
 from toolkit.ui.history import HistorySection
 from toolkit.ui.html import esc, fmt, table
@@ -148,6 +149,7 @@ class ExperimentPanel:
         self.status = w.HTML("<b>Status:</b> ready")
         self.progress = w.VBox()
         self._bars: dict[str, w.IntProgress] = {}
+        self._labels: dict[str, str] = {}
         self.live = w.HTML()
         self.results = w.VBox()
         self.results_view = None
@@ -244,6 +246,7 @@ class ExperimentPanel:
             if blocked:
                 raise MissingKeys(blocked)
             arms = plan_arms(spec, components, self.run_kwargs.get("runs_root"))
+            self._labels = arm_labels(spec)
         except Exception as error:  # noqa: BLE001 - bad settings are shown, not raised into a callback
             self._status(f"<span style='color:#b00'>cannot start: {_error_html(error)}</span>")
             if wait:
@@ -307,7 +310,8 @@ class ExperimentPanel:
                     self.progress.children = [*self.progress.children, w.HBox([bar, bar.label])]
                 bar.max, bar.value = max(arm.total, 1), arm.done
                 bar.bar_style = "danger" if arm.errors else ("success" if arm.done >= arm.total else "info")
-                bar.label.value = f"{esc(arm.arm)}: {arm.done}/{arm.total}" + (f" ({arm.errors} errors)" if arm.errors else "")
+                label = self._labels.get(arm.arm, arm.arm)
+                bar.label.value = f"{esc(label)}: {arm.done}/{arm.total}" + (f" ({arm.errors} errors)" if arm.errors else "")
             self.live.value = table(LIVE_HEADERS, [
                 [r["arm"], r["question_id"], str(r["answer"])[:80], fmt(r.get("accuracy")), fmt(r.get("hallucination")),
                  fmt(r.get("latency_s")), "cached" if r.get("cached") else ""]

@@ -50,10 +50,12 @@ def money(value: Any) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css_class: str = "tierlab-table",
-          titles: Mapping[str, str] | None = None) -> str:
+          titles: Mapping[str, str] | None = None, nowrap: bool = False) -> str:
     """An HTML table; cells are escaped text. ``titles`` explain columns on hover (header -> text); explained
-    headers are underlined with dots, the usual sign that hovering tells more."""
+    headers are underlined with dots, the usual sign that hovering tells more. ``nowrap`` keeps each cell on one
+    line (``0.25 [0.05, 0.70] n=4`` broken over four lines is hard to read; put the table in ``scrolling``)."""
     titles = titles or {}
+    cell = "padding:2px 8px" + (";white-space:nowrap" if nowrap else "")
 
     def head(header: str) -> str:
         style = "text-align:left;padding:2px 8px;vertical-align:bottom"
@@ -63,7 +65,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css_class: str 
         return f"<th style='{style}'>{esc(header)}</th>"
 
     body = "".join(
-        "<tr>" + "".join(f"<td style='padding:2px 8px'>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td style='{cell}'>{esc(value)}</td>" for value in row) + "</tr>" for row in rows
     )
     return f"<table class='{css_class}'><thead><tr>{''.join(head(h) for h in headers)}</tr></thead><tbody>{body}</tbody></table>"
 

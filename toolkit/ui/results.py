@@ -74,7 +74,8 @@ def summary_rows(result: Any) -> list[list[str]]:
 def summary_html(result: Any) -> str:
     """The summary table, scrolling sideways when wider than the panel, every column explained on hover."""
     note = "<small>Hover a column name for what it means.</small>"
-    return scrolling(table(SUMMARY_HEADERS, summary_rows(result), titles=summary_columns(result.spec.confidence))) + note
+    columns = summary_columns(result.spec.confidence)
+    return scrolling(table(SUMMARY_HEADERS, summary_rows(result), titles=columns, nowrap=True)) + note
 
 
 def retrieval_html(result: Any) -> str:
