@@ -99,10 +99,13 @@ def retrieval_html(result: Any) -> str:
 COMPARISON_HEADERS = ("metric", "arm A", "arm B", "n", "A − B [CI]", "test", "p", "p (Holm)")
 
 
-def comparison_rows(comparisons: Any, metric: str | None = None) -> list[list[str]]:
-    """One row per paired test; ``p (Holm)`` is adjusted over every comparison of the run, not only those shown."""
+def comparison_rows(comparisons: Any, metric: str | None = None, labels: dict[str, str] | None = None) -> list[list[str]]:
+    """One row per paired test (arms by their short ``labels``); ``p (Holm)`` is adjusted over every comparison of
+    the run, not only those shown."""
+    labels = labels or {}
     return [
-        [t.metric, t.arm_a, t.arm_b, str(t.n), t.diff_text(), t.test, t.p_text(), t.p_text(adjusted=True)]
+        [t.metric, labels.get(t.arm_a, t.arm_a), labels.get(t.arm_b, t.arm_b), str(t.n), t.diff_text(), t.test,
+         t.p_text(), t.p_text(adjusted=True)]
         for t in comparisons
         if metric in (None, t.metric)
     ]
@@ -280,9 +283,9 @@ class ResultsView:
         return self.plots.show() if self._plots_wanted else list(self.plots.images.children)
 
     def _show_comparisons(self) -> None:
-        rows = comparison_rows(self.result.comparisons, self.metric.value)
+        rows = comparison_rows(self.result.comparisons, self.metric.value, self.result.arm_labels())
         self.comparisons.value = (
-            table(COMPARISON_HEADERS, rows) + f"<small>{esc(STATS_NOTE)}; Holm over all "
+            scrolling(table(COMPARISON_HEADERS, rows, nowrap=True)) + f"<small>{esc(STATS_NOTE)}; Holm over all "
             f"{len(self.result.comparisons)} comparisons of this run</small>"
             if rows else "<small>no paired tests (one arm, or no shared questions)</small>"
         )
