@@ -47,7 +47,6 @@ sample_size: {n}
 seed: 3
 concurrency: {concurrency}
 methods: [closed_book]
-judges: [{{name: offline, options: {{use_embeddings: false}}}}]
 providers:
   - id: groq/{profile}
     emulate: true

@@ -54,12 +54,13 @@ def test_a_spec_lists_judges_by_name_and_the_older_judge_key_still_works():
     assert spec.llm_judge.provider == "local/smollm2-135m-instruct"
     old = parse_spec(SPEC + "judge: {provider: local/smollm2-135m-instruct, sample: 2, use_embeddings: false}\n")
     assert [(j.name, j.sample, j.options) for j in old.judges] == [
-        ("offline", None, {"use_embeddings": False}), ("llm:local/smollm2-135m-instruct", 2, {})]
+        ("offline", None, {}), ("llm:local/smollm2-135m-instruct", 2, {})]  # the offline judge embeds nothing
     assert [j.name for j in parse_spec(SPEC + "judge: {provider: rules}\n").judges] == ["offline"]
 
 
 @pytest.mark.parametrize("extra, message", [
     ("judges: [ofline]\n", "Did you mean 'offline'"),
+    ("judges: [{name: offline, options: {use_embeddings: false}}]\n", "judge 'offline' takes no option 'use_embeddings'"),
     ("judges: [{name: offline, sample: 2}]\n", "the first judge is the primary one"),
     ("judges: [offline, offline]\n", "judge 'offline' is listed twice"),
     ("judge: {provider: rules}\njudges: [offline]\n", "not both"),

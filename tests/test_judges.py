@@ -73,13 +73,15 @@ def test_a_swapped_entity_is_caught_from_the_context_alone():
     assert judge(CAPITAL.question, "Paris [c1]", context=context).label == "supported"
 
 
-def test_closed_book_world_knowledge_answer_is_unknown_not_hallucinated():
-    """A closed-book answer to a question the corpus cannot answer cannot be checked offline: excluded, not counted."""
-    verdict = judge_answer(DISH, ans("The national dish is pot-au-feu."), use_embeddings=False)
-    assert verdict.label == "unknown" and hallucination(DISH, ans("The national dish is pot-au-feu.")) is None
-    # in a RAG arm the answer is judged against the context the model saw: unsupported there = hallucinated
+def test_an_answer_to_an_unanswerable_question_is_hallucinated_unless_it_abstains():
+    """The labelling guidelines' rule: the corpus holds no answer, so any specific answer is unsupported (the default
+    judge knows the question's kind); the claim rules alone leave a closed-book one unknown (nothing to check)."""
+    dish = ans("The national dish is pot-au-feu.")
+    assert judge_answer(DISH, dish).label == "hallucinated" and hallucination(DISH, dish) == 1.0
+    assert judge_answer(DISH, ans("I don't know.")).label == "abstained" and hallucination(DISH, ans("No idea.")) == 0.0
+    assert judge_claims(judge_input(DISH, dish), use_embeddings=False).label == "unknown"
     rag = ans("The national dish is pot-au-feu.", "### Climate\n\ngenerally cool winters and mild summers")
-    assert judge_answer(DISH, rag, use_embeddings=False).label == "hallucinated"
+    assert judge_claims(judge_input(DISH, rag), use_embeddings=False).label == "hallucinated"
 
 
 def test_only_the_chunks_shown_in_the_prompt_are_judged():
@@ -87,7 +89,7 @@ def test_only_the_chunks_shown_in_the_prompt_are_judged():
                  chunks_shown=1, max_chunk_chars=800)
     assert shown_context(answer) == "Paris is the capital of France."
     assert judge_input(CAPITAL, answer).context == "Paris is the capital of France."
-    assert judge_answer(CAPITAL, answer, use_embeddings=False).hallucinated
+    assert judge_answer(CAPITAL, answer).hallucinated
 
 
 @pytest.mark.parametrize("reply, verdict", [

@@ -160,7 +160,7 @@ def finished_run(tmp_path, monkeypatch):
         f"params: {{temperature: 0, max_tokens: {tokens}}}}}\n" for label, tokens in (("a", 32), ("b", 33)))
     spec_path.write_text(
         "name: power-run\ndataset: factbook\nsplit: dev\nsample_size: 12\nseed: 1\nproviders:\n" + providers
-        + "methods: [closed_book, cove_joint]\njudges: [{name: offline, options: {use_embeddings: false}}]\n", encoding="utf-8")
+        + "methods: [closed_book, cove_joint]\n", encoding="utf-8")
     result = run_experiment(load_spec(spec_path), progress=False)
     assert not result.errors and len(result.records) == 48
     yield spec_path, home, result

@@ -62,7 +62,6 @@ sample_size: {sample}
 seed: 1
 concurrency: {concurrency}
 methods: [closed_book]
-judges: [{{name: offline, options: {{use_embeddings: false}}}}]
 providers:
   - id: groq/{profile}
     emulate: true

@@ -308,7 +308,7 @@ def test_the_spec_is_logged_as_written_and_as_run_with_skipped_arms_and_why():
 def test_the_judges_that_produced_the_verdicts_are_logged_with_real_answer_cards_only():
     from toolkit.experiments.results import ExperimentResult
     from toolkit.experiments.spec import parse_spec
-    from toolkit.judges.metaeval import is_real_answer_card
+    from toolkit.judges.card import is_real_answer_card
     from toolkit.tracking.runs import _judge
 
     spec = parse_spec("name: j\nproviders: [local/smollm2-135m-instruct]\nmethods: [closed_book]\n"

@@ -51,7 +51,7 @@ def small_spec(url: str, **changes) -> ExperimentSpec:
         "seed": 0,
         "providers": [{"id": "local/smollm2-135m-instruct", "base_url": url, "params": {"temperature": 0, "max_tokens": 32}}],
         "methods": ["closed_book", {"name": "cove_joint", "options": {"max_verification_questions": 2}}],
-        "judges": [{"name": "offline", "options": {"use_embeddings": False}}],
+        "judges": [{"name": "claims", "options": {"use_embeddings": False}}],
         "concurrency": 2,
         "bootstrap_resamples": 200,
     }
@@ -84,7 +84,7 @@ def test_widgets_change_the_spec_and_its_yaml(home, server):
     assert (spec.sample_size, spec.seed, spec.split) == (5, 7, "test")
     assert [m.name for m in spec.methods] == ["closed_book", "rag"]
     assert spec.metrics == ("accuracy", "list_precision")
-    assert [j.name for j in spec.judges] == ["offline", "llm:groq/llama-3.1-8b-instant"]
+    assert [j.name for j in spec.judges] == ["claims", "llm:groq/llama-3.1-8b-instant"]
     assert spec.judges[0].options == {"use_embeddings": False}  # untouched settings survive the form
     assert spec.providers[0].base_url == server.url
     assert "sample_size: 5" in panel.spec_yaml.value and "seed: 7" in panel.spec_yaml.value

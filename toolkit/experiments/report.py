@@ -5,7 +5,7 @@ the same numbers.
 """
 
 from toolkit.experiments.results import ExperimentResult
-from toolkit.judges.metaeval import judges_text
+from toolkit.judges.card import judges_text
 from toolkit.metrics import headline_metrics, retrieval_metrics
 from toolkit.metrics.stats import MIN_PAIRS, STATS_NOTE, Interval
 from toolkit.review.rates import corrected_rates, rates_markdown

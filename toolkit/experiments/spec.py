@@ -230,7 +230,7 @@ class JudgeSpec(_Spec):
         description="Judge only the first N answers of each arm (a costly LLM judge); agreement is reported on them.",
     )
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Passed to the judge, e.g. {use_embeddings: false} for the offline judges."
+        default_factory=dict, description="Passed to the judge, e.g. {use_embeddings: false} for `claims`."
     )
 
     @field_validator("name")
@@ -239,6 +239,14 @@ class JudgeSpec(_Spec):
         from toolkit.judges.base import judge_name
 
         return judge_name(value)
+
+    @model_validator(mode="after")
+    def _known_options(self) -> "JudgeSpec":
+        from toolkit.judges.base import check_options
+
+        if not self.is_llm:
+            check_options(self.name, self.options)
+        return self
 
     @property
     def is_llm(self) -> bool:
@@ -262,10 +270,7 @@ def _judges_from_deprecated(judge: Any) -> list[dict[str, Any]]:
     unknown = set(judge) - {"provider", "base_url", "sample", "use_embeddings"}
     if unknown:
         raise ValueError(f"unknown key {sorted(unknown)[0]!r} in `judge:`; write `judges:` (a list of judges) instead")
-    default: dict[str, Any] = {"name": "offline"}
-    if judge.get("use_embeddings") is False:
-        default["options"] = {"use_embeddings": False}
-    out = [default]
+    out: list[dict[str, Any]] = [{"name": "offline"}]  # use_embeddings: the offline judge embeds nothing now
     provider = judge.get("provider", "rules")
     if provider != "rules":
         llm = {"name": provider, "base_url": judge.get("base_url"), "sample": judge.get("sample")}

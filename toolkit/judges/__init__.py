@@ -1,8 +1,10 @@
-"""Hallucination judges: the offline claim judge (default), the LLM judge, their meta-evaluation and judge cards.
+"""Hallucination judges: the learned offline judge (default, ``offline``), the claim rules (``claims``), the LLM
+judge (``llm:<catalog id>``), their meta-evaluation and judge cards.
 
 ``get_judge(name)`` returns a callable ``judge(JudgeInput) -> Verdict``; ``judge_input(question, answer)`` builds
-what an experiment's judge sees (gold answers, and the chunks the model was shown). ``tierlab judge eval`` measures
-any judge on a labelled file; ``judge_card(name)`` gives the figures committed in ``rag_corpus/judge/metaeval.json``.
+what an experiment's judge sees (gold answers, and the chunks the model was shown); ``judge_all`` is the one stage
+that applies a run's judges. ``tierlab judge eval`` measures any judge on a labelled set; ``judge_card(name)`` gives
+its figures on the real-answer test split and HaluEval (``rag_corpus/judge/cards.json``).
 """
 
 from toolkit.judges.base import (
@@ -14,7 +16,8 @@ from toolkit.judges.base import (
     judge_input,
     shown_context,
 )
-from toolkit.judges.metaeval import cohen_kappa, human_agreement, judge_card
+from toolkit.judges.card import judge_card
+from toolkit.judges.metaeval import cohen_kappa, human_agreement
 
 __all__ = [
     "DEFAULT_JUDGE", "JUDGES", "JudgeInput", "Verdict", "cohen_kappa", "get_judge", "human_agreement", "judge_card",

@@ -56,7 +56,7 @@ class Verdict(Record):
 Judge = Callable[[JudgeInput], Verdict]
 
 JUDGES = Registry("judge")
-JUDGES.register("offline", "toolkit.judges.claims:judge_claims")
+JUDGES.register("offline", "toolkit.judges.detector:judge_offline")
 JUDGES.register("claims", "toolkit.judges.claims:judge_claims")
 JUDGES.register("llm", "toolkit.judges.llm:LlmJudge")
 DEFAULT_JUDGE = "offline"
@@ -84,9 +84,21 @@ def judge_name(name: str) -> str:
                      f"or llm:<catalog id> for an LLM judge (tierlab providers lists the ids).")
 
 
+def check_options(name: str, options: dict) -> None:
+    """Raise ``ValueError`` naming the option a registered judge does not take."""
+    import inspect
+
+    target = JUDGES.get(DEPRECATED_NAMES.get(name, name))
+    accepted = inspect.signature(target).parameters
+    for option in options:
+        if option not in accepted or option == next(iter(accepted)):
+            raise ValueError(f"judge {name!r} takes no option {option!r}; it takes: "
+                             f"{', '.join(list(accepted)[1:]) or 'none'}")
+
+
 def get_judge(name: str = DEFAULT_JUDGE, **options) -> Judge:
     """The judge called ``name`` (see :func:`judge_name`); ``llm:<id>`` asks that catalog model. ``options`` go to
-    the judge (``use_embeddings=False`` for the offline judges, ``base_url=`` or ``model=`` for an LLM judge)."""
+    the judge (``use_embeddings=False`` for ``claims``, ``base_url=`` or ``model=`` for an LLM judge)."""
     if name == "llm" or name.startswith(LLM_PREFIX):
         from toolkit.judges.llm import LlmJudge
 
@@ -94,6 +106,7 @@ def get_judge(name: str = DEFAULT_JUDGE, **options) -> Judge:
         if not model:
             raise ValueError("the llm judge needs a model: llm:<catalog id>")
         return LlmJudge(model, **options)
+    check_options(name, options)
     target = JUDGES.get(DEPRECATED_NAMES.get(name, name))
     if isinstance(target, type):
         return target(**options)

@@ -1,4 +1,4 @@
-"""Meta-evaluation: how often a judge agrees with labelled answers, and the judge card experiments log.
+"""Meta-evaluation: labelled sets (a registry of their formats) and judges run on them; figures in ``card``.
 
 A labelled line is ``{"question", "answer", "label", "gold"?, "context"?, "kind"?}`` with label ``hallucinated``,
 ``supported`` or ``abstained`` (other keys are ignored). The figures follow HaluEval/FActScore practice: a judge
@@ -13,8 +13,7 @@ is reported with its agreement with labels on a balanced set, never alone.
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import rag_corpus
@@ -22,8 +21,6 @@ from toolkit.judges.base import LABELS, Judge, JudgeInput, Verdict
 from toolkit.registry import Registry
 
 JUDGE_SET_DIR = rag_corpus.ROOT / "judge"
-METAEVAL_FILE = JUDGE_SET_DIR / "metaeval.json"
-FIGURES = ("n", "balanced_accuracy", "detected", "false_alarm", "abstention_accuracy", "unknown")
 
 
 class LabelledSetError(ValueError):
@@ -64,8 +61,11 @@ def load_labelled(path: str | Path) -> list[tuple[JudgeInput, str, dict]]:
                  'field "gold" must be a list of strings')
         for field in ("context", "kind"):
             _require(isinstance(row.get(field) or "", str), path, number, f'field "{field}" must be a string')
+        tolerance = row.get("tolerance")
+        _require(tolerance is None or isinstance(tolerance, int | float), path, number,
+                 'field "tolerance" must be a number or null')
         item = JudgeInput(question=row["question"], answer=row["answer"], gold=tuple(gold),
-                          context=row.get("context") or "", kind=row.get("kind") or "")
+                          context=row.get("context") or "", kind=row.get("kind") or "", tolerance=tolerance)
         items.append((item, row["label"], row))
     _require(bool(items), path, 1, "no labelled items (the file is empty)")
     return items
@@ -92,31 +92,6 @@ def load_set(name: str | Path) -> list[tuple[JudgeInput, str, dict]]:
     return loader(arg)
 
 
-def _share(hits: int, total: int) -> float:
-    return hits / total if total else math.nan
-
-
-def figures(labels: Iterable[str], verdicts: Iterable[Verdict], judge: str) -> dict:
-    """The meta-evaluation figures of one judge (see the module docstring)."""
-    pairs = list(zip(labels, (v.label for v in verdicts), strict=True))
-    known = [(label, said) for label, said in pairs if said != "unknown"]
-
-    def share(label: str, said: str) -> float:
-        group = [s for lab, s in known if lab == label]
-        return _share(sum(s == said for s in group), len(group))
-
-    detected, false_alarm = share("hallucinated", "hallucinated"), share("supported", "hallucinated")
-    return {
-        "judge": judge,
-        "n": len(pairs),
-        "balanced_accuracy": (detected + 1 - false_alarm) / 2,
-        "detected": detected,
-        "false_alarm": false_alarm,
-        "abstention_accuracy": share("abstained", "abstained"),
-        "unknown": len(pairs) - len(known),
-    }
-
-
 def evaluate(judges: Mapping[str, Judge], items: list[tuple[JudgeInput, str, dict]],
              progress: Callable[[int], None] | None = None) -> dict[str, list[Verdict]]:
     """Every judge's verdicts on every item, in item order, through the stage experiments use (``judge_all``)."""
@@ -129,95 +104,6 @@ def evaluate(judges: Mapping[str, Judge], items: list[tuple[JudgeInput, str, dic
         if progress:
             progress(i + 1)
     return verdicts
-
-
-def subsets(items: list[tuple[JudgeInput, str, dict]], verdicts: list[Verdict], name: str) -> dict[str, dict]:
-    """Figures on the items judged from the context only, from the gold answers only, and from both."""
-    groups = {
-        "context_only": lambda i: bool(i.context) and not i.gold,
-        "gold_only": lambda i: bool(i.gold) and not i.context,
-        "gold_and_context": lambda i: bool(i.gold) and bool(i.context),
-    }
-    out = {}
-    for key, keep in groups.items():
-        chosen = [(label, v) for (item, label, _), v in zip(items, verdicts, strict=True) if keep(item)]
-        if chosen:
-            out[key] = figures([label for label, _ in chosen], [v for _, v in chosen], name)
-    return out
-
-
-def record(path: Path, name: str, version: str, split: str, result: dict, parts: dict[str, dict]) -> None:
-    """Merge one judge's figures into the committed ``metaeval.json`` (product data, read by :func:`judge_card`)."""
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    data.setdefault(name, {})[split] = {
-        "version": version,
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        **{k: _round(result[k]) for k in FIGURES},
-        "subsets": {key: {k: _round(f[k]) for k in FIGURES} for key, f in parts.items()},
-    }
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def _round(value):
-    """4 decimals; an undefined share (no item of that label) is stored as null, not NaN (valid JSON)."""
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 4)
-    return value
-
-
-def judge_card(name: str, split: str = "test") -> dict:
-    """The judge's name, version and its meta-evaluation figures on the shipped ``split`` (logged to MLflow).
-
-    ``name`` is a judge's name (``offline``, ``llm:<catalog id>``; the deprecated ``rules`` and a bare catalog id
-    are accepted). ``measured`` is False when no figures exist.
-    """
-    from toolkit.judges.base import DEPRECATED_NAMES, JUDGES, LLM_PREFIX
-
-    data = json.loads(METAEVAL_FILE.read_text(encoding="utf-8")) if METAEVAL_FILE.exists() else {}
-    key = DEPRECATED_NAMES.get(name, name)
-    if key not in data and key not in JUDGES and not key.startswith(LLM_PREFIX):
-        key = LLM_PREFIX + key
-    splits = data.get(key, {})
-    if split not in splits:  # a slow judge may be measured on a named sample of the split ("test_every4th")
-        split = next((s for s in sorted(splits) if s.startswith(f"{split}_")), split)
-    entry = splits.get(split)
-    if entry is None:
-        return {"name": key, "version": "", "split": split, "measured": False, "figures": {}}
-    return {"name": key, "version": entry["version"], "split": split, "measured": True, "date": entry["date"],
-            "figures": {k: entry[k] for k in FIGURES}}
-
-
-REAL_ANSWER_SPLIT = "real_answers"
-"""Judge cards measured on real model answers labelled by people (``rag_corpus/real_answers/``) name a split
-starting with this; figures measured on templated answers are regression checks, shown on no card."""
-
-
-def is_real_answer_card(card: dict) -> bool:
-    """Whether a judge card holds figures measured on real answers labelled by people (the only ones MLflow and the
-    panels show as a judge's accuracy)."""
-    return bool(card.get("measured")) and str(card.get("split", "")).startswith(REAL_ANSWER_SPLIT)
-
-
-def card_text(card: dict) -> str:
-    """How good a judge is, in words: its figures on real answers labelled by people, or that it was not measured
-    there yet (a figure from templated answers would flatter it, so none is shown)."""
-    if not is_real_answer_card(card):
-        return "not yet measured on real answers labelled by people"
-    figures = card.get("figures", {})
-    shown = [f"{key.replace('_', ' ')} {value:.2f}" for key, value in figures.items()
-             if key in ("balanced_accuracy", "detected", "false_alarm") and isinstance(value, int | float)]
-    return f"{', '.join(shown)} on {figures.get('n', '?')} real answers ({card.get('version', '')})"
-
-
-def judges_text(records) -> str:
-    """The judges that produced a run's verdicts, by the name a spec uses and the version that judged, with how good
-    each is: ``offline (claims-v4): not yet measured on real answers labelled by people``."""
-    used: dict[str, set[str]] = {}
-    for record in records:
-        for name, verdict in record.verdicts.items():
-            used.setdefault(name, set()).add(verdict.version or verdict.judge)
-    return "; ".join(f"{name} ({', '.join(sorted(versions))}): {card_text(judge_card(name))}"
-                     for name, versions in used.items())
 
 
 def cohen_kappa(a: list[bool], b: list[bool]) -> dict[str, float]:

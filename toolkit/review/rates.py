@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import Field
 
 from toolkit.judges import cohen_kappa, judge_card
-from toolkit.judges.metaeval import is_real_answer_card
+from toolkit.judges.card import is_real_answer_card
 from toolkit.metrics.ppi import MIN_LABELS, ppi_mean
 from toolkit.metrics.stats import Interval
 from toolkit.records import Record

@@ -13,7 +13,7 @@ from toolkit.experiments.headline import headline
 from toolkit.experiments.report import paired_test_lines
 from toolkit.experiments.results import ExperimentResult, question_row
 from toolkit.experiments.spec import MethodSpec, ProviderSpec, arm_label
-from toolkit.judges.metaeval import is_real_answer_card
+from toolkit.judges.card import is_real_answer_card
 from toolkit.tracking import human, provenance, tables
 from toolkit.tracking import metrics as names
 from toolkit.tracking.client import client_for, create_experiment, log_metrics, log_params

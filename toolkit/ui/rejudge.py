@@ -35,7 +35,7 @@ class RejudgePanel:
 
     def run(self) -> Rejudged:
         from toolkit.judges import get_judge, judge_card
-        from toolkit.judges.metaeval import card_text
+        from toolkit.judges.card import card_text
 
         choice = self.judge.value
         self.output.value = f"<small>re-judging {len(self.result.records)} answers with {esc(choice)}…</small>"

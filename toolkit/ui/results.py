@@ -11,7 +11,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from toolkit.judges.metaeval import judges_text
+from toolkit.judges.card import judges_text
 from toolkit.metrics import headline_metrics, metric_info
 from toolkit.metrics.stats import STATS_NOTE
 from toolkit.ui.html import count, esc, interval, money, scrolling, table

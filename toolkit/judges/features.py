@@ -1,0 +1,99 @@
+"""What the learned offline judge looks at: cues of one answer against its gold answers and its context.
+
+Each cue is a number in a fixed order (``NAMES``), cheap to compute (no model call), and deliberately blind to the
+answer's length: on HaluEval the right answers are short spans and the hallucinated ones sentences, a shortcut that
+would not carry over to real models' answers. Cues:
+
+- the claim rules' verdict (``toolkit.judges.claims`` without embeddings): hallucinated / unknown, groundedness;
+- coverage: the share of the answer's new content words (not in the question) found in the context / the gold;
+- names and numbers: the share of the answer's capitalised names / numbers the context / the gold does not contain;
+- the gold: is an alias named in the answer, token F1 against the best alias, negation next to it;
+- which evidence there is (gold, context), so one model serves every setting.
+"""
+
+from toolkit.judges import text as T
+from toolkit.judges.aliases import expand
+from toolkit.judges.base import JudgeInput
+
+NAMES = (
+    "has_gold", "has_context",
+    "rules_hallucinated", "rules_unknown", "rules_groundedness",
+    "context_coverage", "gold_coverage", "evidence_coverage",
+    "names_missing_context", "names_missing_gold", "names_missing_evidence",
+    "numbers_missing_context", "numbers_missing_gold", "numbers_missing_evidence",
+    "gold_named", "gold_f1", "negated", "hedged",
+)
+
+
+def _share_missing(found: set[str], evidence: set[str]) -> float:
+    return len(found - evidence) / len(found) if found else 0.0
+
+
+def _numbers_missing(numbers: list[T.Quantity], evidence: str, tolerance: float) -> float:
+    if not numbers or not evidence:
+        return 0.0 if not numbers else 1.0
+    there = T.quantities(evidence)
+    return sum(not any(T.consistent(n, q, tolerance) for q in there) for n in numbers) / len(numbers)
+
+
+def _f1(a: list[str], b: list[str]) -> float:
+    common = sum(min(a.count(w), b.count(w)) for w in set(a))
+    if not common:
+        return 0.0
+    precision, recall = common / len(a), common / len(b)
+    return 2 * precision * recall / (precision + recall)
+
+
+_HEDGE = frozenset("probably likely possibly perhaps maybe might may believe think guess seems appears".split())
+
+
+def features(item: JudgeInput, rules=None) -> list[float]:
+    """The cues of ``item`` in the order of ``NAMES``; ``rules`` is the claim rules' verdict if already computed."""
+    from toolkit.judges.claims import NUMBER_TOLERANCE, judge_claims
+
+    rules = rules or judge_claims(item, use_embeddings=False)
+    aliases = expand(item.gold) if item.gold else []
+    gold_text = "\n".join(aliases)
+    asked = T.content(item.question)
+    added = T.content(item.answer) - asked - T.GENERIC
+    context_words, gold_words = T.content(item.context), T.content(gold_text)
+    names = T.names(item.answer, initial=True) - asked
+    tolerance = item.tolerance or NUMBER_TOLERANCE
+    asked_numbers = {q.value for q in T.quantities(item.question)}
+    numbers = [q for q in T.quantities(item.answer) if q.value not in asked_numbers]
+    answer_words = T.words(item.answer)
+
+    def coverage(words: set[str]) -> float:
+        return len(added & words) / len(added) if added else 1.0
+
+    evidence = context_words | gold_words
+    numbers_context = _numbers_missing(numbers, item.context, tolerance) if item.context else 0.0
+    numbers_gold = _numbers_missing(numbers, gold_text, tolerance) if aliases else 0.0
+    both = f"{item.context}\n{gold_text}"
+    values = {
+        "has_gold": float(bool(aliases)),
+        "has_context": float(bool(item.context.strip())),
+        "rules_hallucinated": float(rules.hallucinated),
+        "rules_unknown": float(rules.unknown),
+        "rules_groundedness": rules.groundedness if rules.groundedness is not None else 0.0,
+        "context_coverage": coverage(context_words) if item.context else 0.0,
+        "gold_coverage": coverage(gold_words) if aliases else 0.0,
+        "evidence_coverage": coverage(evidence),
+        "names_missing_context": _share_missing(names, context_words) if item.context else 0.0,
+        "names_missing_gold": _share_missing(names, gold_words) if aliases else 0.0,
+        "names_missing_evidence": _share_missing(names, evidence),
+        "numbers_missing_context": numbers_context,
+        "numbers_missing_gold": numbers_gold,
+        "numbers_missing_evidence": _numbers_missing(numbers, both, tolerance),
+        "gold_named": float(any(_named(a, item.answer) for a in aliases)),
+        "gold_f1": max((_f1(answer_words, T.words(a)) for a in aliases), default=0.0),
+        "negated": float(T.is_negated(item.answer)),
+        "hedged": float(bool(set(answer_words) & _HEDGE)),
+    }
+    return [values[name] for name in NAMES]
+
+
+def _named(alias: str, answer: str) -> bool:
+    from toolkit.judges.claims import _mentions
+
+    return _mentions(alias, answer)
