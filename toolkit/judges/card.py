@@ -163,3 +163,33 @@ def judges_text(records) -> str:
             used.setdefault(name, set()).add(verdict.version or verdict.judge)
     return "; ".join(f"{name} ({', '.join(sorted(versions))}): {card_text(judge_card(name))}"
                      for name, versions in used.items())
+
+
+README_START, README_END = "<!-- judge-card:start -->", "<!-- judge-card:end -->"
+
+
+def card_markdown(path: Path = CARD_FILE) -> str:
+    """The README's judge table, rendered from the card file (a test keeps the README equal to it)."""
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def cell(f: dict, key: str) -> str:
+        value, ci = f.get(key), f.get(f"{key}_ci")
+        return "–" if value is None else f"{value:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+    rows = ["| judge | set | setting | n | balanced accuracy [95% CI] | detected | false alarms [95% CI] | "
+            "abstention | unknown |", "|---|---|---|---|---|---|---|---|---|"]
+    for name in sorted(data, key=lambda n: (n != "offline", n)):
+        for card_set in CARD_SETS:
+            entry = data[name]["sets"].get(card_set)
+            if entry is None:
+                continue
+            shown = card_set + (f" (first {entry['limit']})" if entry.get("limit") else "")
+            for label, f in (("all", entry["overall"]), *entry["settings"].items()):
+                rows.append(f"| `{name}` ({data[name]['version']}) | {shown} | {label} | {f['n']} | "
+                            f"{cell(f, 'balanced_accuracy')} | {cell(f, 'detected')} | {cell(f, 'false_alarm')} | "
+                            f"{cell(f, 'abstention_accuracy')} | {f['unknown']} |")
+    return "\n".join(rows)
+
+
+def readme_block(path: Path = CARD_FILE) -> str:
+    return f"{README_START}\n{card_markdown(path)}\n{README_END}"

@@ -102,6 +102,25 @@ def eval_command(
                 typer.echo(_table(label, version, shown, entry))
 
 
+@cli.command("card")
+def card_command(
+    readme: Annotated[Path | None, typer.Option(help="Rewrite the judge table of this README from the card file.")] = None,
+) -> None:
+    """Print every judge's card as a markdown table (the README's), or write it into a README."""
+    from toolkit.judges.card import README_END, README_START, readme_block
+
+    block = readme_block()
+    if readme is None:
+        typer.echo(block)
+        return
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        _fail(f"{readme} has no {README_START} ... {README_END} block to rewrite")
+    head, rest = text.split(README_START, 1)
+    readme.write_text(head + block + rest.split(README_END, 1)[1], encoding="utf-8")
+    typer.echo(f"rewrote the judge table in {readme}")
+
+
 @cli.command("train")
 def train_command(
     seed: Annotated[int, typer.Option(help="Seed of the folds and the trees.")] = 0,

@@ -7,21 +7,25 @@ would not carry over to real models' answers. Cues:
 - the claim rules' verdict (``toolkit.judges.claims`` without embeddings): hallucinated / unknown, groundedness;
 - coverage: the share of the answer's new content words (not in the question) found in the context / the gold;
 - names and numbers: the share of the answer's capitalised names / numbers the context / the gold does not contain;
-- the gold: is an alias named in the answer, token F1 against the best alias, negation next to it;
-- which evidence there is (gold, context), so one model serves every setting.
+- the gold: is an alias named in the answer (not how much else the answer says: on HaluEval a supported answer *is*
+  the gold answer, another shortcut);
+- which evidence there is (gold, context) and the question's kind (numbers and lists fail differently), so one
+  model serves every setting.
 """
 
+from toolkit.extraction import fold
 from toolkit.judges import text as T
 from toolkit.judges.aliases import expand
 from toolkit.judges.base import JudgeInput
 
+KINDS = ("short", "numeric", "list", "multihop")
 NAMES = (
-    "has_gold", "has_context",
+    "has_gold", "has_context", *(f"kind_{k}" for k in KINDS),
     "rules_hallucinated", "rules_unknown", "rules_groundedness",
     "context_coverage", "gold_coverage", "evidence_coverage",
     "names_missing_context", "names_missing_gold", "names_missing_evidence",
     "numbers_missing_context", "numbers_missing_gold", "numbers_missing_evidence",
-    "gold_named", "gold_f1", "negated", "hedged",
+    "gold_named", "negated", "hedged",
 )
 
 
@@ -36,14 +40,8 @@ def _numbers_missing(numbers: list[T.Quantity], evidence: str, tolerance: float)
     return sum(not any(T.consistent(n, q, tolerance) for q in there) for n in numbers) / len(numbers)
 
 
-def _f1(a: list[str], b: list[str]) -> float:
-    common = sum(min(a.count(w), b.count(w)) for w in set(a))
-    if not common:
-        return 0.0
-    precision, recall = common / len(a), common / len(b)
-    return 2 * precision * recall / (precision + recall)
-
-
+_NOT_NAMES = frozenset("no yes not none nor never true false".split())
+"""Capitalised at the start of a reply, never a name."""
 _HEDGE = frozenset("probably likely possibly perhaps maybe might may believe think guess seems appears".split())
 
 
@@ -54,10 +52,10 @@ def features(item: JudgeInput, rules=None) -> list[float]:
     rules = rules or judge_claims(item, use_embeddings=False)
     aliases = expand(item.gold) if item.gold else []
     gold_text = "\n".join(aliases)
-    asked = T.content(item.question)
-    added = T.content(item.answer) - asked - T.GENERIC
-    context_words, gold_words = T.content(item.context), T.content(gold_text)
-    names = T.names(item.answer, initial=True) - asked
+    asked = T.content(fold(item.question))
+    added = T.content(fold(item.answer)) - asked - T.GENERIC
+    context_words, gold_words = T.content(fold(item.context)), T.content(fold(gold_text))
+    names = T.names(fold(item.answer), initial=True) - asked - _NOT_NAMES
     tolerance = item.tolerance or NUMBER_TOLERANCE
     asked_numbers = {q.value for q in T.quantities(item.question)}
     numbers = [q for q in T.quantities(item.answer) if q.value not in asked_numbers]
@@ -73,6 +71,7 @@ def features(item: JudgeInput, rules=None) -> list[float]:
     values = {
         "has_gold": float(bool(aliases)),
         "has_context": float(bool(item.context.strip())),
+        **{f"kind_{k}": float(item.kind == k) for k in KINDS},
         "rules_hallucinated": float(rules.hallucinated),
         "rules_unknown": float(rules.unknown),
         "rules_groundedness": rules.groundedness if rules.groundedness is not None else 0.0,
@@ -86,7 +85,6 @@ def features(item: JudgeInput, rules=None) -> list[float]:
         "numbers_missing_gold": numbers_gold,
         "numbers_missing_evidence": _numbers_missing(numbers, both, tolerance),
         "gold_named": float(any(_named(a, item.answer) for a in aliases)),
-        "gold_f1": max((_f1(answer_words, T.words(a)) for a in aliases), default=0.0),
         "negated": float(T.is_negated(item.answer)),
         "hedged": float(bool(set(answer_words) & _HEDGE)),
     }

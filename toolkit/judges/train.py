@@ -1,16 +1,18 @@
 """Retrain the offline judge: ``tierlab judge train`` writes ``toolkit/judges/detector.json``.
 
-Training data, and nothing else: the HaluEval QA **develop** part (even lines, index % 4 == 0, all three settings)
-and the real-answer **dev** split (``rag_corpus/real_answers/dev.jsonl``, when present). The test split and the
-HaluEval card part are never read here: they are what the judge card reports. Abstained items are left out (the
-stance rule decides abstention before the model). Seeded: the same data and seed give the same file.
+Training data, and nothing else: the HaluEval QA **develop** part (even lines, index % 4 == 0, all three settings),
+the templated Factbook **dev** split (``rag_corpus/judge/dev.jsonl``) and the real-answer **dev** split
+(``rag_corpus/real_answers/dev.jsonl``, when present). The real-answer test split and the HaluEval card part are
+never read here: they are what the judge card reports. Abstained items and unanswerable questions are left out
+(rules decide them before the model). Seeded: the same data and seed give the same file.
 
 The decision threshold is chosen on out-of-fold predictions (folds by question): the best mean balanced accuracy
-over the groups (real dev answers; HaluEval context only; HaluEval gold + context) whose false alarms stay at or
-below ``MAX_FALSE_ALARM`` in every group.
+over the groups (real and templated dev answers per setting; HaluEval context only; HaluEval gold + context) whose
+false alarms stay at or below ``MAX_FALSE_ALARM`` in every group.
 """
 
 import json
+import random
 import time
 from pathlib import Path
 
@@ -20,35 +22,57 @@ from toolkit.judges.features import NAMES, features
 
 SEED = 0
 REAL_DEV = rag_corpus.ROOT / "real_answers" / "dev.jsonl"
-REAL_SHARE = 0.5
-"""Share of the total training weight carried by the real answers (far fewer than HaluEval's, and what counts)."""
+TEMPLATED_DEV = rag_corpus.ROOT / "judge" / "dev.jsonl"
+SHARES = {"halueval": 1.0, "templated": 1.0, "real": 1.0}
+"""Share of the total training weight per source (renormalised over the sources present): the real answers are
+few and what counts; the templated Factbook dev split teaches the Factbook's shapes (numbers, lists, aliases)."""
+GOLD_SETTING_WEIGHT = 0.1
+"""Weight of HaluEval's gold-only and gold + context items relative to its context-only ones: there a right answer
+*is* the gold answer, so these items mostly teach "the answer must equal the gold", false on real answers."""
 MAX_FALSE_ALARM = 0.08
 PARAMS = {"n_estimators": 150, "max_depth": 3, "learning_rate": 0.1, "subsample": 0.8, "min_samples_leaf": 20}
+FRAMES = ("The answer is {}.", "It is {}.", "I think it is {}.", "That would be {}.", "{}, I believe.")
+"""Sentence frames (no content words of their own) around half of HaluEval's right answers: there a right answer is
+a bare span and a hallucinated one a sentence, and a judge must not learn that the sentence is the lie."""
 
 
-def training_rows(real_dev: Path = REAL_DEV) -> list[dict]:
-    """One row per labelled item: its cues, label, group (for the threshold) and question (for the folds)."""
+def training_rows(real_dev: Path = REAL_DEV, seed: int = SEED) -> list[dict]:
+    """One row per labelled item: cues, label, source, group (for the threshold), question (for the folds), weight."""
+    from toolkit.judges.card import setting
     from toolkit.judges.metaeval import load_labelled, load_set
 
-    rows = []
+    rng, rows = random.Random(seed), []
     for item, label, meta in load_set("halueval:develop"):
-        rows.append({"x": features(item), "y": label == "hallucinated", "group": f"halueval/{meta['setting']}",
-                     "question": f"halueval-{meta['line']}"})
-    if real_dev.exists():
-        for item, label, meta in load_labelled(real_dev):
-            if label != "abstained":
-                rows.append({"x": features(item), "y": label == "hallucinated", "group": "real_answers/dev",
+        if label == "supported" and rng.random() < 0.5:
+            item = item.model_copy(update={"answer": rng.choice(FRAMES).format(item.answer.rstrip("."))})
+        rows.append({"x": features(item), "y": label == "hallucinated", "source": "halueval",
+                     "group": f"halueval/{meta['setting']}", "question": f"halueval-{meta['line']}",
+                     "weight": 1.0 if meta["setting"] == "context_only" else GOLD_SETTING_WEIGHT})
+    for source, path in (("templated", TEMPLATED_DEV), ("real", real_dev)):
+        if not path.exists():
+            continue
+        for item, label, meta in load_labelled(path):
+            if label != "abstained" and item.kind != "unanswerable":  # rules decide these before the model
+                rows.append({"x": features(item), "y": label == "hallucinated", "source": source,
+                             "group": f"{source}/{setting(item)}", "weight": 1.0,
                              "question": meta.get("question_id") or item.question})
     return rows
 
 
-def _weights(rows: list[dict]):
+def shares(rows: list[dict]) -> dict[str, float]:
+    present = {s: share for s, share in SHARES.items() if any(r["source"] == s for r in rows)}
+    return {s: share / sum(present.values()) for s, share in present.items()}
+
+
+def weights(rows: list[dict]):
+    """Each source's rows scaled so the source carries its share of the total weight."""
     import numpy as np
 
-    real = np.array([r["group"].startswith("real") for r in rows])
-    w = np.ones(len(rows))
-    if real.any():
-        w[real] = REAL_SHARE / (1 - REAL_SHARE) * (~real).sum() / real.sum()
+    w = np.array([r["weight"] for r in rows])
+    sources = np.array([r["source"] for r in rows])
+    for source, share in shares(rows).items():
+        mask = sources == source
+        w[mask] *= share * len(rows) / w[mask].sum()
     return w
 
 
@@ -63,8 +87,10 @@ def choose_threshold(p, y, groups) -> float:
     or below ``MAX_FALSE_ALARM`` (the lowest-false-alarm one if none does)."""
     import numpy as np
 
-    names = [g for g in ("real_answers/dev", "halueval/context_only", "halueval/gold_and_context") if (groups == g).any()]
-    best = (-1.0, 0.5)
+    names = [g for g in sorted(set(groups))
+             if (g.split("/")[0] in ("real", "templated") or g in ("halueval/context_only", "halueval/gold_and_context"))
+             and y[groups == g].any() and not y[groups == g].all()]
+    best = (-2.0, 0.5)
     for t in np.arange(0.05, 0.96, 0.01):
         bas, worst = [], 0.0
         for g in names:
@@ -78,6 +104,22 @@ def choose_threshold(p, y, groups) -> float:
     return best[1]
 
 
+def export(model) -> tuple[list[dict], float]:
+    """The fitted trees as plain lists, and the raw score every tree adds to (the prior's log-odds)."""
+    import numpy as np
+
+    trees = []
+    for (tree,) in model.estimators_:
+        t = tree.tree_
+        trees.append({"feature": t.feature.tolist(), "threshold": [round(v, 6) for v in t.threshold.tolist()],
+                      "left": t.children_left.tolist(), "right": t.children_right.tolist(),
+                      "value": [round(float(v[0][0]), 6) for v in t.value]})
+    probe = np.zeros((1, model.n_features_in_))
+    init = model.decision_function(probe)[0] - model.learning_rate * sum(t.predict(probe)[0]
+                                                                         for (t,) in model.estimators_)
+    return trees, float(init)
+
+
 def fit(rows: list[dict], seed: int = SEED) -> dict:
     """The detector's JSON: trees, threshold and what it was trained on."""
     import numpy as np
@@ -87,29 +129,23 @@ def fit(rows: list[dict], seed: int = SEED) -> dict:
     y = np.array([r["y"] for r in rows])
     groups = np.array([r["group"] for r in rows])
     questions = np.array([r["question"] for r in rows])
-    w = _weights(rows)
+    w = weights(rows)
     oof = np.zeros(len(rows))
     for train, held in GroupKFold(n_splits=5).split(x, y, questions):
         oof[held] = _model(seed).fit(x[train], y[train], sample_weight=w[train]).predict_proba(x[held])[:, 1]
     model = _model(seed).fit(x, y, sample_weight=w)
-    trees = []
-    for (tree,) in model.estimators_:
-        t = tree.tree_
-        trees.append({"feature": t.feature.tolist(), "threshold": [round(v, 6) for v in t.threshold.tolist()],
-                      "left": t.children_left.tolist(), "right": t.children_right.tolist(),
-                      "value": [round(float(v[0][0]), 6) for v in t.value]})
-    init = float(model.decision_function(x[:1])[0] - model.learning_rate * sum(
-        tree.predict(x[:1])[0] for (tree,) in model.estimators_))
-    counts = {g: int((groups == g).sum()) for g in sorted(set(groups))}
+    trees, init = export(model)
     return {"version": "offline-v1", "features": list(NAMES), "init": init, "learning_rate": model.learning_rate,
             "threshold": choose_threshold(oof, y, groups), "trees": trees,
-            "trained_on": {"items": counts, "seed": seed, "params": PARAMS, "real_share": REAL_SHARE,
-                           "note": "HaluEval QA develop part (line % 4 == 0) and rag_corpus/real_answers/dev.jsonl"}}
+            "trained_on": {"items": {g: int((groups == g).sum()) for g in sorted(set(groups))}, "seed": seed,
+                           "params": PARAMS, "shares": shares(rows), "gold_setting_weight": GOLD_SETTING_WEIGHT,
+                           "sources": "HaluEval QA develop part (line % 4 == 0), rag_corpus/judge/dev.jsonl, "
+                                      "rag_corpus/real_answers/dev.jsonl"}}
 
 
 def main(out: Path = WEIGHTS, seed: int = SEED) -> dict:
     started = time.monotonic()
-    data = fit(training_rows(), seed)
+    data = fit(training_rows(seed=seed), seed)
     Path(out).write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
     from toolkit.judges.detector import load
 
