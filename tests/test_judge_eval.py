@@ -43,6 +43,9 @@ def test_figures_by_hand():
     low, high = f["detected_ci"]
     assert low < 0.5 < high and high - low > 0.5  # Wilson at n=2 is wide
     assert f["balanced_accuracy_ci"][0] <= 0.5 <= f["balanced_accuracy_ci"][1]
+    every = card_figures(["hallucinated"] * 3 + ["supported"] * 2, [Verdict(judge="j", hallucinated=True)] * 5)
+    low, high = every["balanced_accuracy_ci"]  # flags everything: 0.5, and an interval, not a point
+    assert every["balanced_accuracy"] == 0.5 and low < 0.5 - 0.1 and high > 0.5 + 0.1
 
 
 def test_table_and_json_lines(tmp_path):

@@ -305,9 +305,12 @@ def test_the_spec_is_logged_as_written_and_as_run_with_skipped_arms_and_why():
     }
 
 
-def test_the_judges_that_produced_the_verdicts_are_logged_with_real_answer_cards_only():
+def test_the_judges_that_produced_the_verdicts_are_logged_with_real_answer_cards_only(tmp_path, monkeypatch):
+    import json
+
     from toolkit.experiments.results import ExperimentResult
     from toolkit.experiments.spec import parse_spec
+    from toolkit.judges import card
     from toolkit.judges.card import is_real_answer_card
     from toolkit.tracking.runs import _judge
 
@@ -317,9 +320,16 @@ def test_the_judges_that_produced_the_verdicts_are_logged_with_real_answer_cards
     record = record.model_copy(update={"verdicts": {**record.verdicts, "llm:local/smollm2-135m-instruct": Verdict(
         judge="llm", version="llm-judge-v2", hallucinated=True)}})
     result = ExperimentResult(spec=spec, run_key="j-1", run_dir="/tmp/j", arms=(), comparisons=(), records=(record,))
+    figures = {"n": 160, "balanced_accuracy": 0.75, "balanced_accuracy_ci": [0.65, 0.85], "false_alarm": 0.4}
+    cards = {"offline": {"version": "offline-v1", "sets": {"real_answers_test": {"overall": figures, "settings": {}}}},
+             "llm:local/smollm2-135m-instruct": {"version": "llm-judge-v2", "sets": {  # HaluEval only
+                 "halueval_card": {"overall": figures, "settings": {}}}}}
+    (tmp_path / "cards.json").write_text(json.dumps(cards), encoding="utf-8")
+    monkeypatch.setattr(card, "CARD_FILE", tmp_path / "cards.json")
     logged = _judge(result)
     assert logged["params"]["judge.name"] == ["claims"] and logged["params"]["llm_judge.version"] == ["llm-judge-v2"]
-    # the committed cards are measured on templated answers: no figure is logged rather than a flattering one
-    assert logged["metrics"] == {} and "judge.card_split" not in logged["params"]
+    # figures on real answers are logged (their intervals as params); a judge measured on HaluEval only logs none
+    assert logged["metrics"] == {"judge/n": 160.0, "judge/balanced_accuracy": 0.75, "judge/false_alarm": 0.4}
+    assert logged["params"]["judge.card_split"] == "real_answers_test" and "llm_judge.card_split" not in logged["params"]
     assert not is_real_answer_card({"measured": True, "split": "test", "figures": {"balanced_accuracy": 0.994}})
     assert is_real_answer_card({"measured": True, "split": "real_answers_test"})

@@ -32,7 +32,7 @@ def test_rejudge_makes_no_arm_calls_and_shows_rates_and_kappa(served):
     assert len(outcome.verdicts) == len(result.records) and outcome.judge_calls == 0
     assert "0 to the arms' models; 0 to the judge" in panel.output.value
     assert "Agreement of the two judges" in panel.output.value and "n=" in panel.output.value
-    assert "not yet measured on real answers" in panel.output.value  # no flattering figure from templated answers
+    assert "claims: real_answers_test: balanced accuracy" in panel.output.value  # the card: real answers first
 
 
 def test_a_judge_that_disagrees_moves_the_rates_and_kappa(served):

@@ -8,7 +8,7 @@ judge was given: gold only, context only, both, neither):
 - ``halueval_card``: HaluEval QA, the card part of the even lines (``halueval:card``).
 
 Shares (detected, false alarms, abstention accuracy) carry Wilson intervals (scipy ``binomtest``); balanced
-accuracy a stratified bootstrap interval (seeded). The templated set under ``rag_corpus/judge/`` is a regression
+accuracy the interval combining the two (Newcombe's hybrid score method). The templated set under ``rag_corpus/judge/`` is a regression
 test only and is on no card. ``tierlab judge eval --record`` writes ``CARD_FILE``; MLflow runs, the panels and the
 README read it through :func:`judge_card`.
 """
@@ -27,33 +27,36 @@ CARD_SETS = {"real_answers_test": str(REAL_ANSWERS_TEST), "halueval_card": "halu
 """Card set -> what ``load_set`` reads for it; the first is the headline."""
 HEADLINE = "real_answers_test"
 CONFIDENCE = 0.95
-BOOTSTRAP = 4000
 SETTINGS = {
     "gold_only": (True, False), "context_only": (False, True), "gold_and_context": (True, True), "neither": (False, False),
 }
 """Setting -> (has gold, has context) of the items in it."""
 
 
-def _wilson(hits: int, n: int) -> list[float] | None:
+def _wilson(hits: int, n: int) -> tuple[float, float] | None:
     from scipy.stats import binomtest
 
     if not n:
         return None
     ci = binomtest(hits, n).proportion_ci(CONFIDENCE, method="wilson")
-    return [round(ci.low, 4), round(ci.high, 4)]
+    return ci.low, ci.high
 
 
-def _balanced_ci(detected: int, n_h: int, alarms: int, n_s: int, seed: int = 0) -> list[float] | None:
-    """Stratified bootstrap of (detected + 1 - false alarm) / 2: each class resampled on its own (for binary
-    outcomes that is a binomial draw per class), percentile interval."""
-    import numpy as np
-
+def _balanced_ci(detected: int, n_h: int, alarms: int, n_s: int) -> list[float] | None:
+    """Interval of (detected + 1 - false alarm) / 2 from the two Wilson intervals (Newcombe's hybrid score interval
+    for a difference of independent proportions). A bootstrap collapses to a point when a share is 0 or 1 (all
+    12 supported answers flagged: [0.50, 0.50]); this does not."""
     if not n_h or not n_s:
         return None
-    rng = np.random.default_rng(seed)
-    ba = (rng.binomial(n_h, detected / n_h, BOOTSTRAP) / n_h + 1 - rng.binomial(n_s, alarms / n_s, BOOTSTRAP) / n_s) / 2
-    tail = (1 - CONFIDENCE) / 2 * 100
-    return [round(float(v), 4) for v in np.percentile(ba, [tail, 100 - tail])]
+    d, f = detected / n_h, alarms / n_s
+    (d_lo, d_hi), (f_lo, f_hi) = _wilson(detected, n_h), _wilson(alarms, n_s)
+    low = d - f - ((d - d_lo) ** 2 + (f_hi - f) ** 2) ** 0.5
+    high = d - f + ((d_hi - d) ** 2 + (f - f_lo) ** 2) ** 0.5
+    return [round((1 + low) / 2, 4), round((1 + high) / 2, 4)]
+
+
+def _rounded(ci: tuple[float, float] | None) -> list[float] | None:
+    return None if ci is None else [round(ci[0], 4), round(ci[1], 4)]
 
 
 def card_figures(labels: Sequence[str], verdicts: Sequence[Verdict]) -> dict:
@@ -76,9 +79,9 @@ def card_figures(labels: Sequence[str], verdicts: Sequence[Verdict]) -> dict:
     return {
         "n": len(pairs), "unknown": len(pairs) - len(known),
         "balanced_accuracy": balanced, "balanced_accuracy_ci": _balanced_ci(hits, n_h, alarms, n_s),
-        "detected": detected, "detected_n": n_h, "detected_ci": _wilson(hits, n_h),
-        "false_alarm": false_alarm, "false_alarm_n": n_s, "false_alarm_ci": _wilson(alarms, n_s),
-        "abstention_accuracy": share(kept, n_a), "abstention_n": n_a, "abstention_ci": _wilson(kept, n_a),
+        "detected": detected, "detected_n": n_h, "detected_ci": _rounded(_wilson(hits, n_h)),
+        "false_alarm": false_alarm, "false_alarm_n": n_s, "false_alarm_ci": _rounded(_wilson(alarms, n_s)),
+        "abstention_accuracy": share(kept, n_a), "abstention_n": n_a, "abstention_ci": _rounded(_wilson(kept, n_a)),
     }
 
 
@@ -98,10 +101,16 @@ def measure(items: list, verdicts: list[Verdict]) -> dict:
     return out
 
 
+def _read(path: Path | None) -> dict:
+    path = path or CARD_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def record_card(name: str, version: str, card_set: str, entry: dict, limit: int | None = None,
-                path: Path = CARD_FILE) -> None:
+                path: Path | None = None) -> None:
     """Merge one judge's figures on one card set into the card file (a judge's sets must share its version)."""
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    path = path or CARD_FILE
+    data = _read(path)
     judge = data.get(name, {})
     if judge.get("version") != version:
         judge = {"version": version, "sets": {}}  # figures of an older version would mix with the new ones
@@ -111,7 +120,7 @@ def record_card(name: str, version: str, card_set: str, entry: dict, limit: int 
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def judge_card(name: str, path: Path = CARD_FILE) -> dict:
+def judge_card(name: str, path: Path | None = None) -> dict:
     """A judge's card: ``{"name", "version", "measured", "split", "figures", "sets"}``.
 
     ``name`` is a judge's one name (``offline``, ``claims``, ``llm:<catalog id>``; the deprecated ``rules`` and a
@@ -120,7 +129,7 @@ def judge_card(name: str, path: Path = CARD_FILE) -> dict:
     """
     from toolkit.judges.base import DEPRECATED_NAMES, JUDGES, LLM_PREFIX
 
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data = _read(path)
     key = DEPRECATED_NAMES.get(name, name)
     if key not in data and key not in JUDGES and not key.startswith(LLM_PREFIX):
         key = LLM_PREFIX + key
@@ -168,9 +177,9 @@ def judges_text(records) -> str:
 README_START, README_END = "<!-- judge-card:start -->", "<!-- judge-card:end -->"
 
 
-def card_markdown(path: Path = CARD_FILE) -> str:
+def card_markdown(path: Path | None = None) -> str:
     """The README's judge table, rendered from the card file (a test keeps the README equal to it)."""
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data = _read(path)
 
     def cell(f: dict, key: str) -> str:
         value, ci = f.get(key), f.get(f"{key}_ci")
@@ -191,5 +200,5 @@ def card_markdown(path: Path = CARD_FILE) -> str:
     return "\n".join(rows)
 
 
-def readme_block(path: Path = CARD_FILE) -> str:
+def readme_block(path: Path | None = None) -> str:
     return f"{README_START}\n{card_markdown(path)}\n{README_END}"

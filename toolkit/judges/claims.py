@@ -1,4 +1,5 @@
-"""The default offline judge: the answer's claims, each checked against the gold answers and the context.
+"""The claim rules (judge ``claims``; one cue of the default judge ``offline``): the answer's claims, each checked
+against the gold answers and the context.
 
 Steps (the README's "What is measured" states the same rules):
 
@@ -219,7 +220,7 @@ def _asks_yes_no(question: str) -> bool:
 
 
 def judge_claims(item: JudgeInput, *, use_embeddings: bool = True) -> Verdict:
-    """The default offline judge (see the module docstring)."""
+    """The claim rules' verdict (see the module docstring)."""
     said = _yes_no(item.answer) if _asks_yes_no(item.question) else None
     if said:  # a yes/no answer asserts its polarity: checked by a yes/no gold answer, else by the context
         expected = {_yes_no(g) for g in item.gold} - {None}

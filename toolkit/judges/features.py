@@ -7,6 +7,7 @@ would not carry over to real models' answers. Cues:
 - the claim rules' verdict (``toolkit.judges.claims`` without embeddings): hallucinated / unknown, groundedness;
 - coverage: the share of the answer's new content words (not in the question) found in the context / the gold;
 - names and numbers: the share of the answer's capitalised names / numbers the context / the gold does not contain;
+- lists: the share of listed items no gold alias names, and a listed item that is the question's own subject;
 - the gold: is an alias named in the answer (not how much else the answer says: on HaluEval a supported answer *is*
   the gold answer, another shortcut);
 - which evidence there is (gold, context) and the question's kind (numbers and lists fail differently), so one
@@ -26,6 +27,7 @@ NAMES = (
     "names_missing_context", "names_missing_gold", "names_missing_evidence",
     "numbers_missing_context", "numbers_missing_gold", "numbers_missing_evidence",
     "gold_named", "negated", "hedged",
+    "list_items_not_gold", "list_names_subject",
 )
 
 
@@ -87,8 +89,22 @@ def features(item: JudgeInput, rules=None) -> list[float]:
         "gold_named": float(any(_named(a, item.answer) for a in aliases)),
         "negated": float(T.is_negated(item.answer)),
         "hedged": float(bool(set(answer_words) & _HEDGE)),
+        **_list_cues(item, aliases),
     }
     return [values[name] for name in NAMES]
+
+
+def _list_cues(item: JudgeInput, aliases: list[str]) -> dict[str, float]:
+    """For list questions: the share of listed items no gold alias names, and whether an item is the question's own
+    subject ("Austria, Switzerland, Germany" for the neighbours of Germany)."""
+    if item.kind != "list" or not aliases:
+        return {"list_items_not_gold": 0.0, "list_names_subject": 0.0}
+    from toolkit.judges.aliases import list_items
+
+    items = list_items(item.answer, item.gold)
+    wrong = [x for x in items if not any(_named(a, x) or _named(x, a) for a in aliases)]
+    subject = any(_named(x, item.question) for x in items)
+    return {"list_items_not_gold": len(wrong) / len(items) if items else 0.0, "list_names_subject": float(subject)}
 
 
 def _named(alias: str, answer: str) -> bool:
