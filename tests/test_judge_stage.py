@@ -4,7 +4,7 @@
 import json
 
 import pytest
-from test_strategies_run import Fakes, experiment
+from test_strategies_run import Fakes
 from test_ui import GoldServer, home, small_spec  # noqa: F401 - fixtures
 from typer.testing import CliRunner
 
@@ -113,10 +113,12 @@ def test_a_registered_judge_is_used_by_runs_rejudge_and_judge_eval(home, registe
 
 
 def test_the_strategies_runner_judges_through_the_same_stage(registered, tmp_path):
-    exp = experiment()
-    exp = exp.model_copy(update={"experiment": exp.experiment.model_copy(
-        update={"dataset": "factbook", "judges": parse_spec(SPEC + f"judges: [offline, {registered}]\n").judges})})
-    from toolkit.strategies.experiment import run_strategies
+    from toolkit.strategies.experiment import StrategyExperiment, run_strategies
+
+    exp = StrategyExperiment.model_validate({
+        "experiment": {"name": "strategies-judges", "dataset": "factbook", "methods": ["closed_book"],
+                       "providers": ["local/smollm2-135m-instruct"], "judges": ["offline", registered]},
+        "arms": {"cache": {"caching": {"exact": True}}}})
 
     res = run_strategies(exp, components=Fakes(), track=False, runs_root=tmp_path / "runs",
                          review_root=tmp_path / "review")

@@ -118,10 +118,9 @@ def test_providers_show_key_quota_and_emulated_status(home, server, monkeypatch)
 
 def test_the_judge_is_shown_with_how_good_it_is(home, server):
     panel = panel_for(small_spec(server.url))
-    assert "not yet measured on real answers" in panel.judge_note.value  # no figure from templated answers
-    llm = next(option for option in panel.judge.options if str(option).startswith("llm:"))
-    panel.judge.value = llm
-    assert "real answers" in panel.judge_note.value
+    assert "real_answers_test: balanced accuracy" in panel.judge_note.value  # claims: its card on real answers
+    panel.judge.value = "llm:groq/llama-3.1-8b-instant"  # never measured: said so, no figure
+    assert "not yet measured on real answers" in panel.judge_note.value
 
 
 def test_bad_settings_disable_run_and_say_why(home, server):

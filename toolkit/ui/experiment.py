@@ -35,7 +35,7 @@ def judge_note(name: str) -> str:
     """How good the chosen judge is, beside the dropdown: its accuracy on real answers labelled by people, or that it
     was not measured there yet."""
     from toolkit.judges import judge_card
-    from toolkit.judges.metaeval import card_text
+    from toolkit.judges.card import card_text
 
     return f"<small style='color:#555'>{esc(card_text(judge_card(name)))}</small>"
 
