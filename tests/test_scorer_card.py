@@ -88,3 +88,15 @@ def test_the_committed_card_is_what_the_shipped_labelled_set_gives():
         figures, _ = agreement(load_labelled_answers(REAL_ANSWERS_DIR / f"{split}.jsonl"))
         card = scorer_card(split)
         assert card["current"] and card["kinds"] == figures, "the card is stale: run `tierlab metrics eval --record`"
+
+
+def test_the_readme_shows_the_committed_card(tmp_path):
+    from toolkit.metrics.card import readme_block
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert readme_block() in readme.read_text(encoding="utf-8"), "run `tierlab metrics card --readme README.md`"
+    plain = tmp_path / "README.md"
+    plain.write_text("no table here\n", encoding="utf-8")
+    done = _tierlab("metrics", "card", "--readme", str(plain), cwd=tmp_path)
+    assert done.returncode == 2 and "no <!-- scorer-card:start -->" in done.stderr
+    assert plain.read_text(encoding="utf-8") == "no table here\n"

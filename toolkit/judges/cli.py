@@ -108,17 +108,9 @@ def card_command(
 ) -> None:
     """Print every judge's card as a markdown table (the README's), or write it into a README."""
     from toolkit.judges.card import README_END, README_START, readme_block
+    from toolkit.readme import show_or_write
 
-    block = readme_block()
-    if readme is None:
-        typer.echo(block)
-        return
-    text = readme.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
-        _fail(f"{readme} has no {README_START} ... {README_END} block to rewrite")
-    head, rest = text.split(README_START, 1)
-    readme.write_text(head + block + rest.split(README_END, 1)[1], encoding="utf-8")
-    typer.echo(f"rewrote the judge table in {readme}")
+    show_or_write(readme, readme_block(), README_START, README_END, "judge table")
 
 
 @cli.command("train")

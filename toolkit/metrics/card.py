@@ -133,3 +133,24 @@ def scorer_card(split: str = "test", path: Path | None = None) -> dict:
         return {"scorer": METRIC, "split": split, "measured": False, "version": "", "current": False, "kinds": {}}
     return {"scorer": METRIC, "split": split, "measured": True, "version": entry["version"], "date": entry["date"],
             "current": entry["version"] == SCORERS_VERSION, "kinds": entry["kinds"]}
+
+
+README_START, README_END = "<!-- scorer-card:start -->", "<!-- scorer-card:end -->"
+KINDS_SHOWN = ("short", "numeric", "list", "multihop", "unanswerable", "all")
+
+
+def card_markdown(path: Path | None = None) -> str:
+    """The README's scorer table, rendered from the card file (a test keeps the README equal to it)."""
+    rows = ["| split | version | " + " | ".join(KINDS_SHOWN) + " |", "|---" * (len(KINDS_SHOWN) + 2) + "|"]
+    for split in ("test", "dev"):
+        card = scorer_card(split, path)
+        if not card["measured"]:
+            continue
+        cells = [f"{f['agreement']:.3f} [{f['low']:.2f}, {f['high']:.2f}] n={f['n']}" if (f := card["kinds"].get(k))
+                 else "–" for k in KINDS_SHOWN]
+        rows.append(f"| {split} | {card['version']} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def readme_block(path: Path | None = None) -> str:
+    return f"{README_START}\n{card_markdown(path)}\n{README_END}"

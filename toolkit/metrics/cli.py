@@ -59,3 +59,14 @@ def eval_command(
             typer.echo(f"  - {item.id} ({item.question.kind}) labelled {'correct' if item.correct else 'incorrect'}, "
                        f"scored {'correct' if said else 'incorrect'}: {item.question.question} -> "
                        f"{json.dumps(item.answer)[:200]}")
+
+
+@cli.command("card")
+def card_command(
+    readme: Annotated[Path | None, typer.Option(help="Rewrite the scorer table of this README from the card.")] = None,
+) -> None:
+    """Print the scorer card as a markdown table, or rewrite the README's table from it."""
+    from toolkit.metrics.card import README_END, README_START, readme_block
+    from toolkit.readme import show_or_write
+
+    show_or_write(readme, readme_block(), README_START, README_END, "scorer table")
