@@ -219,7 +219,7 @@ def _choose(found: list[_Candidate], question: str) -> _Candidate | None:
     for preferred in (
         [c for c in found if c.clause.correction][-1:],
         [c for c in found if c.compares and choice_options(question)][:1],
-        [c for c in found if c.echoes][:1],
+        [c for c in found if c.echoes and not c.empty][:1],
     ):
         if preferred:
             return preferred[0]

@@ -126,7 +126,8 @@ def _split_keep_separators(text: str) -> list[tuple[bool, str, bool]]:
 
 
 def _stem(word: str) -> str:
-    return word[:5]
+    """A crude stem that keeps "currency" and "currencies" together and "current" apart."""
+    return (re.sub(r"(?:es|s)$", "", word) if len(word) > 4 else word)[:7]
 
 
 def attribute_words(question: str) -> frozenset[str]:

@@ -144,14 +144,29 @@ def _bound(text: str, quantity: Quantity, spans: list[tuple[int, str]], carried:
     return before[-1] if before else after[0] if after else carried
 
 
+_PART = re.compile(r"^\W*(?:land|water|note|male|female|urban|rural|comparative)\W*$", re.IGNORECASE)
+"""Labels of a part of the figure asked for, as Factbook text gives them after the total ("- land: …")."""
+
+
+def _without_cut_repeat(text: str) -> str:
+    """The reply without a last line that repeats the start of an earlier one: a reply cut off at the token limit
+    while repeating itself ("- population: 1,419,316,933 (2025 est.)" … "- population: 1") adds no figure."""
+    lines = text.rstrip().splitlines()
+    if len(lines) > 1 and any(line.startswith(lines[-1]) and line != lines[-1] for line in lines[:-1]):
+        lines = lines[:-1]
+    return "\n".join(lines)
+
+
 def _claimed(text: str, question: str) -> list[Quantity]:
     """The figures of the clauses the reply stands by (module docstring), in order."""
     from toolkit.datasets.aliases import entity_spans
 
-    asked, carried, found = question_entities(question), None, []
-    for clause in clauses(text):
-        if clause.mention:
+    asked, carried, found, part = question_entities(question), None, [], False
+    for clause in clauses(_without_cut_repeat(text)):
+        if clause.mention or part:  # "- land: 995,450 sq km" under "- total: 1,001,450 sq km" is a part
+            part = clause.label and bool(_PART.match(clause.text))
             continue
+        part = clause.label and bool(_PART.match(clause.text))
         body = _NEGATION.sub("", _EARLIER.split(clause.text, maxsplit=1)[0])
         spans = entity_spans(body)
         for quantity in _quantities(body):
