@@ -350,3 +350,28 @@ def test_no_key_in_any_file_written(open_emulator, isolated, catalog_file):
     for path in files:
         assert FAKE_KEY.encode() not in path.read_bytes(), path
     assert os.environ["TIERLAB_TEST_KEY"] == FAKE_KEY
+
+
+def test_the_local_tokenizer_loads_safely_when_arms_race_for_it():
+    """Arms answer in threads; their first prompts load the local tokenizer at once. Two first imports of
+    transformers racing each other failed with "cannot import name 'AutoTokenizer'" (seen in a tracked run)."""
+    import subprocess
+    import sys
+
+    from toolkit import local_models
+
+    if not local_models.is_prepared("smollm2-135m-instruct"):
+        pytest.skip("the local model is not prepared (tierlab models prepare smollm2-135m-instruct)")
+    code = (
+        "import threading\n"
+        "from toolkit.providers.context import local_counter\n"
+        "from langchain_core.messages import HumanMessage\n"
+        "out = []\n"
+        "def go():\n"
+        "    out.append(local_counter('smollm2-135m-instruct')([HumanMessage('Capital of France?')]))\n"
+        "threads = [threading.Thread(target=go) for _ in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(len(out), len(set(out)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["4", "1"], done.stderr[-2000:]

@@ -107,7 +107,7 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
 
     from toolkit import tracking
     from toolkit.datasets.files import dataset_files, files_digest
-    from toolkit.judges import claims
+    from toolkit.judges import judge_card
 
     result = log_review_run(mlflow_server, monkeypatch, tmp_path / "home")
     client = MlflowClient(tracking_uri=mlflow_server)
@@ -166,10 +166,12 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
         assert list(table.columns[:2]) == ["question_id", "arm"] and len(table) == 3
     parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "questions_all_arms.json" in parent_artifacts and "questions.json" not in parent_artifacts
-    # the judge that produced the verdicts and its version; no accuracy figure from templated answers
-    assert json.loads(parent.data.params["judge.name"]) == ["claims"]
-    assert json.loads(parent.data.params["judge.version"]) == [claims.VERSION]
-    assert not any(k.startswith("judge/") for k in parent.data.metrics)
+    # the judge that produced the verdicts and its version, with its card's figures on real answers
+    offline = judge_card("offline")
+    assert json.loads(parent.data.params["judge.name"]) == ["offline"]
+    assert json.loads(parent.data.params["judge.version"]) == [offline["version"]]
+    assert parent.data.metrics["judge/balanced_accuracy"] == offline["figures"]["balanced_accuracy"]
+    assert parent.data.params["judge.card_split"] == "real_answers_test"
     # the accuracy scorer's card: its agreement with readers on real answers, per kind; intervals as ci/ params
     from toolkit.metrics.card import scorer_card
 
@@ -196,7 +198,7 @@ def test_a_reviewer_can_read_the_run_in_mlflow_alone(mlflow_server, tmp_path, mo
         assert all(s.get_attribute("mlflow.chat.messages")[-1]["role"] == "assistant" for s in chat)
         # assessments read "True is good": the echo backend's answers are wrong and unsupported, so both are False
         feedback = {a.name: a for a in trace.info.assessments}
-        assert feedback["supported"].value is False and feedback["supported"].source.source_id == claims.VERSION
+        assert feedback["supported"].value is False and feedback["supported"].source.source_id == offline["version"]
         assert feedback["supported"].rationale.startswith("hallucinated")
         assert feedback["correct"].value is False and feedback["correct"].source.source_type == "CODE"
         assert trace.info.tags["verdict"] == "hallucinated"

@@ -13,6 +13,7 @@ Methods fit their prompts instead (``toolkit.methods.fit``), so they need two th
 The completion's ``max_tokens`` is reserved: vLLM would otherwise silently shorten the answer to what is left.
 """
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -69,9 +70,20 @@ def estimate_tokens(messages: Sequence[BaseMessage]) -> int:
     return sum(len(str(m.content).encode()) * 2 // 5 + 8 for m in messages) + 8
 
 
-@lru_cache(maxsize=8)
+_LOADING = threading.Lock()
+
+
 def local_counter(model_id: str) -> Callable[[Sequence[BaseMessage]], int] | None:
-    """The exact counter for a packaged local model prepared here (its tokenizer and chat template), else None."""
+    """The exact counter for a packaged local model prepared here (its tokenizer and chat template), else None.
+
+    One thread loads at a time: arms answer in threads, and two first imports of ``transformers`` racing each other
+    fail with "cannot import name 'AutoTokenizer'" (its lazy module is not thread-safe)."""
+    with _LOADING:
+        return _local_counter(model_id)
+
+
+@lru_cache(maxsize=8)
+def _local_counter(model_id: str) -> Callable[[Sequence[BaseMessage]], int] | None:
     from toolkit import local_models
     from toolkit.registry import UnknownNameError
 
