@@ -49,7 +49,7 @@ def _home(tmp_path, monkeypatch):
 
 
 def _spec(name: str, providers: list) -> ExperimentSpec:
-    return ExperimentSpec(name=name, dataset="toy", sample_size=4, providers=providers, methods=["closed_book"],
+    return ExperimentSpec(name=name, dataset="factbook", sample_size=4, providers=providers, methods=["closed_book"],
                           bootstrap_resamples=200)
 
 

@@ -35,7 +35,7 @@ def test_plan_from_a_finished_experiment_attaches_the_artifact(tmp_path):
     import mlflow
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    spec = ExperimentSpec(name="plan-input", dataset="toy", providers=["local/smollm2-135m-instruct",
+    spec = ExperimentSpec(name="plan-input", dataset="factbook", providers=["local/smollm2-135m-instruct",
                                                                         "groq/llama-3.1-8b-instant"],
                           methods=["closed_book"], bootstrap_resamples=200)
     result = run_experiment(spec, progress=False, log=mlflow_logger(uri), components=Scripted(), runs_root=tmp_path / "runs")

@@ -29,7 +29,7 @@ class Fakes(Components):
 
 def experiment() -> StrategyExperiment:
     return StrategyExperiment.model_validate({
-        "experiment": {"name": "strategies-unit", "dataset": "toy", "providers": ["local/smollm2-135m-instruct"],
+        "experiment": {"name": "strategies-unit", "dataset": "factbook", "providers": ["local/smollm2-135m-instruct"],
                        "methods": ["closed_book"], "bootstrap_resamples": 200},
         "arms": {
             "batch3": {"batching": {"k": 3}},

@@ -29,6 +29,11 @@ def files_digest(files: list[Path]) -> str:
 
 
 def dataset_digest(name: str, split: str) -> str | None:
-    """The digest of every file the dataset reads, or None when none exists (loading it then fails clearly)."""
+    """The digest of every file the dataset reads, or None when none exists (loading it then fails clearly) or the
+    name is no registered format (questions handed to the runner directly, as tests and notebooks do)."""
+    from toolkit.datasets import LOADERS
+
+    if name.partition(":")[0] not in LOADERS:
+        return None
     files = dataset_files(name, split)
     return files_digest(files) if files else None

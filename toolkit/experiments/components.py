@@ -56,6 +56,15 @@ class Components:
 
         return get_method(method.name, **method.options)
 
+    def check_endpoints(self, spec, providers) -> None:
+        """Before any run folder exists: every endpoint ``providers`` will call accepts connections
+        (``preconditions.Unreachable`` otherwise). Components that bring their own chat models (a subclass
+        overriding ``chat_model``) call no catalog endpoint, so there is nothing to check."""
+        if type(self).chat_model is Components.chat_model:
+            from toolkit.experiments import preconditions
+
+            preconditions.check_endpoints(spec, providers)
+
     def chat_model(self, provider: ProviderSpec, base_url: str | None):
         from toolkit.providers import get_chat_model
 

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from toolkit.experiments import preconditions, reservation
+from toolkit.experiments import reservation
 from toolkit.experiments.accounting import arm_cost, measured_calls
 from toolkit.experiments.budget import BudgetTracker, format_preflight, preflight, spent_by_provider
 from toolkit.experiments.components import Components
@@ -68,7 +68,7 @@ def run_experiment(
     cancel = cancel or threading.Event()
     spec, skipped = available(spec, components, progress)
     questions = _questions(spec, components)
-    _check_preconditions(spec, questions, runs_root, log)
+    _check_preconditions(spec, questions, runs_root, log, components)
     store = Store(run_dir(spec.run_key(), runs_root))
     with store.exclusive():
         store.set_aside_torn_tail()
@@ -134,7 +134,9 @@ def available(spec: ExperimentSpec, components: Components, progress: bool = Fal
     ), skipped
 
 
-def _check_preconditions(spec: ExperimentSpec, questions, runs_root: Path | None, log) -> None:
+def _check_preconditions(
+    spec: ExperimentSpec, questions, runs_root: Path | None, log, components: Components
+) -> None:
     """Before the run folder exists: the endpoints of providers with questions left answer, and so does the
     logger's store (its ``check()``, if it has one); ``preconditions.Unreachable`` otherwise. Reads an existing
     store without creating one."""
@@ -144,7 +146,7 @@ def _check_preconditions(spec: ExperimentSpec, questions, runs_root: Path | None
     done = Store(directory).records() if (directory / Store.FILE).exists() else {}
     busy = [p for p in spec.providers if any((arm_name(p, m), q.id) not in done
                                              for m in spec.methods for q in arm_questions(spec, p, m, questions))]
-    preconditions.check_endpoints(spec, busy)
+    components.check_endpoints(spec, busy)
     if (check := getattr(log, "check", None)) is not None:
         check()
 
