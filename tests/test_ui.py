@@ -244,14 +244,14 @@ def test_cancel_stops_cleanly_and_keeps_answers(home, server):
 
 
 def test_failures_are_shown_not_swallowed(home):
+    """An endpoint that is down stops the run before any question is asked, and the panel says which and how to
+    fix it (it used to run every question into the same connection error)."""
     panel = panel_for(small_spec("http://127.0.0.1:9/v1", sample_size=1))  # nothing listens on port 9
-    panel.run(wait=True)
-    result = panel.state.result
-    assert panel.state.status == "done" and result.errors
+    with pytest.raises(RuntimeError, match="not reachable"):
+        panel.run(wait=True)
+    assert panel.state.status == "failed" and "127.0.0.1:9" in panel.state.error
     arms, _, _ = panel.state.snapshot()
     assert all(a.done == 0 for a in arms)
-    view = panel.results_view
-    assert "failed" in view.notes.value
 
 
 # --- results view ------------------------------------------------------------------------------------------------
