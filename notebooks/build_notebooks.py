@@ -95,7 +95,7 @@ NOTEBOOKS = {
             "    providers=[{\"id\": provider, \"params\": {\"temperature\": 0, \"max_tokens\": max_tokens}}],\n"
             "    methods=[{\"name\": m, \"options\": cove if \"cove\" in m else {}} for m in methods],\n"
             "    metrics=[\"accuracy\", \"list_precision\", \"list_recall\", \"list_f1\"],\n"
-            "    retriever={\"k\": 4, \"sections\": retriever_sections, \"scope\": \"oracle\"},\n"
+            "    retriever={\"k\": 4, \"sections\": retriever_sections},  # every document, these sections\n"
             ")\n"
             "panel = ui.experiment_panel(spec)\n"
             "panel"

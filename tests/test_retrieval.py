@@ -1,7 +1,7 @@
 """Chunking, collection identity, and real retrieval: MiniLM embeddings in embedded chromadb and a `chroma run` server.
 
-The real index holds the Geography and People and Society sections of the 12 dev countries (~170 chunks, about a
-minute of embedding on 2 cores); the recall floor is measured on the dev questions whose answer sits in those sections.
+The real index holds the Geography and People and Society sections of the 12 dev countries (~170 chunks, written from the
+vectors shipped with the corpus); the recall floor is measured on the dev questions whose answer sits in those sections.
 """
 
 import os
@@ -103,10 +103,8 @@ def test_embedded_ingest_and_recall_floor(embedded, slice_):
     from toolkit.retrieval import get_retriever, retrieval_metrics, to_chunks
 
     settings, documents, questions = slice_
-    assert (
-        embedded.added_docs == 12
-        and embedded.chunks_embedded == embedded.chunks_written == embedded.total_chunks
-    )
+    assert embedded.added_docs == 12 and embedded.chunks_written == embedded.total_chunks
+    assert embedded.chunks_embedded == 0  # the packaged corpus comes with its vectors (tests/test_prebuilt_vectors.py)
     assert 100 <= embedded.total_chunks <= 220
     assert len(questions) >= 15 and {q.kind for q in questions} >= {"numeric", "list", "multihop", "short"}
     retriever = get_retriever(settings)

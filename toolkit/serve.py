@@ -222,7 +222,7 @@ def _wait_ready(handle: ServeHandle, folder: Path, timeout_s: float, progress: b
     """Ready means a one-token completion succeeds: ``/v1/models`` answers long before the engine has loaded."""
     started = time.monotonic()
     while True:
-        if _generates(handle.base_url, handle.model_id):
+        if generates(handle.base_url, handle.model_id):
             _say(progress, f"\rready in {time.monotonic() - started:.0f} s: {handle.base_url}{' ' * 60}")
             return handle
         if not _alive(handle.pid):
@@ -239,7 +239,8 @@ def _wait_ready(handle: ServeHandle, folder: Path, timeout_s: float, progress: b
         time.sleep(2)
 
 
-def _generates(base_url: str, model_id: str) -> bool:
+def generates(base_url: str, model_id: str) -> bool:
+    """Whether the server at ``base_url`` completes one token of ``model_id`` (ready, and takes our key)."""
     body = json.dumps({"model": model_id, "prompt": "Hi", "max_tokens": 1}).encode()
     headers = {"Content-Type": "application/json", **security.serve_auth_headers(base_url)}
     request = urllib.request.Request(f"{base_url}/completions", body, headers)

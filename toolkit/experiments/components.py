@@ -124,11 +124,17 @@ class Components:
         Ingest skips unchanged documents and embeds only text never embedded before (``toolkit.retrieval.index``),
         so after the first run this costs a hash check, not embeddings.
         """
-        from toolkit.retrieval import get_retriever, ingest
+        from toolkit.retrieval import get_retriever
 
-        settings, documents, _ = self.retrieval_scope(spec)
-        ingest(settings, documents, prune=settings.scope == "corpus")
-        return get_retriever(settings)
+        return get_retriever(self.index(spec)[0])
+
+    def index(self, spec: ExperimentSpec):
+        """(settings, ``IngestReport``, ``RetrievalScope``): the spec's index brought up to date (documents removed
+        from the corpus leave a corpus-wide index too)."""
+        from toolkit.retrieval import ingest
+
+        settings, documents, scope = self.retrieval_scope(spec)
+        return settings, ingest(settings, documents, prune=settings.scope == "corpus"), scope
 
     @contextlib.contextmanager
     def emulator(self, provider: ProviderSpec) -> Iterator[str]:

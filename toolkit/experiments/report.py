@@ -160,6 +160,8 @@ def _accounting_notes(result: ExperimentResult) -> list[str]:
 
 def print_summary(result: ExperimentResult) -> None:
     print(summary_markdown(result))
+    for error in result.errors[:5]:  # why they failed (they are retried on the next run)
+        print(f"failed: {error}")
     if result.mlflow_run_id:
         print(f"MLflow parent run: {result.mlflow_run_id}")
     print(f"Answers stored in: {result.run_dir}  (network calls this run: {result.network_calls})")

@@ -87,6 +87,22 @@ def ingest(
 
 
 @cli.command()
+def vectors(
+    out: Annotated[str | None, typer.Option(help="Output folder (default: rag_corpus/vectors/).")] = None,
+) -> None:
+    """Rebuild the packaged vectors of the Factbook corpus (every chunk, default chunking) from the embedding cache,
+    embedding what is missing; run after `tierlab corpus build` or an embedding-model upgrade."""
+    from pathlib import Path
+
+    from toolkit.retrieval import prebuilt
+    from toolkit.retrieval.settings import RetrieverSettings
+
+    settings = RetrieverSettings()
+    path = prebuilt.build(settings, Path(out) if out else prebuilt.VECTORS_DIR)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@cli.command()
 def query(
     text: Annotated[str, typer.Argument(help="The question to retrieve for.")],
     k: Annotated[int, typer.Option("--k", "-k", help="Chunks to return.")] = 5,

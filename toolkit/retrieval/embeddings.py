@@ -42,18 +42,26 @@ def embed(texts: list[str], batch_size: int = 32) -> list[list[float]]:
     return vectors.tolist()
 
 
-def embed_cached(texts: list[str]) -> tuple[list[list[float]], int]:
-    """(vectors, how many texts reached the model): vectors are cached on disk by text hash under
-    ``<TIERLAB_HOME>/cache/embeddings`` so no text is embedded twice, across collections and stores."""
+def text_key(text: str) -> str:
+    """The cache key of a text's vector: SHA-256 of the model name and the text."""
     import hashlib
 
+    return hashlib.sha256(f"{MODEL_NAME}\n{text}".encode()).hexdigest()
+
+
+def embed_cached(texts: list[str]) -> tuple[list[list[float]], int]:
+    """(vectors, how many texts reached the model): vectors are cached on disk by text hash under
+    ``<TIERLAB_HOME>/cache/embeddings`` so no text is embedded twice, across collections and stores; the packaged
+    corpus' chunks come with their vectors (``toolkit.retrieval.prebuilt``), read the same way."""
     import diskcache
 
     from toolkit import paths
+    from toolkit.retrieval import prebuilt
 
-    keys = [hashlib.sha256(f"{MODEL_NAME}\n{t}".encode()).hexdigest() for t in texts]
+    keys = [text_key(t) for t in texts]
     with diskcache.Cache(str(paths.subdir("cache") / "embeddings")) as cache:
         found = {k: cache.get(k) for k in set(keys)}
+        found |= prebuilt.lookup([k for k, v in found.items() if v is None])
         missing = {k: t for k, t in zip(keys, texts, strict=True) if found[k] is None}
         for key, vector in zip(missing, embed(list(missing.values())), strict=True):
             cache.set(key, vector)

@@ -15,7 +15,8 @@ from toolkit import paths
 from toolkit.retrieval.chunking import Chunk, chunk_document
 from toolkit.retrieval.settings import RetrieverSettings
 
-BATCH = 128
+BATCH = 512
+"""Chunks embedded and written per step (chromadb writes big batches much faster than small ones)."""
 
 
 class IngestReport(BaseModel):
