@@ -160,6 +160,8 @@ class _Candidate:
     core: str
     clause: Clause
     echoes: bool
+    headed: bool
+    """It follows a heading that names what the question asks for ("Currency: Swiss franc")."""
     compares: bool
     entities: frozenset[str]
     empty: bool
@@ -195,7 +197,8 @@ def _candidates(text: str, question: str) -> list[_Candidate]:
         core = _core(clause.text, question, antecedent)
         if not normalize(core):
             continue
-        found.append(_Candidate(core, clause, echoes(clause.text, attributes), compares,
+        found.append(_Candidate(core, clause, echoes(clause.text, attributes),
+                                bool(clause.heading) and echoes(clause.heading, attributes), compares,
                                 frozenset(entity_mentions(clause.text)), _says_nothing(clause.text, core, question)))
         antecedent = _subject(clause.text) or core
     return found
@@ -218,6 +221,7 @@ def _choose(found: list[_Candidate], question: str) -> _Candidate | None:
         return None
     for preferred in (
         [c for c in found if c.clause.correction][-1:],
+        [c for c in found if c.headed and not c.empty and not choice_options(question)][:1],
         [c for c in found if c.compares and choice_options(question)][:1],
         [c for c in found if c.echoes and not c.empty][:1],
     ):

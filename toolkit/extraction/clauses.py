@@ -10,7 +10,8 @@ with what it does; ``toolkit.extraction.claims`` and ``numbers`` pick the answer
 - ``mention``: it reports a belief, not the answer ("often mistaken for", "people think", "a misconception");
 - ``negated``: its verb is negated ("Sydney is not the capital", "Japan does not use the yuan");
 - ``alternative``: it offers another candidate ("or maybe", "possibly", "it might be");
-- ``label``: it heads what follows a colon ("The capital of Estonia: Tallinn.").
+- ``label``: it heads what follows a colon ("The capital of Estonia: Tallinn."); the clause after it keeps it as its
+  ``heading`` ("- Currency: Swiss franc (CHF)"), and one under a "note:" heading is an aside (``mention``).
 
 Question helpers: the question's attribute words ("capital" in "What is the capital of France?"), the entities it
 names, and the two options of a choice question ("Which is larger, France or Japan?").
@@ -49,6 +50,8 @@ _MENTION = re.compile(
     r"(?:many|some)\s+people|people\s+(?:often\s+)?(?:think|assume|believe|say))\b",
     re.IGNORECASE,
 )
+_NOTE = re.compile(r"^\W*(?:notes?|n\.?b\.?|comments?|aside)\W*$", re.IGNORECASE)
+"""A "note:" heading: what follows is an aside ("- note: currency in US dollars"), not the answer."""
 _NOT_BUT = re.compile(r"\bnot\s+[^,;.]*?\s+but\s+", re.IGNORECASE)
 _VERB_NEGATION = re.compile(
     r"\b(?:is|are|was|were|does|do|did|has|have|can|could)\s*(?:not|n't)\b|\b(?:isn't|aren't|wasn't|weren't|doesn't|"
@@ -81,11 +84,13 @@ class Clause:
     alternative: bool = False
     label: bool = False
     """It heads what follows a colon ("The capital of Estonia: Tallinn."): the answer is after it."""
+    heading: str = ""
+    """The label this clause follows ("Currency" in "- Currency: Swiss franc (CHF)")."""
 
 
 def clauses(text: str) -> list[Clause]:
     """The reply's clauses in order, each with its marks (see the module docstring)."""
-    found, carry = [], False
+    found, carry, heading = [], False, ""
     for concludes, raw, label in _split_keep_separators(_clean(text)):
         body = _LEAD_PHRASE.sub("", raw.strip())
         marked = False
@@ -103,11 +108,13 @@ def clauses(text: str) -> list[Clause]:
             question=raw.rstrip().endswith("?"),
             correction=correction or bool(_CORRECTION_INSIDE.search(body)),
             historical=bool(_HISTORICAL.search(body)),
-            mention=bool(_MENTION.search(body)),
+            mention=bool(_MENTION.search(body)) or bool(_NOTE.match(heading)),
             negated=bool(_VERB_NEGATION.search(_NOT_BUT.sub("", body))),
             alternative=bool(_ALTERNATIVE.search(body)),
             label=label,
+            heading=heading,
         ))
+        heading = body if label else ""
     return found
 
 

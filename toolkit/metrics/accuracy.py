@@ -9,6 +9,7 @@ a range ("between 100,000 and 400,000") or a part of a name ("Republic" for "Cze
 meant for (numeric match over numeric questions, list F1 over list questions, abstention over unanswerable ones).
 """
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -78,8 +79,24 @@ def contains_match(question: Question, answer: Answer) -> float | None:
         return None
     if _is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text, question.question), question):
         return 1.0  # verbatim a gold, even one that reads "X or Y"
-    claim = claimed_answer(answer.text, question.question)
-    return float(any(names_gold(claim, gold) for gold in question.answers))
+    claim = _NAME_THEN_CODE.sub(r"\g<name>", claimed_answer(answer.text, question.question))
+    return float(any(names_gold(claim, gold) for gold in _golds_in_context(question)))
+
+
+_NAME_THEN_CODE = re.compile(r"^(?P<name>.*[A-Za-z].*?)\s*\([A-Z]{3}\)\W*$")
+"""A name followed by a currency code ("Kenyan shillings (KES)"): the name decides, so "French Franc (EUR)" is
+not the euro (readers' rule; a code alone, "EUR", still names it)."""
+
+
+def _golds_in_context(question: Question) -> tuple[str, ...]:
+    """The gold answers, plus each one without the adjective of the country the question names ("Indian rupees"
+    -> "rupees" for "What is the currency of India?": in context, "Rupees." is an obvious variant)."""
+    from toolkit.extraction.clauses import question_entities
+
+    stems = {normalize(name)[:4] for name in question_entities(question.question)}
+    bare = [gold.split(maxsplit=1)[1] for gold in question.answers
+            if len(gold.split()) > 1 and normalize(gold.split()[0])[:4] in stems]
+    return (*question.answers, *bare)
 
 
 def token_f1(question: Question, answer: Answer) -> float | None:
