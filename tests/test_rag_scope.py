@@ -199,3 +199,13 @@ def test_the_headline_test_reports_holm_p_and_the_power_it_had():
     text = " ".join(found.sentences())
     assert "McNemar (exact)" in text and "Holm-adjusted p=" in text and "14+4 discordant" in text
     assert headline(SimpleNamespace(spec=SimpleNamespace(headline=None), comparisons=tests)) is None
+
+
+def test_the_panel_keeps_the_headline_only_while_both_arms_are_chosen():
+    from toolkit.examples import resolve_spec
+    from toolkit.ui.state import ExperimentForm
+
+    form = ExperimentForm.from_spec(resolve_spec("quickstart"))
+    assert form.to_spec().headline == resolve_spec("quickstart").headline
+    form.methods = ["closed_book", "cove_joint"]
+    assert form.to_spec().headline is None

@@ -101,6 +101,9 @@ class ExperimentForm:
         )
         if self.metrics:
             data["metrics"] = list(self.metrics)
+        arms = {f"{p} | {m}" for p in self.providers for m in self.methods}
+        if not set(data.get("headline") or ()) <= arms:  # the form left out an arm of the spec's headline comparison
+            data.pop("headline")
         return data
 
     def _judges(self) -> list[dict[str, Any]]:
