@@ -64,10 +64,11 @@ class ChatServer:
                 if outer.gate is not None:
                     outer.gate.wait(30)
                 time.sleep(outer.delay_s)
-                if outer.status is not None:
-                    self._json({"error": {"message": f"stub error {outer.status}"}}, outer.status)
+                prompt = " ".join(str(m["content"]) for m in body["messages"])
+                if (status := outer.status_for(prompt)) is not None:
+                    self._json({"error": {"message": f"stub error {status}"}}, status)
                     return
-                text = outer.reply(" ".join(str(m["content"]) for m in body["messages"]))
+                text = outer.reply(prompt)
                 self._json({
                     "id": f"stub-{len(outer.bodies)}", "object": "chat.completion", "created": 0,
                     "model": body.get("model", "m"),
@@ -90,6 +91,10 @@ class ChatServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def status_for(self, prompt: str) -> int | None:
+        """The HTTP error to answer ``prompt`` with, or None to answer it (default: ``status``)."""
+        return self.status
 
     def reply(self, prompt: str) -> str:
         """The answer text; a counter in it makes every call's answer distinct (``stub answer N: ...``)."""

@@ -55,7 +55,12 @@ class Usage(Record):
     input_tokens: int = 0
     output_tokens: int = 0
     cached_calls: int = Field(default=0, description="Calls answered from the response cache (no network).")
-    rate_limited: int = Field(default=0, description="HTTP 429 answers received (and retried).")
+    rate_limited: int = Field(default=0, description="HTTP 429 answers received (retried, or the daily quota's).")
+    requests: int = Field(
+        default=0,
+        description="HTTP requests the servers received for these calls: retries, 429s and failed attempts included "
+        "(0 in records written before it was counted).",
+    )
     latency_s: float = Field(default=0.0, description="Wall time spent waiting for the model, summed.")
     cost_usd: float = Field(default=0.0, description="What was actually charged (0 on a free tier).")
     cached_latency_s: float = Field(
@@ -73,6 +78,11 @@ class Usage(Record):
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def server_requests(self) -> int:
+        """Requests the servers received, as they saw them; one per network call where they were not counted."""
+        return self.requests or max(self.calls - self.cached_calls, 0)
 
     @classmethod
     def from_message(cls, message) -> "Usage":

@@ -2,7 +2,9 @@
 
 Definitions (also in the README, "What is measured"):
 
-- A **measured** call went over the network in the run being summarised; its latency is wall time.
+- A **measured** call went over the network in the run being summarised; its latency is wall time. **Network
+  calls** count the requests the servers received, as they saw them: retries, 429s (the daily quota's too) and
+  the attempts of calls that failed included; a cache hit is never one.
 - An answer **from cache** had every model call answered by the response cache, filled by an earlier run. It costs
   nothing now and its wall time (~0 s) is not a latency: latency percentiles leave it out, and it is counted
   separately ("answered from cache: k"). Only if *every* answer of an arm came from cache are the percentiles taken
@@ -14,9 +16,10 @@ Definitions (also in the README, "What is measured"):
   run left in the cache) keeps every step's original latency and cost: it is one answer, measured as if asked whole.
 - **Reservation** cost (self-hosted only): accelerator-hours the endpoint was up for the run, idle time and cold
   start included, x $/hour, split evenly over the provider's arms; busy-time pricing stays beside it
-  (``toolkit.experiments.reservation``).
+  (``toolkit.experiments.reservation``). An invocation in which the endpoint answered no call charges none.
 - A question that **fails** after some model calls still spent them: that spend is stored (``failures.jsonl``) and
-  counted in the arm's calls, tokens and cost, and against its provider's budget.
+  counted in the arm's calls, tokens and cost, and against its provider's budget; "calls spent by failed
+  questions" are the requests their servers received, never a call the cache answered.
 """
 
 import contextlib
@@ -39,6 +42,11 @@ class SpendCollector(BaseCallbackHandler):
 
     def __init__(self) -> None:
         self.usage = Usage()
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        """A call that failed after reaching a server still cost requests (the provider client attaches them)."""
+        if isinstance(usage := getattr(error, "usage", None), Usage):
+            self.usage = self.usage + usage
 
     def on_llm_end(self, response: Any, **kwargs: Any) -> None:
         for generations in response.generations:
@@ -122,14 +130,15 @@ def arm_cost(
 
     return {
         "calls": usage.calls,
-        "network_calls": usage.calls - usage.cached_calls,
+        "network_calls": sum(r.answer.usage.server_requests for r in records)
+        + sum(f.usage.server_requests for f in failures),
         "cached_calls": usage.cached_calls,
         "shared_calls": len(shared),
         "answered_from_cache": len(replayed),
         "latency_n": len(latencies),
         "latency_from_cache": float(not live and bool(replayed)),
         "failed_questions": len({f.question_id for f in failures}),
-        "failed_calls": sum(f.usage.calls for f in failures),
+        "failed_calls": sum(f.usage.server_requests for f in failures),
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "rate_limited": usage.rate_limited,

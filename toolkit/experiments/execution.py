@@ -101,7 +101,7 @@ class _Execution:
                 elif not isinstance(error, CallCancelled):  # cancelled: asked again on the next run
                     self.errors.append(f"{arm} / {question.id}: {message}")
                 usage = spend.usage
-                if usage.calls:  # what it spent before failing was paid
+                if usage.server_requests:  # what its servers received before it failed was paid (cache hits: not)
                     self.store.append_failure(
                         FailedAttempt(
                             arm=arm,
@@ -112,12 +112,12 @@ class _Execution:
                         )
                     )
                     with self._lock:
-                        self.network_calls += usage.calls - usage.cached_calls
+                        self.network_calls += usage.server_requests
                 return
             finally:
                 self.budgets[provider.name].settle(calls, tokens, usage)
         with self._lock:
-            self.network_calls += usage.calls - usage.cached_calls
+            self.network_calls += usage.server_requests
         self._record(provider, method, question, answer, latency)
 
     def _record(

@@ -68,7 +68,9 @@ class ExperimentResult(Record):
     records: tuple[AnswerRecord, ...]
     preflight: tuple[ArmEstimate, ...] = ()
     network_calls: int = Field(
-        default=0, description="Model calls that went over the network during this invocation."
+        default=0,
+        description="Requests the model servers received during this invocation (retries, 429s and failed "
+        "attempts included; cache hits are not).",
     )
     errors: tuple[str, ...] = Field(
         default=(), description="Questions that failed (retried on the next run)."
@@ -212,7 +214,7 @@ def _cost(records: list[AnswerRecord], correct: int) -> dict[str, float | None]:
 
     return {
         "calls": usage.calls,
-        "network_calls": usage.calls - usage.cached_calls,
+        "network_calls": sum(r.answer.usage.server_requests for r in records),
         "cached_calls": usage.cached_calls,
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,

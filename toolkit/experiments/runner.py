@@ -87,13 +87,12 @@ def run_experiment(
             print(format_preflight(estimates), file=sys.stderr)
         stopped, errors, calls = {}, [], 0
         if todo:
-            started = time.time()
+            started, failed_before = time.time(), len(store.failures())
             stopped, errors, calls = _answer(
                 spec, questions, pending, store, components, ray_address, cancel, on_answer, progress
             )
-            for provider in spec.providers:
-                if any(pending[arm_name(provider, m)] for m in spec.methods):
-                    reservation.record(store.directory, provider, provider.base_url, started)
+            for provider in _answered_providers(spec, store, stored, failed_before):
+                reservation.record(store.directory, provider, provider.base_url, started)
         if cancel.is_set():
             for name, missing in pending.items():
                 if missing:
@@ -132,6 +131,15 @@ def available(spec: ExperimentSpec, components: Components, progress: bool = Fal
     return spec.model_copy(
         update={"providers": tuple(p for p in spec.providers if p.name not in skipped)}
     ), skipped
+
+
+def _answered_providers(spec: ExperimentSpec, store: Store, stored: dict, failed_before: int) -> list:
+    """The providers whose endpoint answered at least one network call in this invocation (a new stored answer
+    or a failed question that spent tokens): only they are charged a reservation window."""
+    answered = {r.provider for key, r in store.records().items()
+                if key not in stored and r.answer.usage.calls > r.answer.usage.cached_calls}
+    answered |= {f.provider for f in store.failures()[failed_before:] if f.usage.output_tokens}
+    return [p for p in spec.providers if p.name in answered]
 
 
 def _check_preconditions(

@@ -27,7 +27,7 @@ from toolkit.providers.context import budget as context_budget
 from toolkit.providers.endpoint import Endpoint, open_limiter
 from toolkit.providers.keys import MissingKeyError
 from toolkit.providers.limits import QuotaExhausted, QuotaLimiter, RateLimitWaitTooLong
-from toolkit.records import USAGE_KEY
+from toolkit.records import USAGE_KEY, Usage
 
 SWITCH_ON = (QuotaExhausted, RateLimitWaitTooLong, ProviderError, MissingKeyError)
 """Failures after which the next provider in the list takes over (retries already happened inside the client)."""
@@ -57,6 +57,11 @@ def _local_limiter(entry: Entry, endpoint: Endpoint, quota_dir: str, max_wait_s:
     from pathlib import Path
 
     return open_limiter(endpoint, entry.limits, root=Path(quota_dir), max_wait_s=max_wait_s)
+
+
+def _switched_usage(switches: list[dict]) -> Usage:
+    """What the providers a call switched away from cost at their servers (their failed requests)."""
+    return sum((Usage(**s["spent"]) for s in switches if "spent" in s), Usage())
 
 
 class ProviderChatModel(BaseChatModel):
@@ -138,7 +143,7 @@ class ProviderChatModel(BaseChatModel):
     @staticmethod
     def _metadata(done: Completion, switches: list[dict]) -> dict:
         return {
-            USAGE_KEY: done.usage.model_dump(),
+            USAGE_KEY: (done.usage + _switched_usage(switches)).model_dump(),
             "tierlab_provider": done.provider,
             "tierlab_emulated": done.emulated,
             "tierlab_cached": done.cached,
@@ -158,12 +163,17 @@ class ProviderChatModel(BaseChatModel):
         return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "total_tokens": u.total_tokens}
 
     def _switch(self, switches: list[dict], index: int, error: Exception) -> None:
+        """Record a switch to the next provider, with what the failed one cost at its server; after the last
+        provider, re-raise with the cost of every failed attempt attached (``error.usage``)."""
+        spent = getattr(error, "usage", None)
         if index == len(self.provider_ids) - 1:
             if switches:
                 error.add_note(f"fallback switches before this failure: {switches}")
+                error.usage = (spent or Usage()) + _switched_usage(switches)
             raise error
         switches.append({"from": self.provider_ids[index], "to": self.provider_ids[index + 1],
-                         "reason": f"{type(error).__name__}: {str(error)[:300]}"})
+                         "reason": f"{type(error).__name__}: {str(error)[:300]}",
+                         **({"spent": spent.model_dump()} if spent else {})})
 
     def _generate(
         self,

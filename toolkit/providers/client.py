@@ -105,7 +105,12 @@ class ProviderClient:
         if hit := self._cached(key):
             return hit
         body = {"model": self.entry.model, "messages": messages, **params}
-        result = self._with_retries(lambda state: self._post(body, messages, params, state))
+        state = self._new_state()
+        try:
+            result = self._with_retries(lambda: self._post(body, messages, params, state))
+        except Exception as error:
+            self._charge(error, state)
+            raise
         self._store(key, result)
         return result
 
@@ -119,10 +124,14 @@ class ProviderClient:
         body = {"model": self.entry.model, "messages": messages, **params, "stream": True}
         if "no_stream_options" not in self.entry.quirks:
             body["stream_options"] = {"include_usage": True}
-        state = {"rate_limited": 0, "waited": 0.0, "yielded": False}
-        for attempt in self._retrying():
-            with attempt:
-                result = yield from self._stream_once(body, messages, params, state)
+        state = self._new_state()
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    result = yield from self._stream_once(body, messages, params, state)
+        except Exception as error:
+            self._charge(error, state)
+            raise
         self._store(key, result)
         yield result
 
@@ -136,6 +145,7 @@ class ProviderClient:
             return None
         original = Usage(**stored["usage"])
         usage = original.model_copy(update={"cached_calls": 1, "latency_s": 0.0, "cost_usd": 0.0, "rate_limited": 0,
+                                            "requests": 0,
                                             "cached_latency_s": original.latency_s,
                                             "cached_cost_usd": original.cost_usd})
         return Completion(**{**stored, "usage": usage, "cached": True, "waited_s": 0.0, "ttft_s": 0.0})
@@ -159,11 +169,22 @@ class ProviderClient:
             reraise=True,
         )
 
+    @staticmethod
+    def _new_state() -> dict:
+        """One call's tally over its attempts: 429s, quota wait, requests that reached the server, text yielded."""
+        return {"rate_limited": 0, "waited": 0.0, "sent": 0, "yielded": False}
+
+    @staticmethod
+    def _charge(error: Exception, state: dict) -> None:
+        """Attach what a failed call cost at the server (``error.usage``: its requests and 429s), so the run counts
+        it (``experiments.accounting.SpendCollector``); nothing when no request reached a server."""
+        if state["sent"]:
+            error.usage = Usage(calls=1, requests=state["sent"], rate_limited=state["rate_limited"])
+
     def _with_retries(self, call) -> Completion:
-        state = {"rate_limited": 0, "waited": 0.0}
         for attempt in self._retrying():
             with attempt:
-                return call(state)
+                return call()
         raise AssertionError("unreachable")
 
     def _reserve(self, messages: list[dict], params: dict, state: dict) -> int:
@@ -208,7 +229,9 @@ class ProviderClient:
         usage = usage_for(self.entry, in_tok, out_tok, latency, rate_limited=state["rate_limited"],
                           served_cost_usd=response.headers.get(SELFHOSTED_COST_HEADER))
         return Completion(
-            text=text, finish_reason=finish, usage=usage, provider=self.entry.id, model=self.entry.model,
+            text=redact(text, self._key),  # a server echoing the key must not put it into answers and the cache
+            usage=usage.model_copy(update={"requests": state["sent"]}), finish_reason=finish, provider=self.entry.id,
+            model=self.entry.model,
             served_model=str(served) if served else None,
             emulated=self.emulated or EMULATED_HEADER in response.headers, ttft_s=ttft, waited_s=state["waited"],
             quota={k: v for k, v in response.headers.items() if "ratelimit" in k.lower()},
@@ -222,9 +245,12 @@ class ProviderClient:
         except NOT_SENT as err:
             raise self._unreached(err, reserved) from None
         except httpx.TimeoutException as err:
+            state["sent"] += 1  # sent, then no answer in time: the server has it
             raise ProviderError(f"{self.entry.id}: timed out ({type(err).__name__})", retryable=True) from None
         except httpx.TransportError as err:
+            state["sent"] += 1
             raise ProviderError(f"{self.entry.id}: connection failed: {type(err).__name__}: {err}", retryable=True) from None
+        state["sent"] += 1
         latency = time.perf_counter() - started
         self._check(response, state, response.text)
         try:
@@ -243,9 +269,11 @@ class ProviderClient:
     def _stream_once(self, body: dict, messages: list[dict], params: dict, state: dict):
         reserved = self._reserve(messages, params, state)
         started = time.perf_counter()
-        ttft, parts, finish, usage, done, served = None, [], None, {}, False, None
+        ttft, parts, finish, usage, done, served, answered = None, [], None, {}, False, None, False
         try:
             with self._http.stream("POST", "/chat/completions", json=body) as response:
+                answered = True
+                state["sent"] += 1
                 if response.status_code >= 400:
                     self._check(response, state, response.read().decode(errors="replace"))
                 self._check(response, state, "")
@@ -270,8 +298,10 @@ class ProviderClient:
         except NOT_SENT as err:
             raise self._unreached(err, reserved) from None
         except httpx.TimeoutException:
+            state["sent"] += not answered
             raise ProviderError(f"{self.entry.id}: stream timed out", retryable=not state["yielded"]) from None
         except (httpx.TransportError, ValueError) as err:
+            state["sent"] += not answered
             raise ProviderError(f"{self.entry.id}: stream broken: {type(err).__name__}",
                                 retryable=not state["yielded"]) from None
         if not done:
