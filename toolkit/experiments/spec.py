@@ -358,12 +358,14 @@ class ExperimentSpec(_Spec):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        """A registered loader, and a path for every format but the built-in Factbook (the file itself is read,
-        with its own line-numbered errors, when the run starts)."""
+        """``<format>:<path>`` names a registered format and a path (the file itself is read, with its own
+        line-numbered errors, when the run starts); a bare name is looked up when the run loads it."""
         from toolkit.datasets import LOADERS
         from toolkit.registry import did_you_mean
 
-        prefix, _, arg = value.partition(":")
+        prefix, colon, arg = value.partition(":")
+        if not colon:
+            return value
         if prefix not in LOADERS.names():
             raise ValueError(f"unknown dataset loader {prefix!r}.{did_you_mean(prefix, LOADERS.names())} "
                              f"Known dataset loaders: {', '.join(LOADERS.names())}.")
