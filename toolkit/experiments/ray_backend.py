@@ -6,8 +6,10 @@ driver's machine can reach is refused before anything runs on a multi-node clust
 """
 
 import contextlib
+import os
 import shutil
 import time
+from pathlib import Path
 
 from toolkit import security
 from toolkit.experiments.spec import ExperimentSpec
@@ -20,8 +22,6 @@ def _start_local_ray(attempts: int = 3) -> str:
     A busy 2-core machine can miss Ray's fixed startup deadline while the dashboard agent is still importing;
     a retry finds warm caches and succeeds (the same remedy serving/ uses).
     """
-    import os
-    import shutil
     import tempfile
 
     import ray
@@ -32,7 +32,9 @@ def _start_local_ray(attempts: int = 3) -> str:
     # shows, carries only the non-secret settings.
     env = {k: v for k, v in os.environ.items()
            if k.startswith(("TIERLAB_", "HF_", "MLFLOW_")) and not security.is_secret_name(k)}  # fmt: skip
-    temp_dir = tempfile.mkdtemp(prefix="tlray")  # short: Ray's socket paths must stay under 108 bytes
+    reap_abandoned()
+    temp_dir = tempfile.mkdtemp(prefix=TEMP_PREFIX)  # short: Ray's socket paths must stay under 108 bytes
+    _claim(temp_dir)
     for attempt in range(1, attempts + 1):
         try:
             ray.init(
@@ -56,24 +58,87 @@ def _start_local_ray(attempts: int = 3) -> str:
     return temp_dir
 
 
-def _stop_leftovers(temp_dir: str) -> None:
-    """Stop the Ray processes a failed start left behind (GCS, dashboard, monitors): ``ray.shutdown`` cannot,
-    because the driver never connected. They are found by PID through the private temp dir in their command
-    line, which no other process has."""
+TEMP_PREFIX = "tlray"
+OWNER_FILE = "tierlab-owner.json"
+"""In a private Ray's temp dir: the driver that started it (pid and start time, so a reused pid is no owner)."""
+
+
+UNCLAIMED_AGE_S = 3600
+"""A temp dir without an owner file (an older TierLab's) is removed once this old and unused by any process."""
+
+
+def _claim(temp_dir: str) -> None:
+    import json
+
     import psutil
 
-    leftovers = []
+    me = psutil.Process()
+    (Path(temp_dir) / OWNER_FILE).write_text(json.dumps({"pid": me.pid, "started": me.create_time()}))
+
+
+def _abandoned(temp_dir: Path) -> bool:
+    """Its driver is gone (a reused pid is not it); unclaimed dirs only when old and used by no process."""
+    import json
+
+    import psutil
+
+    try:
+        owner = json.loads((temp_dir / OWNER_FILE).read_text())
+        return psutil.Process(owner["pid"]).create_time() != owner["started"]
+    except FileNotFoundError:  # being created right now, or an older TierLab's
+        return time.time() - temp_dir.stat().st_mtime > UNCLAIMED_AGE_S and not _users(str(temp_dir))
+    except (ValueError, KeyError, psutil.Error):
+        return True
+
+
+def reap_abandoned() -> list[str]:
+    """Stop what earlier private Rays whose driver died (``kill -9``) left, and remove their temp dirs.
+
+    Ray's dashboard and runtime-env agents outlive a killed driver by minutes, re-parented to PID 1. Each private
+    Ray's temp dir names its driver (``OWNER_FILE``); a dir whose driver is gone is reaped: its processes, found by
+    PID through the dir (their command line or a file they hold open there), then the dir. Returns the dirs reaped.
+    """
+    import tempfile
+
+    reaped = []
+    for folder in sorted(Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*")):
+        if folder.is_dir() and _abandoned(folder):
+            _stop_leftovers(str(folder))
+            shutil.rmtree(folder, ignore_errors=True)
+            reaped.append(str(folder))
+    return reaped
+
+
+def _users(temp_dir: str) -> list:
+    """The processes using ``temp_dir``: in their command line, or (Ray's agents retitle themselves) a file they
+    hold open under it. A private Ray's temp dir is its own, so these are exactly its processes."""
+    import psutil
+
+    found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if any(temp_dir in part for part in proc.info["cmdline"] or ()):
-                leftovers.append(proc)
+            if proc.pid != os.getpid() and any(
+                temp_dir in part for part in [*(proc.info["cmdline"] or ()), *(f.path for f in proc.open_files())]
+            ):
+                found.append(proc)
         except psutil.Error:
             continue
+    return found
+
+
+def _stop_leftovers(temp_dir: str) -> None:
+    """Stop the Ray processes using ``temp_dir`` (by PID), after a failed start (``ray.shutdown`` cannot: the
+    driver never connected), a shutdown some agents outlive, or a killed driver."""
+    import psutil
+
+    leftovers = _users(temp_dir)
     for proc in leftovers:
-        proc.terminate()
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
     _, alive = psutil.wait_procs(leftovers, timeout=10)
     for proc in alive:
-        proc.kill()
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
 
 
 def run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, bars):
@@ -93,6 +158,7 @@ def run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, 
         finally:
             if started:
                 ray.shutdown()
+                _stop_leftovers(started)  # agents that outlive the raylet's shutdown
                 shutil.rmtree(started, ignore_errors=True)
 
 
