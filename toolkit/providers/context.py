@@ -13,6 +13,7 @@ Methods fit their prompts instead (``toolkit.methods.fit``), so they need two th
 The completion's ``max_tokens`` is reserved: vLLM would otherwise silently shorten the answer to what is left.
 """
 
+import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,8 +77,10 @@ _LOADING = threading.Lock()
 def local_counter(model_id: str) -> Callable[[Sequence[BaseMessage]], int] | None:
     """The exact counter for a packaged local model prepared here (its tokenizer and chat template), else None.
 
-    One thread loads at a time: arms answer in threads, and two first imports of ``transformers`` racing each other
-    fail with "cannot import name 'AutoTokenizer'" (its lazy module is not thread-safe)."""
+    Built on ``tokenizers`` and the model's own Jinja chat template, rendered as transformers renders it (the counts
+    equal vLLM's ``prompt_tokens``), not on transformers itself: its lazily imported modules raced when the runner's
+    threads (a counter loading here, the judge's embedder elsewhere) imported it at once ("cannot import name
+    'AutoTokenizer'"). One thread loads at a time."""
     with _LOADING:
         return _local_counter(model_id)
 
@@ -91,16 +94,23 @@ def _local_counter(model_id: str) -> Callable[[Sequence[BaseMessage]], int] | No
         prepared = local_models.is_prepared(model_id)
     except UnknownNameError:
         return None
-    if not prepared or local_models.get(model_id).style != "chat":
+    folder = local_models.model_path(model_id)
+    if not prepared or local_models.get(model_id).style != "chat" or not (folder / "chat_template.jinja").is_file():
         return None
-    from transformers import AutoTokenizer
+    import jinja2.sandbox
+    from tokenizers import Tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(local_models.model_path(model_id)))
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    environment = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    template = environment.from_string((folder / "chat_template.jinja").read_text(encoding="utf-8"))
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    special = {name: (value.get("content") if isinstance(value := config.get(name), dict) else value)
+               for name in ("bos_token", "eos_token")}
 
     def count(messages: Sequence[BaseMessage]) -> int:
-        text = tokenizer.apply_chat_template(convert_to_openai_messages(list(messages)), tokenize=False,
-                                             add_generation_prompt=True)
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        text = template.render(messages=convert_to_openai_messages(list(messages)), add_generation_prompt=True,
+                               **special)
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
     return count
 
