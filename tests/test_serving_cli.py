@@ -1,5 +1,7 @@
 """``toolkit.serve`` refuses clearly before starting anything when the setup is wrong (no server needed)."""
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -43,3 +45,16 @@ def test_up_on_a_busy_port_exits_2_and_starts_nothing(tmp_path):
     assert result.exit_code == 2, result.output
     assert f"port {port} on 127.0.0.1 is in use" in result.output and "Traceback" not in result.output
     assert not (tmp_path / serve.STATE_FILE).exists()
+
+
+def test_ray_temp_dir_keeps_socket_paths_under_the_af_unix_limit(tmp_path):
+    """A state dir under a long $TMPDIR (``TMPDIR=$(mktemp -d)`` in the pre-submit rehearsal) made ray.init fail:
+    'AF_UNIX path length cannot exceed 107 bytes' for <temp>/session_<date>_<pid>/sockets/plasma_store."""
+    from toolkit.serve import ray_temp_dir
+
+    session = "session_2026-12-07_21-08-28_208007_19807/sockets/plasma_store"
+    long_folder = tmp_path / ("x" * 60) / "tierlab-test-serve-abcdefgh"
+    assert len(str(long_folder / "ray" / session)) > 107  # what Ray refused
+    assert len(str(ray_temp_dir(long_folder) / session)) <= 107
+    assert ray_temp_dir(long_folder) == ray_temp_dir(long_folder)  # the same server finds its dir again
+    assert ray_temp_dir(Path("/root/.tierlab/serve/8000")) == Path("/root/.tierlab/serve/8000/ray")

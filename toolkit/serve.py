@@ -12,8 +12,10 @@ lifecycle, key and loopback-only binding. Everything binds
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +32,8 @@ from serving.app import SERVER_ENV, descendants
 from toolkit import local_models, paths, security
 
 STATE_FILE = "server.json"
+MAX_RAY_TEMP_CHARS = 40
+"""Longest Ray temp dir whose session socket paths still fit AF_UNIX's 108 bytes."""
 LOG_FILE = "server.log"
 DEFAULT_PROFILE = "cpu-smollm2"
 DEFAULT_PORT = 8000
@@ -126,7 +130,7 @@ def up(
             "PYTHONPATH": os.pathsep.join([str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
         }
         cmd = [sys.executable, "-m", "serving.app", "--profile", profile, "--port", str(port),
-               "--temp-dir", str(folder / "ray")]  # fmt: skip
+               "--temp-dir", str(ray_temp_dir(folder))]  # fmt: skip
     state = {"port": port, "profile": profile, "engine": engine, "model_id": model_id,
              "base_url": f"http://127.0.0.1:{port}/v1"}  # fmt: skip
     try:
@@ -181,7 +185,19 @@ def down(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, *, timeo
             pass
     _alive(pid)  # reap if it was our child
     (folder / STATE_FILE).unlink(missing_ok=True)
+    if not ray_temp_dir(folder).is_relative_to(folder):
+        shutil.rmtree(ray_temp_dir(folder), ignore_errors=True)
     return True
+
+
+def ray_temp_dir(folder: Path) -> Path:
+    """Ray's temp dir for the server of ``folder``: ``folder/ray`` when short enough, else a short dir under /tmp
+    named after the folder. Ray's socket paths (``<temp>/session_<date>_<pid>/sockets/plasma_store``) must stay
+    under 108 bytes (AF_UNIX): a state dir under a long ``$TMPDIR`` or ``$TIERLAB_HOME`` made ``ray.init`` fail."""
+    inside = folder / "ray"
+    if len(str(inside)) <= MAX_RAY_TEMP_CHARS:
+        return inside
+    return Path("/tmp") / f"tlserve-{hashlib.sha256(str(folder).encode()).hexdigest()[:10]}"
 
 
 def status(state_dir: str | Path | None = None, port: int = DEFAULT_PORT) -> dict:
