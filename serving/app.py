@@ -67,18 +67,26 @@ def run(
     serve_config(list(profiles))  # validate before starting Ray: bad profiles fail fast
     _init_ray(temp_dir, num_cpus, object_store_mb)
     _check_private(host)
-    stop = threading.Event()
+    stop, serving = threading.Event(), threading.Event()
+
+    def on_signal(*_) -> None:
+        if not serving.is_set():  # still deploying (the model loads for a minute): abort that, then shut down
+            raise KeyboardInterrupt
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     try:
         serve.start(http_options={"host": host, "port": port})
         app = build_app(profiles)  # after ray.init: building would otherwise start a default Ray
         serve.run(app, name="tierlab-llm", route_prefix="/", blocking=False)
+        serving.set()
         print(f"serving {', '.join(profiles)} at http://{host}:{port}/v1", flush=True)
         stop.wait()
     finally:
         print("shutting down", flush=True)
-        serve.shutdown()
+        if serving.is_set():  # a half-made deployment is not unwound: Ray's shutdown ends all of it
+            serve.shutdown()
         ray.shutdown()
 
 

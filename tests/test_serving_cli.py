@@ -22,7 +22,8 @@ def test_unknown_profile(tmp_path):
 
 
 def test_status_down_and_logs_without_a_server(tmp_path):
-    assert serve.status(state_dir=tmp_path, port=8099) == {"running": False, "state_dir": str(tmp_path)}
+    assert serve.status(state_dir=tmp_path, port=8099) == {
+        "running": False, "phase": "stopped", "state_dir": str(tmp_path), "processes": 0, "memory_mb": 0.0}
     assert serve.down(state_dir=tmp_path, port=8099) is False
     assert serve.logs(state_dir=tmp_path, port=8099) == ""
 

@@ -11,6 +11,7 @@ lifecycle, key and loopback-only binding. Everything binds
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -25,11 +26,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import typer
 from pydantic import BaseModel, ConfigDict
 
 from serving.app import SERVER_ENV, descendants
-from toolkit import local_models, paths, security
+from toolkit import local_models, paths, processes, security
 
 STATE_FILE = "server.json"
 MAX_RAY_TEMP_CHARS = 40
@@ -160,20 +162,29 @@ def _launch(cmd: list[str], env: dict, folder: Path, state: dict, timeout_s: flo
 
 
 def down(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, *, timeout_s: float = 60) -> bool:
-    """Stop the server recorded in the state dir (its whole process group); False if none was running."""
+    """Stop every process of the server recorded in the state dir, in any state (start-up included); False if
+    nothing of it was running.
+
+    SIGTERM first (``serving.app`` shuts Serve and Ray down cleanly, or aborts a start-up), then SIGKILL for its
+    process group, every descendant seen while it wound down (a half-started server spawns vLLM's engine processes
+    meanwhile), and whatever still works in the state dir after its parents died (``toolkit.processes``)."""
     folder = state_dir_for(port, state_dir)
     state = _read_state(folder)
+    leftovers = processes.using(folder)
     if not state:
-        return False
+        processes.stop(leftovers)
+        return bool(leftovers)
     pid, pgid = state["pid"], state["pgid"]
     # Ray puts its workers in their own sessions, so the process group alone would miss them: take the
-    # server's descendants now, while they are still linked to it.
-    family = descendants(pid) if _alive(pid) else []
+    # server's descendants while they are still linked to it, again and again until it is gone.
+    family = set(descendants(pid)) if _alive(pid) else set()
     if _alive(pid):
-        os.kill(pid, signal.SIGTERM)  # lets serving.app shut Serve and Ray down cleanly
+        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while _alive(pid) and time.monotonic() < deadline:
+            family.update(descendants(pid))
             time.sleep(0.5)
+        family.update(descendants(pid) if _alive(pid) else ())
     try:
         os.killpg(pgid, signal.SIGKILL)  # whatever Ray left behind in the group
     except ProcessLookupError:
@@ -184,6 +195,7 @@ def down(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, *, timeo
         except ProcessLookupError:
             pass
     _alive(pid)  # reap if it was our child
+    processes.stop(processes.using(folder), timeout_s=5)  # re-parented to PID 1 before we saw them
     (folder / STATE_FILE).unlink(missing_ok=True)
     if not ray_temp_dir(folder).is_relative_to(folder):
         shutil.rmtree(ray_temp_dir(folder), ignore_errors=True)
@@ -201,17 +213,32 @@ def ray_temp_dir(folder: Path) -> Path:
 
 
 def status(state_dir: str | Path | None = None, port: int = DEFAULT_PORT) -> dict:
-    """What runs from the state dir: pid, base URL, whether it is alive and answering, served models."""
+    """What runs from the state dir: pid, base URL, whether it is alive and answering, served models, and its
+    ``phase`` with the processes (and memory) it holds: ``ready``, ``starting`` (alive, not answering yet),
+    ``stopped``, or ``crashed`` (the server process is gone but some of its processes still run: ``serve down``)."""
     folder = state_dir_for(port, state_dir)
     state = _read_state(folder)
+    alive = bool(state) and _alive(state["pid"])
+    members = {p.pid: p for p in processes.using(folder)}
+    if alive:
+        for pid in [state["pid"], *descendants(state["pid"])]:
+            with contextlib.suppress(psutil.Error):
+                members.setdefault(pid, psutil.Process(pid))
+    held = {"processes": len(members), "memory_mb": processes.memory_mb(list(members.values()))}
     if not state:
-        return {"running": False, "state_dir": str(folder)}
-    alive = _alive(state["pid"])
+        return {"running": False, "phase": "crashed" if members else "stopped", "state_dir": str(folder), **held}
     models = _models(state["base_url"]) if alive else None
+    healthy = False
+    if models:  # /v1/models answers long before the engine has loaded: healthy means it generates
+        with contextlib.suppress(ServeError):
+            healthy = generates(state["base_url"], state["model_id"])
+    phase = "ready" if healthy else "starting" if alive else "crashed" if members else "stopped"
     return {
         **state,
         "running": alive,
-        "healthy": bool(models),
+        "healthy": healthy,
+        "phase": phase,
+        **held,
         "models": models or [],
         "state_dir": str(folder),
         "api_key": f"${security.SERVE_KEY_ENV}" if os.environ.get(security.SERVE_KEY_ENV)

@@ -86,7 +86,9 @@ def _abandoned(temp_dir: Path) -> bool:
         owner = json.loads((temp_dir / OWNER_FILE).read_text())
         return psutil.Process(owner["pid"]).create_time() != owner["started"]
     except FileNotFoundError:  # being created right now, or an older TierLab's
-        return time.time() - temp_dir.stat().st_mtime > UNCLAIMED_AGE_S and not _users(str(temp_dir))
+        from toolkit import processes
+
+        return time.time() - temp_dir.stat().st_mtime > UNCLAIMED_AGE_S and not processes.using(temp_dir)
     except (ValueError, KeyError, psutil.Error):
         return True
 
@@ -109,36 +111,13 @@ def reap_abandoned() -> list[str]:
     return reaped
 
 
-def _users(temp_dir: str) -> list:
-    """The processes using ``temp_dir``: in their command line, or (Ray's agents retitle themselves) a file they
-    hold open under it. A private Ray's temp dir is its own, so these are exactly its processes."""
-    import psutil
-
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if proc.pid != os.getpid() and any(
-                temp_dir in part for part in [*(proc.info["cmdline"] or ()), *(f.path for f in proc.open_files())]
-            ):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
 def _stop_leftovers(temp_dir: str) -> None:
-    """Stop the Ray processes using ``temp_dir`` (by PID), after a failed start (``ray.shutdown`` cannot: the
-    driver never connected), a shutdown some agents outlive, or a killed driver."""
-    import psutil
+    """Stop the Ray processes using ``temp_dir`` (``toolkit.processes``: by PID, through the folder), after a failed
+    start (``ray.shutdown`` cannot: the driver never connected), a shutdown some agents outlive, or a killed
+    driver."""
+    from toolkit import processes
 
-    leftovers = _users(temp_dir)
-    for proc in leftovers:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(leftovers, timeout=10)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
+    processes.stop(processes.using(temp_dir))
 
 
 def run_on_ray(spec, pending, store, ray_address, base_urls, cancel, on_answer, bars):
