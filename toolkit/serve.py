@@ -170,7 +170,7 @@ def down(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, *, timeo
     meanwhile), and whatever still works in the state dir after its parents died (``toolkit.processes``)."""
     folder = state_dir_for(port, state_dir)
     state = _read_state(folder)
-    leftovers = processes.using(folder)
+    leftovers = _working_in(folder)
     if not state:
         processes.stop(leftovers)
         return bool(leftovers)
@@ -195,11 +195,19 @@ def down(state_dir: str | Path | None = None, port: int = DEFAULT_PORT, *, timeo
         except ProcessLookupError:
             pass
     _alive(pid)  # reap if it was our child
-    processes.stop(processes.using(folder), timeout_s=5)  # re-parented to PID 1 before we saw them
+    processes.stop(_working_in(folder), timeout_s=5)  # re-parented to PID 1 before we saw them
     (folder / STATE_FILE).unlink(missing_ok=True)
     if not ray_temp_dir(folder).is_relative_to(folder):
         shutil.rmtree(ray_temp_dir(folder), ignore_errors=True)
     return True
+
+
+def _working_in(folder: Path) -> list[psutil.Process]:
+    """The processes of the server of ``folder``, found through its state dir and its Ray temp dir."""
+    found = {p.pid: p for p in processes.using(folder)}
+    if not ray_temp_dir(folder).is_relative_to(folder):
+        found |= {p.pid: p for p in processes.using(ray_temp_dir(folder))}
+    return list(found.values())
 
 
 def ray_temp_dir(folder: Path) -> Path:
@@ -219,7 +227,7 @@ def status(state_dir: str | Path | None = None, port: int = DEFAULT_PORT) -> dic
     folder = state_dir_for(port, state_dir)
     state = _read_state(folder)
     alive = bool(state) and _alive(state["pid"])
-    members = {p.pid: p for p in processes.using(folder)}
+    members = {p.pid: p for p in _working_in(folder)}
     if alive:
         for pid in [state["pid"], *descendants(state["pid"])]:
             with contextlib.suppress(psutil.Error):
