@@ -26,8 +26,13 @@ def _start_local_ray(attempts: int = 3) -> str:
 
     import ray
 
+    # Ray's own start-up deadlines, raised for a busy 2-core machine, and workers at nice 0: at Ray's default 15 a
+    # worker beside a busy test suite took minutes to import and start-up timed out (tests/ray_cluster_support.py).
     os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
-    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")  # the raylet's wait for its agents' port files
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")  # the raylet registering with the GCS
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
+    os.environ.setdefault("RAY_worker_register_timeout_seconds", "120")
+    os.environ.setdefault("RAY_worker_niceness", "0")
     # Workers inherit this process's environment (secrets included); the runtime env, which Ray stores and
     # shows, carries only the non-secret settings.
     env = {k: v for k, v in os.environ.items()
