@@ -35,7 +35,7 @@ def test_example_specs_load_and_name_real_catalog_entries(path):
 
 @pytest.mark.parametrize("path", [p for p in EXAMPLES if p.name.startswith("strategies")], ids=lambda p: p.name)
 def test_example_strategy_files_load(path):
-    from toolkit.strategies.experiment import load_strategy_experiment
+    from toolkit.strategy_runs import load_strategy_experiment
 
     assert load_strategy_experiment(path).all_arms()
 

@@ -113,7 +113,7 @@ def test_a_registered_judge_is_used_by_runs_rejudge_and_judge_eval(home, registe
 
 
 def test_the_strategies_runner_judges_through_the_same_stage(registered, tmp_path):
-    from toolkit.strategies.experiment import StrategyExperiment, run_strategies
+    from toolkit.strategy_runs import StrategyExperiment, run_strategies
 
     exp = StrategyExperiment.model_validate({
         "experiment": {"name": "strategies-judges", "dataset": "factbook", "methods": ["closed_book"],

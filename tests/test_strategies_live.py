@@ -5,7 +5,7 @@ strict checks on structure and accounting."""
 import pytest
 
 from toolkit.experiments.components import Components
-from toolkit.strategies.experiment import StrategyExperiment, run_strategies
+from toolkit.strategy_runs import StrategyExperiment, run_strategies
 
 pytestmark = pytest.mark.slow
 IDS = ("capital-fr", "capital-ja", "currency-fr")

@@ -5,7 +5,7 @@ from scripted import ScriptedChatModel
 
 from toolkit.experiments.components import Components
 from toolkit.records import Question
-from toolkit.strategies.experiment import StrategyExperiment, run_strategies, sync_review
+from toolkit.strategy_runs import StrategyExperiment, run_strategies, sync_review
 from toolkit.strategies.review import ReviewQueue
 
 CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Peru": "Lima", "Chad": "N'Djamena", "Fiji": "Suva", "Cuba": "Havana"}

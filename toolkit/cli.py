@@ -5,7 +5,7 @@ Modules named here must stay cheap to import: heavy imports (vllm, torch, mlflow
 
 import typer
 
-from toolkit import local_models, run_cli, serve
+from toolkit import local_models, run_cli, serve, strategy_cli
 from toolkit.demo import demo
 from toolkit.judges import cli as judges_cli
 from toolkit.k8s import cli as k8s_cli
@@ -15,7 +15,6 @@ from toolkit.planner.sample_size_cli import power
 from toolkit.providers import cli as providers_cli
 from toolkit.retrieval import cli as corpus_cli
 from toolkit.review import cli as review_cli
-from toolkit.strategies import cli as strategies_cli
 
 app = typer.Typer(
     help="TierLab: free-tier LLM APIs vs self-hosted vLLM on Ray Serve, with RAG and CoVe.", no_args_is_help=True
@@ -28,7 +27,7 @@ app.command(name="providers")(providers_cli.providers)
 app.command(name="emulate")(providers_cli.emulate)
 app.add_typer(corpus_cli.cli, name="corpus")
 app.add_typer(run_cli.cli)  # run, report
-app.add_typer(strategies_cli.cli, name="strategies")
+app.add_typer(strategy_cli.cli, name="strategies")
 app.command(name="plan")(plan)
 app.command(name="power")(power)
 app.add_typer(k8s_cli.app, name="k8s")

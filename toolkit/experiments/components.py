@@ -10,18 +10,28 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from toolkit.experiments.spec import ExperimentSpec, JudgeSpec, MethodSpec, ProviderSpec, emulator_backend_url
+from toolkit.experiments.spec import (
+    ExperimentSpec,
+    JudgeSpec,
+    MethodSpec,
+    ProviderSpec,
+    arm_name,
+    emulator_backend_url,
+)
 from toolkit.records import Answer, Question
 
 
 def expected_calls(method: MethodSpec, callable_: Any = None) -> int:
     """Model calls one question is expected to cost (an upper-end estimate for budgets): what the method declares
     (``Method.expected_calls``; CoVe counts its variant and verification cap), else 1 for a plain callable or when
-    no method was built because nothing is left to answer. No second table by method name."""
+    no method was built because nothing is left to answer, times what the arm's strategies may add (a cascade's
+    strong call). No second table by method name."""
     declared = getattr(callable_, "expected_calls", None)
-    return declared if isinstance(declared, int) else 1
+    calls = declared if isinstance(declared, int) else 1
+    return calls * (method.strategies.call_factor if method.strategies else 1)
 
 
 def needs_retriever(method: MethodSpec, callable_: Any = None) -> bool:
@@ -29,8 +39,18 @@ def needs_retriever(method: MethodSpec, callable_: Any = None) -> bool:
     return bool(declared) if declared is not None else method.name.startswith("rag")
 
 
+def review_queue_name(run_key: str, provider: ProviderSpec, method: MethodSpec) -> str:
+    """The review queue of a strategy arm with ``review`` (``toolkit.strategies.review.ReviewQueue``)."""
+    from toolkit.paths import safe_name
+
+    return f"{run_key}-{safe_name(arm_name(provider, method))}"
+
+
 class Components:
     """The real collaborators. Subclass and override one method to substitute one of them."""
+
+    review_root: Path | None = None
+    """Where strategy arms keep their review queues (None: ``<home>/review``; tests point it at a temp folder)."""
 
     def questions(self, spec: ExperimentSpec) -> tuple[Question, ...]:
         from toolkit.datasets import load_dataset, sample
@@ -55,6 +75,35 @@ class Components:
         from toolkit.methods import get_method
 
         return get_method(method.name, **method.options)
+
+    def arm_method(self, provider: ProviderSpec, method: MethodSpec, built: Callable, run_key: str,
+                   directory: Path | None) -> Callable:
+        """What one arm answers with: ``built`` (the spec's method), wrapped in the method's strategies when it has
+        any (``toolkit.strategies.arm.StrategyArm``). Per arm, because its answer cache (in the run folder
+        ``directory``), its review queue (``<run_key>-<arm>``) and its cascade's strong model are."""
+        if method.strategies is None or not method.strategies.active:
+            return built
+        from toolkit.metrics import get_metric
+        from toolkit.paths import safe_name, subdir
+        from toolkit.strategies.arm import StrategyArm
+        from toolkit.strategies.caching import AnswerCache
+        from toolkit.strategies.review import ReviewQueue
+
+        strategies, arm = method.strategies, arm_name(provider, method)
+        strong = cache = queue = None
+        if strategies.cascade:
+            cascade = strategies.cascade
+            params = provider.params if cascade.params is None else cascade.params
+            strong_spec = ProviderSpec(id=cascade.strong, base_url=cascade.base_url, params=params)
+            strong = self.chat_model(strong_spec, strong_spec.base_url)
+        if strategies.caching:
+            folder = directory or subdir("strategy_cache")
+            cache = AnswerCache(strategies.caching, strategies.caching.path or folder / f"answer_cache-{safe_name(arm)}.sqlite")
+        if strategies.review:
+            name = review_queue_name(run_key, provider, method)
+            queue = ReviewQueue(name, root=self.review_root) if self.review_root else ReviewQueue(name)
+        return StrategyArm(built, strategies, provider.name, strong_llm=strong, cache=cache, review_queue=queue,
+                           arm=arm, scorer=get_metric("accuracy"))
 
     def check_endpoints(self, spec, providers) -> None:
         """Before any run folder exists: every endpoint ``providers`` will call accepts connections

@@ -12,6 +12,7 @@ quota actor for its endpoint (``ray_quota.py``).
 
 import threading
 from collections import deque
+from pathlib import Path
 
 from toolkit.experiments.budget import BudgetTracker, estimate_question, spent_by_provider
 from toolkit.experiments.components import Components
@@ -78,9 +79,11 @@ class _WorkerComponents(Components):
         return self._once(("retriever", spec.run_key()), lambda: super(_WorkerComponents, self).retriever(spec))
 
 
-def answer_question(spec_json: str, provider: str, method: str, question_json: str, base_urls: dict,
-                    quota: dict, run: str) -> dict:
-    """A Ray task: one (arm, question), answered and judged exactly as a local run does (``run_arms``)."""
+def answer_question(spec_json: str, provider: str, method: str, questions_json: list[str], base_urls: dict,
+                    quota: dict, run: str, run_key: str, directory: str) -> dict:
+    """A Ray task: one (arm, question) (a batching arm's ``batch_size`` questions), answered and judged exactly as
+    a local run does (``run_arms``); ``run_key`` and ``directory`` are the driver's run (a strategy arm's cache and
+    review queue)."""
     from toolkit.experiments.ray_quota import RemoteLimiter
     from toolkit.providers.chat_model import use_limiter_source
 
@@ -88,7 +91,7 @@ def answer_question(spec_json: str, provider: str, method: str, question_json: s
     chosen = next(p for p in spec.providers if p.name == provider).model_copy(update={"budget": Budget()})
     sub = spec.model_copy(update={"providers": (chosen,), "methods": tuple(m for m in spec.methods
                                                                           if m.arm_name == method)})
-    question = Question.model_validate_json(question_json)
+    questions = [Question.model_validate_json(q) for q in questions_json]
 
     def limiter(endpoint):
         handle = quota.get(endpoint.state_name())
@@ -100,9 +103,9 @@ def answer_question(spec_json: str, provider: str, method: str, question_json: s
     store = MemoryStore()
     previous = use_limiter_source(limiter)
     try:
-        stopped, errors, calls = run_arms(sub, {arm_name(chosen, sub.methods[0]): [question]}, store,
+        stopped, errors, calls = run_arms(sub, {arm_name(chosen, sub.methods[0]): questions}, store,
                                           components=_WorkerComponents(run), base_urls=base_urls,
-                                          cancel=threading.Event())
+                                          cancel=threading.Event(), run_key=run_key, directory=Path(directory))
     finally:
         use_limiter_source(previous)
     return {"answers": [r.model_dump_json() for r in store.answers],
@@ -115,16 +118,16 @@ def run_question_tasks(spec, pending, store, base_urls, quota, cancel, on_answer
     import ray
 
     task = ray.remote(num_cpus=TASK_CPUS, max_retries=MAX_RETRIES, scheduling_strategy="SPREAD")(answer_question)
-    spec_ref, components = ray.put(spec.model_dump_json()), Components()
+    spec_ref, components, run_key = ray.put(spec.model_dump_json()), Components(), spec.run_key()
     spent = spent_by_provider(store.records().values(), store.failures())
     budgets = {p.name: BudgetTracker(p.budget, spent.get(p.name, Usage())) for p in spec.providers}
     queues = {p.name: deque() for p in spec.providers}
     from toolkit.experiments.execution import interleave
 
-    for provider, method, question in interleave(spec, pending):
-        queues[provider.name].append((provider, method, question))
+    for provider, method, questions, _ in interleave(spec, pending):
+        queues[provider.name].append((provider, method, questions))
     methods = {m.arm_name: components.method(m) for m in spec.methods}
-    in_flight: dict = {}  # ref -> (provider, method, question, reserved calls, reserved tokens)
+    in_flight: dict = {}  # ref -> (provider, method, questions, reserved calls, reserved tokens)
     busy = {p.name: 0 for p in spec.providers}
     stopped, errors, calls = {}, [], 0
 
@@ -137,14 +140,15 @@ def run_question_tasks(spec, pending, store, base_urls, quota, cancel, on_answer
         for provider in spec.providers:
             queue = queues[provider.name]
             while queue and busy[provider.name] < provider.concurrency and len(in_flight) < spec.concurrency:
-                _, method, question = queue.popleft()
-                reserve = estimate_question(provider, method, methods[method.arm_name], 1)
+                _, method, questions = queue.popleft()
+                calls, tokens = estimate_question(provider, method, methods[method.arm_name], 1)
+                reserve = calls * len(questions), tokens * len(questions)
                 if reason := budgets[provider.name].reserve(*reserve):
                     stop(provider, reason)
                     break
-                ref = task.remote(spec_ref, provider.name, method.arm_name, question.model_dump_json(), base_urls,
-                                  quota, run)
-                in_flight[ref] = (provider, method, question, *reserve)
+                ref = task.remote(spec_ref, provider.name, method.arm_name, [q.model_dump_json() for q in questions],
+                                  base_urls, quota, run, run_key, str(store.directory))
+                in_flight[ref] = (provider, method, questions, *reserve)
                 busy[provider.name] += 1
 
     known = set(store.records())
@@ -155,13 +159,13 @@ def run_question_tasks(spec, pending, store, base_urls, quota, cancel, on_answer
                 queue.clear()
         done, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
         for ref in done:
-            provider, method, question, reserved_calls, reserved_tokens = in_flight.pop(ref)
+            provider, method, questions, reserved_calls, reserved_tokens = in_flight.pop(ref)
             busy[provider.name] -= 1
             name = arm_name(provider, method)
             try:
                 out = ray.get(ref)
             except Exception as error:  # retries spent (worker/node lost each time), or the task itself broke
-                errors.append(f"{name} / {question.id}: {type(error).__name__}: {str(error)[:300]}")
+                errors += [f"{name} / {q.id}: {type(error).__name__}: {str(error)[:300]}" for q in questions]
                 budgets[provider.name].settle(reserved_calls, reserved_tokens, None)
                 continue
             usage = Usage()

@@ -27,6 +27,7 @@ from pydantic import (
 from toolkit.metrics import DEFAULT_METRICS
 from toolkit.metrics.stats import MIN_PAIRS
 from toolkit.records import QuestionKind
+from toolkit.strategies.spec import Strategies
 
 
 class SpecError(ValueError):
@@ -189,6 +190,11 @@ class MethodSpec(_Spec):
         description="Ask this method only this many questions of the experiment's sample (a seeded, stratified "
         "subset, e.g. to keep an expensive method cheap); paired tests use the questions both arms answered.",
     )
+    strategies: Strategies | None = Field(
+        default=None,
+        description="Free-tier strategies wrapped around the method (batching, caching, trimming, cascade, review; "
+        "`toolkit.strategies`); the runner answers, budgets, judges and stores such an arm like any other.",
+    )
 
     @model_validator(mode="after")
     def _known_method(self) -> "MethodSpec":
@@ -200,6 +206,11 @@ class MethodSpec(_Spec):
             METHODS.get(self.name) if not self.options else get_method(self.name, **self.options)
         except UnknownNameError as error:
             raise ValueError(str(error)) from None
+        if self.strategies and self.strategies.batching and self.retrieves:
+            raise ValueError(
+                f"batching answers k questions closed-book in one prompt; method {self.name!r} retrieves. Use "
+                "batching with closed_book, or drop batching for this arm."
+            )
         return self
 
     @property
@@ -464,8 +475,9 @@ class ExperimentSpec(_Spec):
                 if provider.get(key) is None:
                     provider.pop(key, None)
         for method in data["methods"]:
-            if method.get("sample_size") is None:
-                method.pop("sample_size", None)
+            for key in ("sample_size", "strategies"):  # unset: keeps older keys stable
+                if method.get(key) is None:
+                    method.pop(key, None)
         if any(m.retrieves for m in self.methods) and "documents" not in self.retriever:
             # runs from before scopes existed searched the sample's documents: a new key, never their answers
             data["retriever"] = {"scope": self.retriever_settings().scope, **data["retriever"]}

@@ -1,10 +1,12 @@
 """One strategy arm: a method plus the strategies around it, callable per question or over many.
 
-``StrategyArm.__call__(question, llm, retriever)`` has the method signature, so a runner that answers question by
-question can use it in place of the method (caching, trimming, cascade and review all work per question).
-``answer_many`` is the arm-level entry that also batches; the strategies runner uses it.
+``StrategyArm.__call__(question, llm, retriever)`` has the method signature (caching, trimming, cascade and review
+all work per question). ``answer_many`` is the arm-level entry that also batches: the experiments runner hands a
+batching arm ``Strategies.batch_size`` questions at a time, and a caching arm's questions one at a time in sample order
+(``Strategies.ordered``), so the cache holds every answer given before, as traffic would arrive.
 """
 
+import threading
 from collections.abc import Callable, Sequence
 
 from langchain_core.language_models import BaseChatModel
@@ -49,6 +51,7 @@ class StrategyArm:
         self.strong_llm, self.review_queue, self.arm, self.scorer = strong_llm, review_queue, arm, scorer
         self.cache = cache or (AnswerCache(strategies.caching) if strategies.caching else None)
         self.method_name = getattr(method, "name", str(method))
+        self._lock = threading.Lock()  # one answer_many at a time: the cache is read and written in order
 
     def _retriever(self, retriever: BaseRetriever | None) -> BaseRetriever | None:
         if retriever is not None and self.strategies.trimming:
@@ -77,9 +80,14 @@ class StrategyArm:
                     retriever: BaseRetriever | None = None) -> list[Answer]:
         """Answers in question order, as traffic would arrive: each question first tries the cache (which holds
         every answer given so far), misses are answered (k at a time when batching) and stored; then review."""
+        with self._lock:
+            return self._answer_many(questions, llm, retriever)
+
+    def _answer_many(self, questions: Sequence[Question], llm: BaseChatModel,
+                     retriever: BaseRetriever | None) -> list[Answer]:
         retriever = self._retriever(retriever)
         single = self._single(llm, retriever)
-        k = self.strategies.batching.k if self.strategies.batching else 1
+        k = self.strategies.batch_size
         answers: list[Answer | None] = [None] * len(questions)  # by position: a repeated question may reuse an id
         waiting: list[tuple[int, Question]] = []
 

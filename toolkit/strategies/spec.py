@@ -4,7 +4,7 @@ They sit next to a method (closed_book, rag, cove_*) rather than replacing it, s
 cached, trimmed, cascaded or reviewed, and the plain arm (no strategies) is the baseline they are compared with.
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +42,10 @@ class Cascade(_S):
     min_retrieval_score: float = Field(default=0.35, ge=0, le=1, description="Escalate when the best chunk scores below.")
     samples: int = Field(default=2, ge=1, le=5, description="Extra samples for self-consistency.")
     temperature: float = Field(default=0.8, ge=0, le=2, description="Sampling temperature of those extra samples.")
+    base_url: str | None = Field(default=None, description="Where to reach the strong provider (default: its catalog "
+                                 "URL).")
+    params: dict[str, Any] | None = Field(default=None, description="The strong model's chat parameters (default: "
+                                          "those of the arm's provider).")
 
 
 class Review(_S):
@@ -65,11 +69,32 @@ class Strategies(_S):
     def label(self) -> str:
         return "+".join(self.active) or "baseline"
 
+    @property
+    def batch_size(self) -> int:
+        """Questions a runner hands the arm at once (``StrategyArm.answer_many``): k when batching, else 1."""
+        return self.batching.k if self.batching else 1
+
+    @property
+    def ordered(self) -> bool:
+        """Whether the arm's questions must be answered one after another in sample order (a cache serves what was
+        answered before, so concurrency would change which question hits)."""
+        return self.caching is not None
+
+    @property
+    def call_factor(self) -> int:
+        """Upper-end model calls per call of the bare method, for budgets: a cascade may ask the strong model too
+        (and sample the cheap one for self-consistency)."""
+        if not self.cascade:
+            return 1
+        return 2 + (self.cascade.samples if "self_consistency" in self.cascade.signals else 0)
+
     def params(self) -> dict[str, str | float | int | bool]:
         """Flat ``strategy.<name>.<field>`` params for MLflow (unset strategies are left out)."""
         flat: dict[str, str | float | int | bool] = {"strategy": self.label}
         for name in self.active:
             for key, value in getattr(self, name).model_dump(mode="json").items():
-                if value is not None:
+                if isinstance(value, dict):
+                    flat |= {f"strategy.{name}.{key}.{k}": v for k, v in value.items()}
+                elif value is not None:
                     flat[f"strategy.{name}.{key}"] = ",".join(value) if isinstance(value, list) else value
         return flat

@@ -2,7 +2,7 @@
 
 (Owned by the strategies area.) The queue and marks live on disk (``toolkit.strategies.review.ReviewQueue``), not in
 the widgets, so a review survives a kernel restart and the panel is testable by setting values and calling
-``.click()``. ``on_mark`` lets the notebook push marks to MLflow (``toolkit.strategies.experiment.sync_review``).
+``.click()``. ``on_mark`` lets the notebook push marks to MLflow (``toolkit.strategy_runs.sync_review``).
 """
 
 from __future__ import annotations

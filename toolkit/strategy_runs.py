@@ -1,4 +1,4 @@
-"""Run strategy arms against the plain baseline on the same questions, and log them like any experiment.
+"""Strategy arms against the plain baseline on the same questions, run by the one experiments runner.
 
 A strategies file wraps an ordinary experiment spec (one provider, one method) and names the arms:
 
@@ -7,22 +7,20 @@ A strategies file wraps an ordinary experiment spec (one provider, one method) a
       batch4: {batching: {k: 4}}
       cascade: {cascade: {strong: groq/llama-3.3-70b-versatile, signals: [abstention]}}
 
-Answers go to the experiments area's result store (resumable), are summarized with its metrics and their
-CIs, compared to the baseline with paired tests, and logged through ``tracking`` (one child run per arm, plus the
-strategy params and counters). The baseline arm is always run; it is what every strategy is measured against.
+``StrategyExperiment.to_spec()`` turns it into one ``ExperimentSpec`` whose methods are the arms (the method with
+its ``strategies``, labelled ``<method> | <arm>``), and ``run_experiment`` answers them like any arms: budgets,
+pre-flight, the store's lock, resume, Cancel, Ray and the judge stage come from the runner. What is added here is
+the comparison with the baseline (one Holm family), the strategy counters, and logging them to the arms' MLflow runs.
+The baseline arm is always run; it is what every strategy is measured against.
 """
 
-import functools
-import hashlib
-import json
-from collections.abc import Callable
+import threading
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from toolkit.experiments.spec import ExperimentSpec, ProviderSpec, arm_name, parse_spec
-from toolkit.paths import safe_name
+from toolkit.experiments.spec import ExperimentSpec, MethodSpec, ProviderSpec, arm_name, parse_spec
 from toolkit.records import Answer, Question
 from toolkit.strategies.spec import Strategies
 
@@ -53,14 +51,32 @@ class StrategyExperiment(BaseModel):
         strongs = {s.cascade.strong for s in self.arms.values() if s.cascade}
         if self.strong and strongs - {self.strong.id}:
             raise ValueError(f"strong provider {self.strong.id!r} differs from cascade.strong {sorted(strongs)}")
+        self._methods()  # a strategy the method cannot take (batching a retrieving method) fails at load
         return self
 
     def all_arms(self) -> dict[str, Strategies]:
         return {BASELINE: Strategies(), **{k: v for k, v in self.arms.items() if k != BASELINE}}
 
+    def _methods(self) -> tuple[MethodSpec, ...]:
+        base = self.experiment.methods[0]
+        methods = []
+        for name, strategies in self.all_arms().items():
+            if strategies.cascade and self.strong is not None:  # the strong provider's endpoint travels with the arm
+                strategies = strategies.model_copy(update={"cascade": strategies.cascade.model_copy(
+                    update={"base_url": self.strong.base_url, "params": self.strong.params})})
+            methods.append(MethodSpec.model_validate({
+                **base.model_dump(exclude={"label", "strategies"}, exclude_none=True),
+                "label": f"{base.arm_name} | {name}",
+                "strategies": strategies.model_dump(exclude_none=True) if strategies.active else None,
+            }))
+        return tuple(methods)
+
+    def to_spec(self) -> ExperimentSpec:
+        """The experiment the runner runs: one method entry per arm, the baseline first."""
+        return self.experiment.model_copy(update={"methods": self._methods()})
+
     def run_key(self) -> str:
-        arms = json.dumps({k: v.model_dump(mode="json") for k, v in self.all_arms().items()}, sort_keys=True)
-        return f"{self.experiment.run_key()}-strategies-{hashlib.sha256(arms.encode()).hexdigest()[:8]}"
+        return self.to_spec().run_key()
 
     def arm_label(self, name: str) -> str:
         return f"{arm_name(self.experiment.providers[0], self.experiment.methods[0])} | {name}"
@@ -83,7 +99,7 @@ class StrategyResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     experiment: StrategyExperiment
-    result: object = Field(description="The experiments area's ExperimentResult (arms with CIs, paired tests).")
+    result: object = Field(description="The runner's ExperimentResult (arms with CIs; paired tests vs baseline).")
     counters: dict[str, dict[str, float]] = Field(description="Arm name -> strategy counters and savings.")
     review_queues: dict[str, str] = Field(default_factory=dict, description="Arm name -> review queue name.")
     arm_runs: dict[str, str] = Field(default_factory=dict, description="Arm name -> MLflow child run id.")
@@ -129,6 +145,29 @@ def _accuracy(question: Question, answer: Answer) -> float | None:
     return get_metric("accuracy")(question, answer)
 
 
+def _by_arm(exp: StrategyExperiment, result) -> dict[str, list]:
+    return {exp.arm_label(name): [r for r in result.records if r.arm == exp.arm_label(name)]
+            for name in exp.all_arms()}
+
+
+def _vs_baseline(exp: StrategyExperiment, result):
+    """The result with each arm's paired tests against the baseline only, Holm-adjusted as one family (the
+    runner's every-pair family would spend power on strategy-vs-strategy tests nobody reads here)."""
+    from toolkit.experiments.results import paired_tests
+    from toolkit.metrics.stats import adjust
+
+    by_arm, base = _by_arm(exp, result), exp.arm_label(BASELINE)
+    tests = adjust([t for label, rows in by_arm.items() if label != base
+                    for t in paired_tests(result.spec, {base: by_arm[base], label: rows})])
+    return result.model_copy(update={"comparisons": tuple(tests)})
+
+
+def _review_queue(name: str, review_root: Path | None):
+    from toolkit.strategies.review import ReviewQueue
+
+    return ReviewQueue(name, root=review_root) if review_root else ReviewQueue(name)
+
+
 def run_strategies(
     experiment: StrategyExperiment | str | Path,
     *,
@@ -137,80 +176,42 @@ def run_strategies(
     tracking_uri: str | None = None,
     runs_root: Path | None = None,
     review_root: Path | None = None,
-    on_arm: Callable[[str], None] | None = None,
+    ray_address: str | None = None,
+    cancel: threading.Event | None = None,
+    progress: bool = False,
 ) -> StrategyResult:
-    """Answer the sample with every arm (resuming from the store), summarize, compare with baseline, log."""
-    from toolkit.experiments.accounting import arm_cost, measured_calls
-    from toolkit.experiments.components import Components, needs_retriever
-    from toolkit.experiments.results import ExperimentResult, paired_tests, summarize_arm
-    from toolkit.experiments.store import AnswerRecord, Store, run_dir
-    from toolkit.metrics.stats import adjust
-    from toolkit.strategies.arm import StrategyArm
-    from toolkit.strategies.caching import AnswerCache
+    """Answer the sample with every arm through ``run_experiment`` (resuming from the store), compare each with the
+    baseline, count what the strategies did and log it to the arms' MLflow runs."""
+    import copy
+
+    from toolkit.experiments.components import Components, review_queue_name
+    from toolkit.experiments.runner import run_experiment
     from toolkit.strategies.report import savings, strategy_metrics
-    from toolkit.strategies.review import ReviewQueue, review_summary
+    from toolkit.strategies.review import review_summary
 
     exp = experiment if isinstance(experiment, StrategyExperiment) else load_strategy_experiment(experiment)
-    components = components or Components()
-    spec = exp.experiment
-    provider, method_spec = spec.providers[0], spec.methods[0]
-    questions = list(components.questions(spec))
-    if not questions:
-        raise ValueError(f"dataset {spec.dataset!r} split {spec.split!r} gave no questions; check the experiment block")
-    key = exp.run_key()
-    store = Store(run_dir(key, runs_root))
-    stored = store.records()
-    method = components.method(method_spec)
-    judge = components.judge_stage(spec)
-    llm = retriever = strong = None
-    queues: dict[str, str] = {}
-    for name, strategies in exp.all_arms().items():
-        label = exp.arm_label(name)
-        pending = [q for q in questions if (label, q.id) not in stored]
-        if strategies.review:
-            queues[name] = f"{key}-{name}"
-        if not pending:
-            continue
-        if on_arm:
-            on_arm(name)
-        llm = llm or components.chat_model(provider, provider.base_url)
-        if needs_retriever(method_spec, method) and retriever is None:
-            retriever = components.retriever(spec)
-        if strategies.cascade and strong is None:
-            strong_spec = exp.strong or ProviderSpec(id=strategies.cascade.strong, params=provider.params)
-            strong = components.chat_model(strong_spec, strong_spec.base_url)
-        cache = None
-        if strategies.caching:
-            path = strategies.caching.path or store.directory / f"answer_cache-{safe_name(name)}.sqlite"
-            cache = AnswerCache(strategies.caching, path)
-        review_queue = None
-        if strategies.review:
-            review_queue = ReviewQueue(queues[name], root=review_root) if review_root else ReviewQueue(queues[name])
-        arm = StrategyArm(method, strategies, provider.name, strong_llm=strong, cache=cache,
-                          review_queue=review_queue, arm=label, scorer=_accuracy)
-        for question, answer in zip(pending, arm.answer_many(pending, llm, retriever), strict=True):
-            store.append(AnswerRecord(
-                arm=label, provider=provider.name, method=method_spec.arm_name, question=question, answer=answer,
-                latency_s=answer.usage.latency_s, verdicts=judge(label, question, answer),
-            ))
-        if cache:
-            cache.close()
+    components = copy.copy(components or Components())
+    if review_root is not None:
+        components.review_root = review_root
+    spec = exp.to_spec()
+    log = None
+    if track:
+        from toolkit import tracking
 
-    records = store.records()
-    by_arm = {exp.arm_label(n): [records[(exp.arm_label(n), q.id)] for q in questions
-                                 if (exp.arm_label(n), q.id) in records] for n in exp.all_arms()}
-    # The runner's accounting: an arm whose calls another arm made (the response cache answered them) is timed and
-    # charged with the original calls, not as a 0 s, $0 replay.
-    measured = measured_calls(r for rows in by_arm.values() for r in rows)
-    summaries = tuple(summarize_arm(spec, label, provider.name, method_spec.arm_name, len(questions), rows,
-                                    accounting=functools.partial(arm_cost, measured=measured))
-                      for label, rows in by_arm.items())
-    base_label = exp.arm_label(BASELINE)
-    comparisons = adjust([t for label, rows in by_arm.items() if label != base_label  # one Holm family
-                          for t in paired_tests(spec, {base_label: by_arm[base_label], label: rows})])
-    result = ExperimentResult(spec=spec, run_key=key, run_dir=str(store.directory), arms=summaries,
-                              comparisons=comparisons, records=tuple(r for rows in by_arm.values() for r in rows))
+        logger = tracking.mlflow_logger(tracking_uri)
 
+        def log(result, directory):
+            return logger(_vs_baseline(exp, result), directory)
+
+        log.check = logger.check
+    result = _vs_baseline(exp, run_experiment(spec, components=components, runs_root=runs_root, log=log,
+                                              ray_address=ray_address, cancel=cancel, progress=progress))
+
+    by_arm = _by_arm(exp, result)
+    provider = spec.providers[0]
+    queues = {name: review_queue_name(result.run_key, provider, method)
+              for name, method in zip(exp.all_arms(), spec.methods, strict=True)
+              if method.strategies and method.strategies.review}
     counters: dict[str, dict[str, float]] = {}
     base_counts = None
     for name in exp.all_arms():
@@ -219,18 +220,14 @@ def run_strategies(
         base_counts = base_counts or counts
         counts |= savings(counts, base_counts)
         if name in queues:
-            queue = ReviewQueue(queues[name], root=review_root) if review_root else ReviewQueue(queues[name])
-            counts |= review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows},
+            counts |= review_summary(_review_queue(queues[name], review_root),
+                                     {r.question.id: _accuracy(r.question, r.answer) for r in rows},
                                      {r.question.id: r.verdict for r in rows})
         counters[name] = counts
 
     arm_runs: dict[str, str] = {}
     if track:
-        from toolkit import tracking
-
-        parent = tracking.log_experiment(result, tracking_uri=tracking_uri)
-        result = result.model_copy(update={"mlflow_run_id": parent})
-        runs = tracking.load_runs(spec.name, tracking_uri=tracking_uri, parent_run_id=parent)
+        runs = tracking.load_runs(spec.name, tracking_uri=tracking_uri, parent_run_id=result.mlflow_run_id)
         by_label = dict(zip(runs["tags.tierlab.arm"], runs["run_id"], strict=True))
         for name, strategies in exp.all_arms().items():
             run_id = by_label[exp.arm_label(name)]
@@ -242,14 +239,14 @@ def run_strategies(
 
 def sync_review(result: StrategyResult, *, review_root: Path | None = None, tracking_uri: str | None = None) -> dict:
     """Push human marks into the arms' MLflow runs as ``accuracy_reviewed`` (next to the automatic accuracy)."""
-    from toolkit.strategies.review import ReviewQueue, review_summary
+    from toolkit.strategies.review import review_summary
 
     out = {}
     for name, queue_name in result.review_queues.items():
         label = result.experiment.arm_label(name)
         rows = [r for r in result.result.records if r.arm == label]
-        queue = ReviewQueue(queue_name, root=review_root) if review_root else ReviewQueue(queue_name)
-        summary = review_summary(queue, {r.question.id: _accuracy(r.question, r.answer) for r in rows},
+        summary = review_summary(_review_queue(queue_name, review_root),
+                                 {r.question.id: _accuracy(r.question, r.answer) for r in rows},
                                  {r.question.id: r.verdict for r in rows})
         out[name] = summary
         if name in result.arm_runs:

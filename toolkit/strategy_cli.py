@@ -18,15 +18,14 @@ def run(
     sync_review: Annotated[bool, typer.Option("--sync-review", help="Push human review marks to MLflow.")] = False,
 ) -> None:
     """Run (or replay from the store) every arm and print the comparison with the baseline."""
-    from toolkit.strategies import experiment as ex
+    from toolkit import strategy_runs as ex
 
     try:
         exp = ex.with_overrides(ex.load_strategy_experiment(file), base_url=base_url)
     except (ValueError, FileNotFoundError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
-    result = ex.run_strategies(exp, track=not no_track, tracking_uri=tracking_uri,
-                               on_arm=lambda name: typer.echo(f"answering arm {name} …", err=True))
+    result = ex.run_strategies(exp, track=not no_track, tracking_uri=tracking_uri, progress=True)
     typer.echo(result.table().to_string(index=False))
     for name, queue in result.review_queues.items():
         typer.echo(f"review queue for {name}: {queue} (toolkit.ui.review.ReviewPanel)")
