@@ -27,9 +27,9 @@ class Fakes(Components):
                                  + [(rf"capital of {c}\?", a) for c, a in known], default="I don't know")
 
 
-def experiment() -> StrategyExperiment:
+def experiment(provider: str | dict = "local/smollm2-135m-instruct") -> StrategyExperiment:
     return StrategyExperiment.model_validate({
-        "experiment": {"name": "strategies-unit", "dataset": "factbook", "providers": ["local/smollm2-135m-instruct"],
+        "experiment": {"name": "strategies-unit", "dataset": "factbook", "providers": [provider],
                        "methods": ["closed_book"], "bootstrap_resamples": 200},
         "arms": {
             "batch3": {"batching": {"k": 3}},
@@ -95,3 +95,75 @@ def test_bad_strategies_files_say_how_to_fix():
     with pytest.raises(ValueError, match="batchng"):
         StrategyExperiment.model_validate({"experiment": {"name": "x", "providers": ["groq/llama-3.1-8b-instant"], "methods": ["closed_book"]},
                                            "arms": {"b": {"batchng": {"k": 2}}}})
+
+
+def test_strategy_arms_stop_at_the_providers_budget_and_on_cancel(tmp_path):
+    """The runner's budget and Cancel hold for strategy arms (the old strategies loop had neither)."""
+    import threading
+
+    capped = experiment({"id": "local/smollm2-135m-instruct", "budget": {"max_requests": 4}})
+    res = run_strategies(capped, components=Fakes(), track=False, runs_root=tmp_path / "runs",
+                         review_root=tmp_path / "review")
+    assert sum(c["calls"] for c in res.counters.values()) <= 4
+    assert any((arm.stopped or "").startswith("budget: max_requests=4") for arm in res.result.arms)
+
+    cancel = threading.Event()
+    cancel.set()
+    stopped = run_strategies(experiment(), components=Fakes(), track=False, runs_root=tmp_path / "runs2",
+                             review_root=tmp_path / "review", cancel=cancel)
+    assert not stopped.result.records and {arm.stopped for arm in stopped.result.arms} == {"cancelled"}
+
+
+def test_a_plain_spec_runs_strategy_arms_with_preflight_and_judges(tmp_path):
+    """Strategies are method options of any experiment spec: `tierlab run` answers, estimates and judges them."""
+    from toolkit.experiments.runner import run_experiment
+    from toolkit.experiments.spec import parse_spec
+
+    spec = parse_spec("""
+name: plain-strategies
+dataset: factbook
+bootstrap_resamples: 200
+providers: [local/smollm2-135m-instruct]
+methods:
+  - closed_book
+  - {name: closed_book, label: batched, strategies: {batching: {k: 3}}}
+  - {name: closed_book, label: cascaded, strategies: {cascade: {strong: groq/llama-3.3-70b-versatile}}}
+""")
+    result = run_experiment(spec, components=Fakes(), progress=False, runs_root=tmp_path / "runs")
+    by_arm = {a.arm.split(" | ")[1]: a for a in result.arms}
+    assert {name: a.answered for name, a in by_arm.items()} == {"closed_book": 6, "batched": 6, "cascaded": 6}
+    estimates = {e.arm.split(" | ")[1]: e.calls for e in result.preflight}
+    assert estimates == {"closed_book": 6, "batched": 6, "cascaded": 12}  # a cascade may ask twice
+    batched = [r for r in result.records if r.method == "batched"]
+    assert sum(r.answer.usage.calls for r in batched) == 2 + 3 and all(r.verdicts for r in result.records)
+    assert parse_spec(spec.to_yaml()).run_key() == spec.run_key()
+    plain = parse_spec(spec.to_yaml().replace("k: 3", "k: 2"))
+    assert plain.run_key() != spec.run_key()  # the strategies are part of the run identity
+
+
+def test_batching_and_caching_arms_on_ray(tmp_path, monkeypatch):
+    """On Ray a batching arm's questions travel as one task; every call reaches the (echo) server once."""
+    from toolkit.experiments.components import Components as Real
+    from toolkit.experiments.runner import run_experiment
+    from toolkit.experiments.spec import parse_spec
+    from toolkit.providers.emulator import running_emulator, stats
+
+    monkeypatch.setenv("TIERLAB_HOME", str(tmp_path / "home"))
+    with running_emulator("local/smollm2-135m-instruct", "echo") as url:
+        spec = parse_spec(f"""
+name: ray-strategies
+sample_size: 4
+seed: 3
+methods:
+  - {{name: closed_book, label: batched, strategies: {{batching: {{k: 4}}}}}}
+  - {{name: closed_book, label: cached, strategies: {{caching: {{exact: true}}}}}}
+providers:
+  - {{id: local/smollm2-135m-instruct, base_url: "{url}", cache: false, params: {{max_tokens: 12}}}}
+""")
+        result = run_experiment(spec, ray_address="local", progress=False, components=Real())
+        seen = stats(url).get("requests", 0)
+    batched = [r for r in result.records if r.method == "batched"]
+    # the echo reply carries no numbered lines: one batch call, then each question retried singly (never lost)
+    assert len(batched) == 4 and all("batch_retry" in r.answer.flags for r in batched)
+    assert seen == 1 + 4 + 4 == sum(r.answer.usage.calls for r in result.records)
+    assert not result.errors and all(r.verdicts for r in result.records)

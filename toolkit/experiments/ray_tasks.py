@@ -7,7 +7,9 @@ over. One question per task keeps a lost worker's loss to the questions in fligh
 Budgets are the driver's ``BudgetTracker`` over the whole run (reserved before a task is submitted, settled with
 the task's real spend), so caps hold globally instead of being split per arm. Each provider has at most
 ``provider.concurrency`` questions in flight (and the run at most ``spec.concurrency``); its quota is the cluster's
-quota actor for its endpoint (``ray_quota.py``).
+quota actor for its endpoint (``ray_quota.py``). Strategy arms: a batching arm's ``batch_size`` questions are one
+task; an ordered arm (a cache) has one task in flight at a time, so its questions are answered in sample order.
+A cache lives in the driver's run folder: on a multi-node cluster each node keeps its own copy there.
 """
 
 import threading
@@ -129,6 +131,7 @@ def run_question_tasks(spec, pending, store, base_urls, quota, cancel, on_answer
     methods = {m.arm_name: components.method(m) for m in spec.methods}
     in_flight: dict = {}  # ref -> (provider, method, questions, reserved calls, reserved tokens)
     busy = {p.name: 0 for p in spec.providers}
+    ordered_busy: set[str] = set()
     stopped, errors, calls = {}, [], 0
 
     def stop(provider, reason):
@@ -136,13 +139,23 @@ def run_question_tasks(spec, pending, store, base_urls, quota, cancel, on_answer
             stopped.setdefault(arm_name(provider, method), reason)
         queues[provider.name].clear()
 
+    def next_item(queue):
+        """The first queued item that may start: an ordered arm (a cache) has one task in flight at a time."""
+        for i, (provider, method, questions) in enumerate(queue):
+            if not (method.strategies and method.strategies.ordered) or arm_name(provider, method) not in ordered_busy:
+                del queue[i]
+                return provider, method, questions
+        return None
+
     def submit():
         for provider in spec.providers:
             queue = queues[provider.name]
-            while queue and busy[provider.name] < provider.concurrency and len(in_flight) < spec.concurrency:
-                _, method, questions = queue.popleft()
-                calls, tokens = estimate_question(provider, method, methods[method.arm_name], 1)
-                reserve = calls * len(questions), tokens * len(questions)
+            while busy[provider.name] < provider.concurrency and len(in_flight) < spec.concurrency:
+                if (item := next_item(queue)) is None:
+                    break
+                _, method, questions = item
+                per_calls, per_tokens = estimate_question(provider, method, methods[method.arm_name], 1)
+                reserve = per_calls * len(questions), per_tokens * len(questions)
                 if reason := budgets[provider.name].reserve(*reserve):
                     stop(provider, reason)
                     break
@@ -150,6 +163,8 @@ def run_question_tasks(spec, pending, store, base_urls, quota, cancel, on_answer
                                   base_urls, quota, run, run_key, str(store.directory))
                 in_flight[ref] = (provider, method, questions, *reserve)
                 busy[provider.name] += 1
+                if method.strategies and method.strategies.ordered:
+                    ordered_busy.add(arm_name(provider, method))
 
     known = set(store.records())
     submit()
@@ -162,6 +177,7 @@ def run_question_tasks(spec, pending, store, base_urls, quota, cancel, on_answer
             provider, method, questions, reserved_calls, reserved_tokens = in_flight.pop(ref)
             busy[provider.name] -= 1
             name = arm_name(provider, method)
+            ordered_busy.discard(name)
             try:
                 out = ray.get(ref)
             except Exception as error:  # retries spent (worker/node lost each time), or the task itself broke
