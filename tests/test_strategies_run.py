@@ -5,8 +5,8 @@ from scripted import ScriptedChatModel
 
 from toolkit.experiments.components import Components
 from toolkit.records import Question
-from toolkit.strategy_runs import StrategyExperiment, run_strategies, sync_review
 from toolkit.strategies.review import ReviewQueue
+from toolkit.strategy_runs import StrategyExperiment, run_strategies, sync_review
 
 CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Peru": "Lima", "Chad": "N'Djamena", "Fiji": "Suva", "Cuba": "Havana"}
 QUESTIONS = tuple(Question(id=f"cap-{c}", question=f"What is the capital of {c}?", kind="short", answers=(a,),

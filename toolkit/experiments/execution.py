@@ -9,8 +9,8 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
 
 from toolkit.experiments.accounting import SpendCollector, collecting_spend
 from toolkit.experiments.budget import BudgetTracker, estimate_question, spent_by_provider
