@@ -18,7 +18,10 @@ import json
 import time
 from pathlib import Path
 
+from toolkit.jsonl import append_line, read_models
 from toolkit.records import Record
+
+FILE = "reservations.jsonl"
 
 
 class Reservation(Record):
@@ -54,14 +57,7 @@ def endpoint_started_at(base_url: str | None) -> float | None:
 
 
 def load(directory: Path) -> list[Reservation]:
-    path = directory / "reservations.jsonl"
-    if not path.exists():
-        return []
-    return [
-        Reservation.model_validate_json(line)
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line
-    ]
+    return read_models(directory / FILE, Reservation, what="reservation")
 
 
 def record(directory: Path, provider, base_url: str | None, invocation_start: float) -> Reservation | None:
@@ -84,8 +80,7 @@ def record(directory: Path, provider, base_url: str | None, invocation_start: fl
         usd_per_hour=entry.price.usd_per_hour or 0.0,
         accelerator=entry.price.accelerator,
     )
-    with (directory / "reservations.jsonl").open("a", encoding="utf-8") as handle:
-        handle.write(window.model_dump_json() + "\n")
+    append_line(directory / FILE, window.model_dump_json())
     return window
 
 

@@ -23,6 +23,7 @@ from filelock import FileLock, Timeout
 from pydantic import Field, ValidationError, model_validator
 
 from toolkit import paths
+from toolkit.jsonl import append_line, read_models, set_aside_torn_tail
 from toolkit.judges.base import Verdict
 from toolkit.records import Answer, Question, Record, Usage
 
@@ -87,33 +88,6 @@ class FailedAttempt(Record):
     error: str
     usage: Usage
     finished_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-
-def append_line(path: Path, text: str) -> None:
-    """Append one line durably (fsync), first fencing off a torn last line a crash may have left."""
-    with path.open("a+b") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell():
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":
-                handle.write(b"\n")  # fence off a torn line
-        handle.write((text + "\n").encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def set_aside_torn_tail(path: Path) -> None:
-    """Move a torn last line of ``path`` (no newline after it) to ``<stem>.torn``: kept, not lost, not read."""
-    if not path.exists():
-        return
-    with path.open("r+b") as handle:
-        data = handle.read()
-        if not data or data.endswith(b"\n"):
-            return
-        cut = data.rfind(b"\n") + 1
-        with path.with_suffix(".torn").open("ab") as torn:
-            torn.write(data[cut:] + b"\n")
-        handle.truncate(cut)
 
 
 def run_dir(run_key: str, root: Path | None = None) -> Path:
@@ -206,22 +180,8 @@ class Store:
 
     def failures(self) -> list[FailedAttempt]:
         """Every failed attempt that spent calls (``failures.jsonl``; a torn last line is skipped)."""
-        path = self.directory / self.FAILURES
-        if not path.exists():
-            return []
-        lines = path.read_text(encoding="utf-8").split("\n")
-        found = []
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                try:
-                    found.append(FailedAttempt.model_validate_json(line))
-                except ValidationError as error:
-                    if number == len(lines):
-                        continue  # torn by a crash mid-write
-                    raise StoreError(
-                        f"{path}:{number}: unreadable failure record: {error.errors()[0]['msg']}"
-                    ) from None
-        return found
+        return read_models(self.directory / self.FAILURES, FailedAttempt, what="failure record", error=StoreError,
+                           warn_torn=False)
 
     def append_failure(self, failure: FailedAttempt) -> None:
         self._append_line(self.directory / self.FAILURES, failure.model_dump_json())

@@ -14,14 +14,13 @@ across kernels and reviewers; asking for a bigger sample extends it in the same 
 import json
 import random
 import uuid
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from toolkit.experiments.store import append_line, set_aside_torn_tail
+from toolkit.jsonl import append_line, read_models, set_aside_torn_tail
 from toolkit.records import Record
 
 AccuracyMark = Literal["correct", "incorrect"]
@@ -77,21 +76,7 @@ class MarkStore:
 
     def history(self) -> list[HumanMark]:
         """Every mark ever stored, oldest first (a torn last line from a crash is skipped with a warning)."""
-        if not self.path.exists():
-            return []
-        lines = self.path.read_text(encoding="utf-8").split("\n")
-        marks = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                marks.append(HumanMark.model_validate_json(line))
-            except ValidationError as error:
-                if number == len(lines):
-                    warnings.warn(f"{self.path}:{number}: skipping a torn last line", stacklevel=2)
-                    continue
-                raise MarkError(f"{self.path}:{number}: unreadable mark ({error.errors()[0]['msg']}); fix or "
-                                "remove that line") from None
+        marks = read_models(self.path, HumanMark, what="mark", error=MarkError)
         return sorted(marks, key=lambda m: m.at)  # stable: marks of the same instant keep file order
 
     def ids(self) -> set[str]:

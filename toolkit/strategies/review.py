@@ -6,7 +6,6 @@ replaces the automatic score of each reviewed question by the human mark; the co
 items per 100 questions.
 """
 
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from toolkit.jsonl import append_line, read_models
 from toolkit.records import Answer, Question
 
 
@@ -58,14 +58,10 @@ class ReviewQueue:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def _append(self, file: str, record: BaseModel) -> None:
-        with (self.dir / file).open("a", encoding="utf-8") as f:
-            f.write(record.model_dump_json() + "\n")
+        append_line(self.dir / file, record.model_dump_json())
 
     def _read(self, file: str, model: type[BaseModel]) -> list:
-        path = self.dir / file
-        if not path.exists():
-            return []
-        return [model.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        return read_models(self.dir / file, model, what=f"review {file.split('.')[0]} line")
 
     def add(self, item: ReviewItem) -> None:
         if item.question_id not in {i.question_id for i in self.items()}:
@@ -157,7 +153,3 @@ def review_summary(queue: ReviewQueue, auto: Mapping[str, float | None], verdict
                     "review.judge_n": agree["n"]}
     return out
 
-
-def load_items(path: str | Path) -> list[dict]:
-    """Raw queue lines (for tools that only need JSON)."""
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
