@@ -255,7 +255,7 @@ NOTEBOOKS = {
         ),
         new_code_cell(
             "from IPython.display import Markdown\n\n"
-            "from toolkit.review.rates import rates_markdown\n\n"
+            "from toolkit.experiments.rates import rates_markdown\n\n"
             "Markdown(\"\\n\".join(rates_markdown(pane.review.rates()))) if pane else None"
         ),
         new_markdown_cell(

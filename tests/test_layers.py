@@ -3,7 +3,7 @@
 The runner does not import tracking: callers pass ``log=tracking.mlflow_logger()``. Tracking reads the
 experiments' value types (spec, results, store, report, plots), never the runner's internals. Groups of
 subpackages that import each other (directly or round a loop) may only shrink: ``KNOWN_CYCLES`` is the debt still
-to pay (issue 30; experiments and tracking still meet through review); a new cycle fails here.
+to pay (issue 30); a new cycle fails here.
 """
 
 import ast
@@ -11,13 +11,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "toolkit"
 
-VALUE_MODULES = {"spec", "results", "store", "report", "plots", "headline", "preconditions"}
-"""What of ``toolkit.experiments`` tracking may read: the value types, their renderings, and the leaf pre-run check
-(``Unreachable``, which imports only the spec)."""
+VALUE_MODULES = {"spec", "results", "store", "marks", "rates", "report", "plots", "headline", "preconditions"}
+"""What of ``toolkit.experiments`` tracking may read: the value types (a run's answers, human marks and the rates
+corrected by them), their renderings, and the leaf pre-run check (``Unreachable``, which imports only the spec)."""
 
 KNOWN_CYCLES = (
     {"datasets", "extraction"},
-    {"experiments", "review", "tracking"},
     {"metrics", "retrieval"},
 )
 

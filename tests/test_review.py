@@ -251,7 +251,7 @@ def test_pull_reads_only_human_feedback_tierlab_did_not_write_and_not_twice():
 
 
 def test_the_judge_card_figure_shown_is_only_one_measured_on_real_answers(review, monkeypatch):
-    from toolkit.review import rates
+    from toolkit.experiments import rates
 
     cards = {"templated": {"measured": True, "split": "test", "figures": {"balanced_accuracy": 0.994}},
              "real": {"measured": True, "split": "real_answers_test", "figures": {"balanced_accuracy": 0.61}}}

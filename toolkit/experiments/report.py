@@ -4,11 +4,11 @@ Shared by ``tierlab run``/``tierlab report``, the MLflow artifacts (toolkit.trac
 the same numbers.
 """
 
+from toolkit.experiments.rates import corrected_rates, rates_markdown
 from toolkit.experiments.results import ExperimentResult
 from toolkit.judges.card import judges_text
 from toolkit.metrics import headline_metrics, retrieval_metrics
 from toolkit.metrics.stats import MIN_PAIRS, STATS_NOTE, Interval
-from toolkit.review.rates import corrected_rates, rates_markdown
 
 HEADLINE = headline_metrics()
 

@@ -15,10 +15,9 @@ from pydantic import Field
 
 from toolkit.experiments.spec import ExperimentSpec
 from toolkit.experiments.store import AnswerRecord
-from toolkit.judges.metaeval import cohen_kappa
 from toolkit.metrics import binary_metrics, retrieval_metrics, score
 from toolkit.metrics.retrieval import retrieved
-from toolkit.metrics.stats import Interval, PairedTest, adjust, compare, mean_ci, ratio_ci
+from toolkit.metrics.stats import Interval, PairedTest, adjust, cohen_kappa, compare, mean_ci, ratio_ci
 from toolkit.records import Record, Usage
 from toolkit.retrieval.scope import RetrievalScope
 

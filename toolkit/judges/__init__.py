@@ -17,7 +17,8 @@ from toolkit.judges.base import (
     shown_context,
 )
 from toolkit.judges.card import judge_card
-from toolkit.judges.metaeval import cohen_kappa, human_agreement
+from toolkit.judges.metaeval import human_agreement
+from toolkit.metrics.stats import cohen_kappa
 
 __all__ = [
     "DEFAULT_JUDGE", "JUDGES", "JudgeInput", "Verdict", "cohen_kappa", "get_judge", "human_agreement", "judge_card",

@@ -12,12 +12,12 @@ is reported with its agreement with labels on a balanced set, never alone.
 """
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import rag_corpus
 from toolkit.judges.base import LABELS, Judge, JudgeInput, Verdict
+from toolkit.metrics.stats import cohen_kappa
 from toolkit.registry import Registry
 
 JUDGE_SET_DIR = rag_corpus.ROOT / "judge"
@@ -104,18 +104,6 @@ def evaluate(judges: Mapping[str, Judge], items: list[tuple[JudgeInput, str, dic
         if progress:
             progress(i + 1)
     return verdicts
-
-
-def cohen_kappa(a: list[bool], b: list[bool]) -> dict[str, float]:
-    """Raw agreement and Cohen's kappa between two binary raters on the same items (nan when undefined)."""
-    n = len(a)
-    if n == 0 or n != len(b):
-        return {"n": float(n), "agreement": math.nan, "kappa": math.nan}
-    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    pa, pb = sum(a) / n, sum(b) / n
-    expected = pa * pb + (1 - pa) * (1 - pb)
-    kappa = (observed - expected) / (1 - expected) if expected < 1 else math.nan
-    return {"n": float(n), "agreement": observed, "kappa": kappa}
 
 
 def human_agreement(verdicts: Mapping[str, Verdict], marks: Mapping[str, bool]) -> dict[str, float]:

@@ -13,7 +13,8 @@ from typing import Any
 
 from toolkit.judges.answers import judge_all
 from toolkit.judges.base import DEFAULT_JUDGE, JUDGES, LLM_PREFIX, Judge, Verdict, judge_input
-from toolkit.judges.metaeval import cohen_kappa, human_agreement
+from toolkit.judges.metaeval import human_agreement
+from toolkit.metrics.stats import cohen_kappa
 
 
 def judge_choices() -> list[str]:

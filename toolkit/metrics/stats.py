@@ -299,3 +299,15 @@ def adjust(tests: Sequence[PairedTest]) -> tuple[PairedTest, ...]:
     """The tests with ``p_adjusted`` set by Holm over all of them (one family: everything shown together)."""
     adjusted = holm([t.p_value for t in tests])
     return tuple(t.model_copy(update={"p_adjusted": p}) for t, p in zip(tests, adjusted, strict=True))
+
+
+def cohen_kappa(a: list[bool], b: list[bool]) -> dict[str, float]:
+    """Raw agreement and Cohen's kappa between two binary raters on the same items (nan when undefined)."""
+    n = len(a)
+    if n == 0 or n != len(b):
+        return {"n": float(n), "agreement": math.nan, "kappa": math.nan}
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    expected = pa * pb + (1 - pa) * (1 - pb)
+    kappa = (observed - expected) / (1 - expected) if expected < 1 else math.nan
+    return {"n": float(n), "agreement": observed, "kappa": kappa}

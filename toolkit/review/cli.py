@@ -99,6 +99,6 @@ def sync(run: RUN) -> None:
 @cli.command("rates")
 def rates(run: RUN) -> None:
     """Judge-only and prediction-powered hallucination rates per arm, and their differences (no model calls)."""
-    from toolkit.review.rates import rates_markdown
+    from toolkit.experiments.rates import rates_markdown
 
     typer.echo("\n".join(rates_markdown(_open(run).rates())))

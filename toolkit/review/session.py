@@ -17,9 +17,9 @@ no mark; ``sync()`` pushes what is missing (it is idempotent).
 import json
 from pathlib import Path
 
+from toolkit.experiments.marks import ACCURACY, HALLUCINATION, HumanMark, MarkError, MarkStore, Source
+from toolkit.experiments.rates import CorrectedRates, corrected_rates
 from toolkit.judges import shown_context
-from toolkit.review.marks import ACCURACY, HALLUCINATION, HumanMark, MarkError, MarkStore, Source
-from toolkit.review.rates import CorrectedRates, corrected_rates
 
 DEFAULT_SAMPLE = 30
 

@@ -11,7 +11,7 @@ them; a UI mark becomes a local mark with id ``mlflow:<assessment id>``, so pull
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from toolkit.review.marks import ACCURACY, HALLUCINATION, HumanMark
+from toolkit.experiments.marks import ACCURACY, HALLUCINATION, HumanMark
 from toolkit.tracking.client import client_for, log_metrics
 
 MARK_ID = "tierlab.mark_id"
@@ -164,8 +164,8 @@ def sync(parent_run_id: str, marks: list[HumanMark], known: set[str], *,
 def log_review(result, parent_run_id: str, *, tracking_uri: str | None = None) -> SyncReport:
     """At logging time: the run's stored marks onto the new traces, and every arm's judge-only and corrected rates
     (``hallucination/rate_judge``, ``rate_ppi`` with its bounds, ``human_labels_n``) even before any review."""
-    from toolkit.review.marks import MarkStore
-    from toolkit.review.rates import corrected_rates
+    from toolkit.experiments.marks import MarkStore
+    from toolkit.experiments.rates import corrected_rates
 
     store = MarkStore(result.run_dir)
     marks = store.history()

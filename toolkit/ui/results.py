@@ -167,7 +167,7 @@ def drilldown_html(record: Any) -> str:
 
 def corrected_html(result: Any) -> str:
     """Hallucination rates judge only vs prediction-powered (human labels from the review pane)."""
-    from toolkit.review.rates import corrected_rates
+    from toolkit.experiments.rates import corrected_rates
     from toolkit.ui.review_pane import rates_html
 
     return rates_html(corrected_rates(result))

@@ -16,8 +16,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from toolkit.experiments.rates import CorrectedRates
 from toolkit.review import MarkError, Review
-from toolkit.review.rates import CorrectedRates
 from toolkit.ui.html import esc, interval, table
 
 KEYS = {"c": ("accuracy", "correct"), "x": ("accuracy", "incorrect"), "s": ("hallucination", "supported"),

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from toolkit.judges import cohen_kappa, judge_card
+from toolkit.experiments.marks import HumanMark, MarkStore
+from toolkit.judges import judge_card
 from toolkit.judges.card import is_real_answer_card
 from toolkit.metrics.ppi import MIN_LABELS, ppi_mean
-from toolkit.metrics.stats import Interval
+from toolkit.metrics.stats import Interval, cohen_kappa
 from toolkit.records import Record
-from toolkit.review.marks import HumanMark, MarkStore
 
 UNCORRECTED = "judge only, uncorrected"
 
