@@ -17,7 +17,15 @@ from toolkit.experiments.spec import ExperimentSpec
 from toolkit.experiments.store import AnswerRecord
 from toolkit.metrics import binary_metrics, retrieval_metrics, score
 from toolkit.metrics.retrieval import retrieved
-from toolkit.metrics.stats import Interval, PairedTest, adjust, cohen_kappa, compare, mean_ci, ratio_ci
+from toolkit.metrics.stats import (
+    Interval,
+    PairedTest,
+    adjust,
+    cohen_kappa,
+    compare_answered,
+    mean_ci,
+    ratio_ci,
+)
 from toolkit.records import Record, Usage
 from toolkit.retrieval.scope import RetrievalScope
 
@@ -312,14 +320,12 @@ def paired_tests(spec: ExperimentSpec, by_arm: dict[str, list[AnswerRecord]]) ->
     tests = []
     for arm_a, arm_b in itertools.combinations(sorted(tables), 2):
         for name in (*spec.metrics, "hallucination"):
-            a, b = tables[arm_a].get(name, {}), tables[arm_b].get(name, {})
-            common = sorted(set(a) & set(b))
-            test = compare(
+            test = compare_answered(
                 name,
                 arm_a,
-                [a[q] for q in common],
+                tables[arm_a].get(name, {}),
                 arm_b,
-                [b[q] for q in common],
+                tables[arm_b].get(name, {}),
                 binary=name in binary_metrics(),
                 confidence=spec.confidence,
                 n_resamples=spec.bootstrap_resamples,

@@ -14,7 +14,7 @@ several comparisons are shown together, ``holm`` adjusts their p-values for mult
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -280,6 +280,15 @@ def compare(
     return PairedTest(metric=metric, arm_a=arm_a, arm_b=arm_b, n=n, diff=float(diffs.mean()), low=low, high=high,
                       test=test, p_value=p if n >= MIN_PAIRS else None, discordant=discordant, dropped_nan=dropped)
 
+
+
+def compare_answered(metric: str, arm_a: str, a: Mapping[str, float | None], arm_b: str,
+                     b: Mapping[str, float | None], **options) -> PairedTest | None:
+    """``compare`` on the questions both arms answered (``a``, ``b``: question id -> value), paired by question id.
+
+    The runner's tests (stored answers) and the compare panel's (MLflow tables) pair arms this one way."""
+    common = sorted(set(a) & set(b))
+    return compare(metric, arm_a, [a[q] for q in common], arm_b, [b[q] for q in common], **options)
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjustment (controls the family-wise error rate); None entries are left out and kept None.

@@ -98,7 +98,7 @@ def paired_tests(tables: dict[str, Any], metric: str, *, confidence: float = 0.9
     ``tables``: arm label -> its per-question table (``question_id`` plus one column per metric). The tests shown
     together (every pair, this metric) are one Holm family.
     """
-    from toolkit.metrics.stats import adjust, compare
+    from toolkit.metrics.stats import adjust, compare_answered
 
     tests = []
     for (label_a, a), (label_b, b) in itertools.combinations(tables.items(), 2):
@@ -106,9 +106,8 @@ def paired_tests(tables: dict[str, Any], metric: str, *, confidence: float = 0.9
             continue
         va = {q: None if _missing(v) else float(v) for q, v in zip(a["question_id"], a[metric], strict=True)}
         vb = {q: None if _missing(v) else float(v) for q, v in zip(b["question_id"], b[metric], strict=True)}
-        common = sorted(set(va) & set(vb))
-        test = compare(metric, label_a, [va[q] for q in common], label_b, [vb[q] for q in common],
-                       binary=metric in binary_metrics(), confidence=confidence, seed=seed)
+        test = compare_answered(metric, label_a, va, label_b, vb, binary=metric in binary_metrics(),
+                                confidence=confidence, seed=seed)
         if test is not None:
             tests.append(test)
     return list(adjust(tests))
