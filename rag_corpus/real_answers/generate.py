@@ -3,7 +3,8 @@
     python rag_corpus/real_answers/generate.py run      # answer every question of both specs (resumable)
     python rag_corpus/real_answers/generate.py export   # stored answers -> unlabelled/batch_NN.jsonl
 
-``run`` is ``tierlab run`` on ``spec_dev.yaml`` and ``spec_test.yaml`` (without MLflow logging). ``--methods`` /
+``run`` is ``tierlab run`` on ``spec_dev.yaml``, ``spec_test.yaml`` and the second dev source
+``spec_dev_sampled.yaml`` (without MLflow logging); ``--spec dev_sampled`` runs only one of them. ``--methods`` /
 ``--providers`` run only those arms, under the spec's name + a suffix (e.g. the closed-book arms while the index is
 still being built); the full run later replays those calls from TierLab's response cache, asking nothing twice.
 
@@ -30,7 +31,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SPECS = (HERE / "spec_dev.yaml", HERE / "spec_test.yaml")
+SPECS = {"dev": HERE / "spec_dev.yaml", "test": HERE / "spec_test.yaml", "dev_sampled": HERE / "spec_dev_sampled.yaml"}
+ID_SUFFIXES = {"dev_sampled": ":sampled"}
+"""Item-id endings of a spec whose answers share question, model and method with another spec's (ids stay unique)."""
 UNLABELLED = HERE / "unlabelled"
 BATCH_SIZE = 100
 SEED = 25
@@ -41,12 +44,17 @@ MODEL_NAMES = {"local/smollm2-135m-instruct": "smollm2", "llamacpp/gemma3-270m":
 _CHUNKS = re.compile(r"Chunks:\n(.*?)\n\nQuestion: ", re.DOTALL)
 
 
-def specs(methods: list[str] | None = None, providers: list[str] | None = None) -> list:
-    """The two specs, or only their arms of these methods / providers, under the spec's name + a suffix."""
+def specs(
+    methods: list[str] | None = None, providers: list[str] | None = None, only: list[str] | None = None
+) -> list[tuple[str, object]]:
+    """(key, spec) of every spec of ``SPECS`` (or those named in ``only``), or only their arms of these methods /
+    providers, under the spec's name + a suffix."""
     from toolkit.experiments.spec import load_spec
 
     loaded = []
-    for path in SPECS:
+    for key, path in SPECS.items():
+        if only and key not in only:
+            continue
         spec = load_spec(path)
         if methods or providers:
             spec = spec.model_copy(
@@ -58,14 +66,14 @@ def specs(methods: list[str] | None = None, providers: list[str] | None = None) 
                     "providers": tuple(p for p in spec.providers if not providers or p.id in providers),
                 }
             )
-        loaded.append(spec)
+        loaded.append((key, spec))
     return loaded
 
 
-def run(methods: list[str] | None = None, providers: list[str] | None = None) -> None:
+def run(methods: list[str] | None = None, providers: list[str] | None = None, only: list[str] | None = None) -> None:
     from toolkit.experiments.runner import run_experiment
 
-    for spec in specs(methods, providers):
+    for _, spec in specs(methods, providers, only):
         result = run_experiment(spec, progress=True)
         answered = sum(arm.answered for arm in result.arms)
         print(
@@ -80,7 +88,7 @@ def shown_chunks(prompt: str) -> str:
     return found[-1] if found else ""
 
 
-def item(record, split: str) -> dict:
+def item(record, split: str, id_suffix: str = "") -> dict:
     """One answer as a labelling item (LABELS_FORMAT.md fields first, extras after)."""
     question, answer = record.question, record.answer
     prompts = [
@@ -106,7 +114,7 @@ def item(record, split: str) -> dict:
     if len(prompts) > 1:  # rag_cove: one retrieval per verification question
         extra["context_per_prompt"] = prompts
     return {
-        "id": f"{question.id}:{model_name}:{record.method}",
+        "id": f"{question.id}:{model_name}:{record.method}{id_suffix}",
         "question_id": question.id,
         "split": split,
         "model": record.provider,
@@ -127,14 +135,17 @@ def item(record, split: str) -> dict:
     }
 
 
-def stored_items(methods: list[str] | None = None, providers: list[str] | None = None) -> list[dict]:
-    """Every stored answer of the full specs, plus those of a partial run (``--methods``/``--providers``)."""
+def stored_items(
+    methods: list[str] | None = None, providers: list[str] | None = None, only: list[str] | None = None
+) -> list[dict]:
+    """Every stored answer of the full specs (or those named in ``only``), plus those of a partial run
+    (``--methods``/``--providers``)."""
     from toolkit.experiments.store import Store, run_dir
 
     found: dict[str, dict] = {}
-    for spec in specs() + (specs(methods, providers) if methods or providers else []):
+    for key, spec in specs(only=only) + (specs(methods, providers, only) if methods or providers else []):
         for record in Store(run_dir(spec.run_key())).records().values():
-            entry = item(record, spec.split)
+            entry = item(record, spec.split, ID_SUFFIXES.get(key, ""))
             found.setdefault(entry["id"], entry)
     return sorted(found.values(), key=lambda i: i["id"])
 
@@ -165,13 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["run", "export"])
     parser.add_argument("--methods", help="only these arms (comma-separated), e.g. closed_book,cove_joint")
     parser.add_argument("--providers", help="only these catalog ids (comma-separated)")
+    parser.add_argument("--spec", choices=sorted(SPECS), help="run or export only this spec (default: every spec)")
     args = parser.parse_args(argv)
     methods = args.methods.split(",") if args.methods else None
     providers = args.providers.split(",") if args.providers else None
+    only = [args.spec] if args.spec else None
     if args.command == "run":
-        run(methods, providers)
+        run(methods, providers, only)
         return 0
-    items = stored_items(methods, providers)
+    items = stored_items(methods, providers, only)
     written = export(items)
     print(f"{len(items)} answers stored; wrote {[p.name for p in written]}", file=sys.stderr)
     return 0

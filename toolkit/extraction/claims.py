@@ -45,6 +45,13 @@ _COMPARATIVE = re.compile(
     r"\b(?P<cmp>larger|bigger|greater|more|higher|smaller|less|fewer|lower)\b(?:[^.]*?\bthan\s+(?P<b>[^,.;]+))?",
     re.IGNORECASE,
 )
+_VERBLESS_COMPARATIVE = re.compile(
+    r"^(?P<a>[^,;()]+?)\s*[,(:\-\u2013\u2014]\s*(?P<gap>[^,;]*?)"
+    r"\b(?P<cmp>larger|bigger|greater|more|higher|smaller|less|fewer|lower)\b[^,;]*?\bthan\s+(?P<b>[^,.;)]+)",
+    re.IGNORECASE,
+)
+"""An option followed by a comparison without a verb ("Japan, 3.4 times larger than France"): the option is the
+pick; led by the option the comparison rules out ("Japan (smaller than France)" for the larger) it picks neither."""
 _CHOICE = re.compile(r"\b(?:larger|bigger|greater|more|higher|smaller|less|fewer|lower|largest|biggest)\b", re.I)
 """A clause that compares: for a choice question ("Which is larger, X or Y?") it carries the claim."""
 _COPULA = re.compile(
@@ -97,6 +104,12 @@ def _comparative(clause: str, question: str) -> str | None:
     without "than Y", the other option of the choice question. None when the clause does not compare. Two
     comparisons that pick different ones ("Japan is the larger population, United States is the larger
     population") pick neither: "Japan or United States"."""
+    verbless = _VERBLESS_COMPARATIVE.match(clause)
+    options = choice_options(question)
+    if verbless and options and any(normalize(o) == normalize(_strip_hedges(verbless.group("a"))) for o in options):
+        a_is_larger = verbless.group("cmp").lower() not in ("smaller", "less", "fewer", "lower")
+        a, b = (_strip_hedges(verbless.group(side)).strip(" \t\"'.,;:!-") for side in ("a", "b"))
+        return a if a_is_larger != asks_for_smaller(question) else f"{a} or {b}"  # led with the wrong one: no pick
     picks = [pick for part in re.split(r",\s+", clause) if (pick := _compare_one(part, question)) is not None]
     if not picks:
         return None

@@ -6,7 +6,7 @@ import unicodedata
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "´": "'", "`": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
-_CITATION = re.compile(r"\s*\[(?:c\d+(?:\s*,\s*c?\d+)*)\]", re.IGNORECASE)
+_CITATION = re.compile(r"[ \t]*\[(?:c\d+(?:\s*,\s*c?\d+)*)\]", re.IGNORECASE)
 _MARKDOWN = re.compile(r"[*_#>]+")
 
 

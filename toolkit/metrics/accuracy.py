@@ -80,7 +80,7 @@ def contains_match(question: Question, answer: Answer) -> float | None:
     if _is_a_gold(answer.text, question) or _is_a_gold(answer_span(answer.text, question.question), question):
         return 1.0  # verbatim a gold, even one that reads "X or Y"
     claim = _NAME_THEN_CODE.sub(r"\g<name>", claimed_answer(answer.text, question.question))
-    return float(any(names_gold(claim, gold) for gold in _golds_in_context(question)))
+    return float(any(names_gold(claim, gold) for gold in _golds_in_context(question, claim)))
 
 
 _NAME_THEN_CODE = re.compile(r"^(?P<name>.*[A-Za-z].*?)\s*\([A-Z]{3}\)\W*$")
@@ -88,15 +88,27 @@ _NAME_THEN_CODE = re.compile(r"^(?P<name>.*[A-Za-z].*?)\s*\([A-Z]{3}\)\W*$")
 not the euro (readers' rule; a code alone, "EUR", still names it)."""
 
 
-def _golds_in_context(question: Question) -> tuple[str, ...]:
+def _golds_in_context(question: Question, claim: str = "") -> tuple[str, ...]:
     """The gold answers, plus each one without the adjective of the country the question names ("Indian rupees"
-    -> "rupees" for "What is the currency of India?": in context, "Rupees." is an obvious variant)."""
+    -> "rupees" for "What is the currency of India?": in context, "Rupees." is an obvious variant), unless the
+    ``claim`` qualifies that noun with another name ("The Pakistani rupee", "The British Pound" for Egypt)."""
     from toolkit.extraction.clauses import question_entities
 
     stems = {normalize(name)[:4] for name in question_entities(question.question)}
     bare = [gold.split(maxsplit=1)[1] for gold in question.answers
             if len(gold.split()) > 1 and normalize(gold.split()[0])[:4] in stems]
-    return (*question.answers, *bare)
+    return (*question.answers, *(noun for noun in bare if not _qualified_by_other(claim, noun, stems)))
+
+
+_QUALIFIER = re.compile(r"\b(?P<word>[A-Z][\w'-]*)\s+(?=(?P<noun>[\w'-]+))")
+_PLAIN_QUALIFIERS = frozenset({"the", "a", "an", "its", "their", "official", "national", "local", "new", "current"})
+
+
+def _qualified_by_other(claim: str, noun: str, stems: set[str]) -> bool:
+    """The claim names ``noun`` after a capitalised word that is not the asked country's ("British Pound")."""
+    forms = {normalize(name) for name in aliases(noun)} | {normalize(noun)}
+    return any(normalize(m.group("noun")) in forms and normalize(m.group("word")) not in _PLAIN_QUALIFIERS
+               and normalize(m.group("word"))[:4] not in stems for m in _QUALIFIER.finditer(claim))
 
 
 def token_f1(question: Question, answer: Answer) -> float | None:
