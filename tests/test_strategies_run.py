@@ -167,3 +167,23 @@ providers:
     assert len(batched) == 4 and all("batch_retry" in r.answer.flags for r in batched)
     assert seen == 1 + 4 + 4 == sum(r.answer.usage.calls for r in result.records)
     assert not result.errors and all(r.verdicts for r in result.records)
+
+
+def test_a_cascade_whose_strong_provider_is_down_stops_before_anything_is_written(tmp_path, monkeypatch):
+    """The runner's pre-run check covers the strong provider too: one clear error, no run folder."""
+    from toolkit.experiments.components import Components as Real
+    from toolkit.experiments.preconditions import Unreachable
+    from toolkit.providers.emulator import running_emulator
+
+    monkeypatch.setenv("TIERLAB_HOME", str(tmp_path / "home"))
+    with running_emulator("local/smollm2-135m-instruct", "echo") as url:
+        exp = StrategyExperiment.model_validate({
+            "experiment": {"name": "strong-down", "dataset": "factbook", "sample_size": 2,
+                           "providers": [{"id": "local/smollm2-135m-instruct", "base_url": url}],
+                           "methods": ["closed_book"]},
+            "arms": {"cascade": {"cascade": {"strong": "local/smollm2-135m-instruct"}}},
+            "strong": {"id": "local/smollm2-135m-instruct", "base_url": "http://127.0.0.1:20899/v1"},
+        })
+        with pytest.raises(Unreachable, match=r"strong provider .*127\.0\.0\.1:20899.*nothing was run"):
+            run_strategies(exp, components=Real(), track=False, runs_root=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -30,7 +30,8 @@ def _connect_error(url: str) -> str | None:
 
 
 def check_endpoints(spec: ExperimentSpec, providers: list[ProviderSpec]) -> None:
-    """Every endpoint ``providers`` (those with questions left) and the LLM judge will call accepts connections."""
+    """Every endpoint ``providers`` (those with questions left), a cascade's strong provider and the LLM judge will
+    call accepts connections."""
     from toolkit.providers import load_catalog
 
     catalog = load_catalog()
@@ -46,6 +47,15 @@ def check_endpoints(spec: ExperimentSpec, providers: list[ProviderSpec]) -> None
         if problem := _connect_error(url):
             raise Unreachable(f"{what}: {url} is not reachable ({problem}). Start that server (a local one: "
                               f"`tierlab serve up`) or fix `{fix}` in the spec; nothing was run.")
+    for method in spec.methods if providers else ():
+        cascade = method.strategies.cascade if method.strategies else None
+        if cascade is None:
+            continue
+        url = cascade.base_url or catalog.entry(cascade.strong).resolved_base_url()
+        if problem := _connect_error(url):
+            raise Unreachable(f"the cascade's strong provider {cascade.strong} (method {method.arm_name}): {url} is "
+                              f"not reachable ({problem}). Start it, fix its base_url (`strong:` in a strategies "
+                              "file), or drop the cascade; nothing was run.")
     for judge in spec.judges if providers else ():
         if not judge.is_llm:
             continue
