@@ -24,12 +24,21 @@ os.environ["TIERLAB_HOME"] = tempfile.mkdtemp(prefix="tierlab-test-home-")
 atexit.register(shutil.rmtree, os.environ["TIERLAB_HOME"], ignore_errors=True)
 
 
-LLM_PORT = int(os.environ.get("TIERLAB_TEST_LLM_PORT", "8010"))
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# A free port unless one is asked for: two test sessions on one machine (a developer's and CI's) never fight over it.
+LLM_PORT = int(os.environ.get("TIERLAB_TEST_LLM_PORT") or _free_port())
 
 
 @pytest.fixture(scope="session")
 def local_llm_server():
-    """``toolkit.serve.ServeHandle`` of the session's own model server (vLLM on Ray Serve, port 8010 or
+    """``toolkit.serve.ServeHandle`` of the session's own model server (vLLM on Ray Serve, on a free port or
     ``$TIERLAB_TEST_LLM_PORT``), or ``None`` when ``TIERLAB_TEST_LLM_URL`` points at an already running server
     (export ``TIERLAB_SERVE_API_KEY`` too if that server has a key). Prepares the model if needed."""
     if os.environ.get("TIERLAB_TEST_LLM_URL"):

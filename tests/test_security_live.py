@@ -59,7 +59,7 @@ def _listening(root: int) -> set[tuple[str, str, int, str]]:
 @pytest.fixture(scope="module")
 def served(local_llm_server):
     """The session's model server when this session started it, else our own on a free port in 8020-8030
-    (never 8010: that one is shared)."""
+    (when TIERLAB_TEST_LLM_URL points at a shared server)."""
     if local_llm_server is not None:
         yield local_llm_server
         return
