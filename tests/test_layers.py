@@ -15,10 +15,7 @@ VALUE_MODULES = {"spec", "results", "store", "marks", "rates", "report", "plots"
 """What of ``toolkit.experiments`` tracking may read: the value types (a run's answers, human marks and the rates
 corrected by them), their renderings, and the leaf pre-run check (``Unreachable``, which imports only the spec)."""
 
-KNOWN_CYCLES = (
-    {"datasets", "extraction"},
-    {"metrics", "retrieval"},
-)
+KNOWN_CYCLES = ({"datasets", "extraction"},)
 
 
 def _module_name(path: Path) -> str:

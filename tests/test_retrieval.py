@@ -100,7 +100,8 @@ def embedded(home, slice_):
 
 
 def test_embedded_ingest_and_recall_floor(embedded, slice_):
-    from toolkit.retrieval import get_retriever, retrieval_metrics, to_chunks
+    from toolkit.metrics.retrieval import retriever_quality
+    from toolkit.retrieval import get_retriever, to_chunks
 
     settings, documents, questions = slice_
     assert embedded.added_docs == 12 and embedded.chunks_written == embedded.total_chunks
@@ -108,7 +109,7 @@ def test_embedded_ingest_and_recall_floor(embedded, slice_):
     assert 100 <= embedded.total_chunks <= 220
     assert len(questions) >= 15 and {q.kind for q in questions} >= {"numeric", "list", "multihop", "short"}
     retriever = get_retriever(settings)
-    metrics = retrieval_metrics(questions, retriever, k=5)
+    metrics = retriever_quality(questions, retriever, k=5)
     print(
         f"\nrecall@5={metrics['recall@5']:.3f} mrr={metrics['mrr']:.3f} over {int(metrics['n'])} dev questions"
     )

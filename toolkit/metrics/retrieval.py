@@ -69,3 +69,19 @@ def looked_relevant(question: Question, answer: Answer) -> float | None:
 
     top = max((c.score for c in answer.retrieved), default=0.0)
     return float(top >= RELEVANCE_THRESHOLD)
+
+
+def retriever_quality(questions: Iterable[Question], retriever, k: int = 5) -> dict[str, float]:
+    """recall@k (share of gold documents found among the top-k chunks, averaged over questions) and MRR (1/rank of
+    the first chunk from a gold document, 0 if none in the top-k) of a retriever (anything with langchain's
+    ``invoke(query) -> documents`` carrying ``doc_id`` metadata). Questions without gold docs are skipped; one
+    query per question. Here rather than in ``toolkit.retrieval`` so retrieval never imports metrics."""
+    recalls, reciprocal = [], []
+    for q in questions:
+        if not q.doc_ids:
+            continue
+        ranked = [str(d.metadata.get("doc_id")) for d in retriever.invoke(q.question)][:k]
+        recalls.append(recall(q.doc_ids, ranked))
+        reciprocal.append(reciprocal_rank(q.doc_ids, ranked))
+    n = len(recalls)
+    return {f"recall@{k}": sum(recalls) / n if n else 0.0, "mrr": sum(reciprocal) / n if n else 0.0, "n": float(n)}

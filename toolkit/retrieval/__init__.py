@@ -24,10 +24,4 @@ def to_chunks(docs):
     return _to_chunks(docs)
 
 
-def retrieval_metrics(questions, retriever, k: int = 5) -> dict[str, float]:
-    from toolkit.retrieval.retriever import retrieval_metrics as _metrics
-
-    return _metrics(questions, retriever, k)
-
-
-__all__ = ["RetrieverSettings", "get_retriever", "ingest", "retrieval_metrics", "to_chunks"]
+__all__ = ["RetrieverSettings", "get_retriever", "ingest", "to_chunks"]

@@ -8,7 +8,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import PrivateAttr
 
-from toolkit.records import Question, RetrievedChunk
+from toolkit.records import RetrievedChunk
 from toolkit.retrieval.settings import RetrieverSettings
 
 
@@ -69,38 +69,3 @@ def to_chunks(docs: Iterable[Document]) -> tuple[RetrievedChunk, ...]:
         )
         for d in docs
     )
-
-
-def ranked_doc_ids(retriever: BaseRetriever, question: Question) -> list[str]:
-    return [str(d.metadata.get("doc_id")) for d in retriever.invoke(question.question)]
-
-
-def retrieval_metrics(
-    questions: Iterable[Question], retriever: BaseRetriever, k: int = 5
-) -> dict[str, float]:
-    """recall@k (share of gold documents found among the top-k chunks, averaged over questions) and MRR (1/rank of
-    the first chunk from a gold document, 0 if none in the top-k). Questions without gold docs are skipped.
-    One query per question; the retriever must return at least k chunks."""
-    from toolkit.metrics.retrieval import recall, reciprocal_rank
-
-    recalls, reciprocal = [], []
-    for q in questions:
-        if not q.doc_ids:
-            continue
-        ranked = ranked_doc_ids(retriever, q)[:k]
-        recalls.append(recall(q.doc_ids, ranked))
-        reciprocal.append(reciprocal_rank(q.doc_ids, ranked))
-    n = len(recalls)
-    return {
-        f"recall@{k}": sum(recalls) / n if n else 0.0,
-        "mrr": sum(reciprocal) / n if n else 0.0,
-        "n": float(n),
-    }
-
-
-def recall_at_k(questions: Iterable[Question], retriever: BaseRetriever, k: int = 5) -> float:
-    return retrieval_metrics(questions, retriever, k)[f"recall@{k}"]
-
-
-def mrr(questions: Iterable[Question], retriever: BaseRetriever, k: int = 5) -> float:
-    return retrieval_metrics(questions, retriever, k)["mrr"]
