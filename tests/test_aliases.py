@@ -1,10 +1,10 @@
-"""Gold-side aliases and the gazetteer built from the Factbook corpus (toolkit.datasets.aliases)."""
+"""Gold-side aliases and the gazetteer built from the Factbook corpus (toolkit.extraction.entities)."""
 
 import json
 
 import pytest
 
-from toolkit.datasets.aliases import (
+from toolkit.extraction.entities import (
     DOCS_DIR,
     aliases,
     canonical,

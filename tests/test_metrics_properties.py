@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from toolkit.datasets.aliases import aliases, canonical, gazetteer, same_entity
+from toolkit.extraction.entities import aliases, canonical, gazetteer, same_entity
 from toolkit.metrics import (
     DEFAULT_METRICS,
     METRICS,

@@ -3,7 +3,7 @@
 A reply is free text ("Not Sydney or Canberra; it is Melbourne."). Before anything is scored it is reduced to what
 it *claims*: whether it abstains at all (``is_abstention``), the one answer it commits to (``claimed_answer``), the
 one number with unit and scale (``extract_number``), or its list of entities (``list_items``). Scorers compare
-these extractions with gold answers (plus ``toolkit.datasets.aliases``); judges read the raw text. Methods use the
+these extractions with gold answers (plus ``toolkit.extraction.entities``); judges read the raw text. Methods use the
 same functions (CoVe splits its baseline list with ``list_items``), so a method and a metric never disagree about
 what a reply said, and no metric imports a method's parser.
 

@@ -197,7 +197,7 @@ _GENERIC = frozenset({"official", "national", "main", "current", "known"})
 
 
 def _candidates(text: str, question: str) -> list[_Candidate]:
-    from toolkit.datasets.aliases import entity_mentions
+    from toolkit.extraction.entities import entity_mentions
 
     attributes, found, antecedent = attribute_words(question), [], ""
     for clause in clauses(text):

@@ -161,7 +161,7 @@ def content_words(text: str) -> set[str]:
 @lru_cache(maxsize=4096)
 def question_entities(question: str) -> frozenset[str]:
     """The Factbook entities a question names ("Germany" in "What is the population of Germany?")."""
-    from toolkit.datasets.aliases import entity_mentions
+    from toolkit.extraction.entities import entity_mentions
 
     return frozenset(entity_mentions(question or ""))
 

@@ -90,7 +90,7 @@ def _as_entities(item: str) -> list[str]:
     """A piece read against the Factbook: a known name stays as written; otherwise the countries it names
     ("Pakistan to the west" -> Pakistan, "Burma/Myanmar" -> Burma); otherwise the piece itself if it reads as a
     name ("Atlantis": a wrong item still counts), nothing if it reads as prose ("to the north")."""
-    from toolkit.datasets.aliases import canonical, entity_mentions
+    from toolkit.extraction.entities import canonical, entity_mentions
 
     if canonical(item):
         return [item]
@@ -121,15 +121,15 @@ def list_items(text: str, gazetteer: Iterable[str] | None = None) -> list[str]:
     """The entities a list reply names: JSON arrays, bullets, numbered lines, commas, semicolons, "and", "or", prose.
 
     Names in ``gazetteer`` that contain a separator ("Bosnia and Herzegovina", "Saint Helena, Ascension, and
-    Tristan da Cunha") are kept whole; ``None`` means the Factbook gazetteer (``toolkit.datasets.aliases``), pass
+    Tristan da Cunha") are kept whole; ``None`` means the Factbook gazetteer (``toolkit.extraction.entities``), pass
     ``()`` for none. Gold answers are never used for this. A lead-in ("The countries are: …"), citations, negated
     items and sentences that deny ("It does not border Portugal."), abstaining fragments and case-insensitive
     duplicates are dropped; an abstaining reply yields ``[]``. With the Factbook gazetteer, pieces are also read
     as entities: directions and descriptions fall away ("Pakistan to the west" -> "Pakistan"), prose that names
     no country is no item, and aliases of one entity are one item ("Czechia, Czech Republic" -> "Czechia").
     """
-    from toolkit.datasets.aliases import canonical
-    from toolkit.datasets.aliases import gazetteer as factbook_gazetteer
+    from toolkit.extraction.entities import canonical
+    from toolkit.extraction.entities import gazetteer as factbook_gazetteer
 
     factbook = gazetteer is None or gazetteer is factbook_gazetteer()
     gazetteer = factbook_gazetteer() if gazetteer is None else gazetteer

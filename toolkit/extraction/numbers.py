@@ -159,7 +159,7 @@ def _without_cut_repeat(text: str) -> str:
 
 def _claimed(text: str, question: str) -> list[Quantity]:
     """The figures of the clauses the reply stands by (module docstring), in order."""
-    from toolkit.datasets.aliases import entity_spans
+    from toolkit.extraction.entities import entity_spans
 
     asked, carried, found, part = question_entities(question), None, [], False
     for clause in clauses(_without_cut_repeat(text)):

@@ -1,11 +1,11 @@
 """The gold side the judge compares with: gold answers widened by their Factbook aliases, and list items.
 
-Thin adapters over ``toolkit.datasets.aliases`` and ``toolkit.extraction`` (answer extraction) so the judge and the
+Thin adapters over ``toolkit.extraction.entities`` and ``toolkit.extraction`` (answer extraction) so the judge and the
 scorers agree on what names the same entity and where a list splits.
 """
 
-from toolkit.datasets.aliases import aliases, entity_mentions, gazetteer
 from toolkit.extraction import list_items as extract_items
+from toolkit.extraction.entities import aliases, entity_mentions, gazetteer
 
 
 def expand(gold: tuple[str, ...]) -> list[str]:

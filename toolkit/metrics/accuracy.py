@@ -2,7 +2,7 @@
 
 A reply is first reduced by ``toolkit.extraction`` to what it claims (the one answer, the one number, the list
 items, or an abstention); only that is compared with the gold answers and their aliases
-(``toolkit.datasets.aliases``). So "The USA." is correct for "United States", but a hedge ("Sydney or Canberra"),
+(``toolkit.extraction.entities``). So "The USA." is correct for "United States", but a hedge ("Sydney or Canberra"),
 a range ("between 100,000 and 400,000") or a part of a name ("Republic" for "Czech Republic") never is.
 
 ``None`` means "does not apply to this question kind", so an arm's mean is taken over the questions a metric is
@@ -15,7 +15,6 @@ from collections import Counter
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from toolkit.datasets.aliases import aliases, canonical, entity_key, entity_mentions, same_entity
 from toolkit.extraction import (
     Quantity,
     answer_span,
@@ -28,6 +27,7 @@ from toolkit.extraction import (
     numbers_close,
     units_compatible,
 )
+from toolkit.extraction.entities import aliases, canonical, entity_key, entity_mentions, same_entity
 from toolkit.records import Answer, Question
 
 ANSWERED_KINDS = ("short", "multihop", "long")
