@@ -28,6 +28,8 @@ class JudgeInput(Record):
     context: str = Field(default="", description="What the model saw in its prompt; empty for closed-book answers.")
     kind: str = Field(default="", description="Question kind (short, numeric, list, ...); empty when unknown.")
     tolerance: float | None = Field(default=None, description="Relative tolerance for numeric gold answers.")
+    reference: str = Field(default="", description="The question's source document(s), what labellers read "
+                                                   "(``toolkit.judges.evidence``); empty when there is none.")
 
 
 class Verdict(Record):
@@ -128,8 +130,11 @@ def shown_context(answer: Answer) -> str:
 def judge_input(question: Question, answer: Answer) -> JudgeInput:
     """What a judge sees for one experiment answer (see the README's "What is measured" for the per-arm rules).
 
-    Closed-book arms: the gold answers only. RAG arms: the gold answers and the chunks shown to the model.
+    Closed-book arms: the gold answers only. RAG arms: the gold answers and the chunks shown to the model. Every arm:
+    the question's source document as reference evidence (``toolkit.judges.evidence``).
     """
+    from toolkit.judges.evidence import reference
+
     return JudgeInput(
         question=question.question,
         answer=answer.text,
@@ -137,4 +142,5 @@ def judge_input(question: Question, answer: Answer) -> JudgeInput:
         context=shown_context(answer),
         kind=question.kind,
         tolerance=question.tolerance,
+        reference=reference(question.doc_ids, question.dataset, question.context),
     )

@@ -1,7 +1,7 @@
 """The default offline judge (``offline``): a small learned detector over the cues of ``toolkit.judges.features``.
 
 A gradient-boosted tree ensemble, shipped as plain JSON (``detector.json``: trees, their thresholds and leaf values,
-the decision threshold, the training data's description and seed), evaluated here with no ML library: inference is
+the decision thresholds per evidence setting, the training data's description, seed and cross-validated figures), evaluated here with no ML library: inference is
 a few hundred comparisons per answer. ``tierlab judge train`` (``toolkit.judges.train``) rebuilds it from the
 HaluEval QA develop part and the real-answer dev split only, never from a test split or the card part.
 
@@ -29,6 +29,7 @@ class Ensemble:
         self.names = tuple(data["features"])
         self.version = data["version"]
         self.threshold = float(data["threshold"])
+        self.thresholds = {k: float(v) for k, v in data.get("thresholds", {}).items()}
         self.init, self.rate = float(data["init"]), float(data["learning_rate"])
         self.trees = [tuple(tree[k] for k in ("feature", "threshold", "left", "right", "value")) for tree in data["trees"]]
 
@@ -40,6 +41,17 @@ class Ensemble:
                 node = left[node] if x[feature[node]] <= threshold[node] else right[node]
             raw += self.rate * value[node]
         return 1.0 / (1.0 + math.exp(-raw))
+
+
+def setting_key(x: list[float]) -> str:
+    """The evidence setting of a feature vector, which picks its decision threshold: ``reference/gold_only``,
+    ``no_reference/context_only``, ... (HaluEval has no reference; Factbook answers always have one)."""
+    from toolkit.judges.features import NAMES
+
+    has = dict(zip(NAMES, x, strict=True))
+    setting = {(1, 0): "gold_only", (0, 1): "context_only", (1, 1): "gold_and_context"}.get(
+        (int(has["has_gold"]), int(has["has_context"])), "neither")
+    return f"{'reference' if has['has_reference'] else 'no_reference'}/{setting}"
 
 
 @lru_cache(maxsize=1)
@@ -66,8 +78,9 @@ def judge_offline(item: JudgeInput) -> Verdict:
                        reason="no gold answer and no context to check against")
     x = features(item, rules)
     p = model.probability(x)
-    hallucinated = p > model.threshold
+    threshold = model.thresholds.get(setting_key(x), model.threshold)
+    hallucinated = p > threshold
     cues = ", ".join(f"{n} {v:.2f}" for n, v in zip(NAMES, x, strict=True)
-                     if v and n not in ("has_gold", "has_context"))
+                     if v and n not in ("has_gold", "has_context", "has_reference"))
     return Verdict(judge=NAME, version=model.version, hallucinated=hallucinated, groundedness=rules.groundedness,
-                   reason=f"p(hallucinated) {p:.2f} vs {model.threshold:.2f}; rules: {rules.reason[:80]}; {cues}")
+                   reason=f"p(hallucinated) {p:.2f} vs {threshold:.2f}; rules: {rules.reason[:80]}; {cues}")

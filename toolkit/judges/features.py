@@ -11,8 +11,15 @@ would not carry over to real models' answers. Cues:
 - the gold: is an alias named in the answer (not how much else the answer says: on HaluEval a supported answer *is*
   the gold answer, another shortcut);
 - which evidence there is (gold, context) and the question's kind (numbers and lists fail differently), so one
-  model serves every setting.
+  model serves every setting;
+- the reference (the question's source document, ``toolkit.judges.evidence``), kept apart from the gold and the
+  context so the model weighs it on its own, for the answer's side remarks only (``side_claims``; "France is in
+  Western Europe" is true, though not an answer): their share, coverage, names and numbers the reference lacks,
+  and how well one passage of it (three consecutive sentences) backs the worst-backed remark; all 0 with ``has_reference`` 0
+  when there is none (HaluEval).
 """
+
+from functools import lru_cache
 
 from toolkit.extraction import fold
 from toolkit.judges import text as T
@@ -20,6 +27,8 @@ from toolkit.judges.aliases import expand
 from toolkit.judges.base import JudgeInput
 
 KINDS = ("short", "numeric", "list", "multihop")
+REFERENCE_CUES = ("has_reference", "side_claims", "side_coverage_reference", "side_names_missing_reference",
+                  "side_numbers_missing_reference", "side_claim_min_backed")
 NAMES = (
     "has_gold", "has_context", *(f"kind_{k}" for k in KINDS),
     "rules_hallucinated", "rules_unknown", "rules_groundedness",
@@ -28,6 +37,7 @@ NAMES = (
     "numbers_missing_context", "numbers_missing_gold", "numbers_missing_evidence",
     "gold_named", "negated", "hedged",
     "list_items_not_gold", "list_names_subject",
+    *REFERENCE_CUES,
 )
 
 
@@ -90,8 +100,59 @@ def features(item: JudgeInput, rules=None) -> list[float]:
         "negated": float(T.is_negated(item.answer)),
         "hedged": float(bool(set(answer_words) & _HEDGE)),
         **_list_cues(item, aliases),
+        **_reference_cues(item, tolerance),
     }
     return [values[name] for name in NAMES]
+
+
+@lru_cache(maxsize=8)
+def _passages(reference: str) -> tuple[set[str], list[T.Quantity], list[tuple[set[str], list[T.Quantity]]]]:
+    """A reference's content words, its numbers, and per window of three consecutive sentences the same two."""
+    from toolkit.judges.claims import _units
+
+    units = [(T.content(fold(u)), T.quantities(u)) for u in _units(reference)]
+    windows = [(set().union(*(w for w, _ in units[i : i + 3])), [q for _, qs in units[i : i + 3] for q in qs])
+               for i in range(max(1, len(units) - 2))]
+    return set().union(*(w for w, _ in units)), [q for _, qs in units for q in qs], windows
+
+
+def side_claims(question: str, answer: str) -> list[str]:
+    """The answer's side remarks: every claim but the first that uses none of the question's own words ("France is
+    in Western Europe" after "Paris."). The claims that answer are left to the gold and the context: a wrong
+    answer ("Lyon.") is usually a name the source document holds somewhere."""
+    key = T.content(fold(question)) - T.names(fold(question), initial=True)
+    return [c for c in T.claims(answer)[1:] if not T.content(fold(c)) & key]
+
+
+def _reference_cues(item: JudgeInput, tolerance: float) -> dict[str, float]:
+    """How well the reference backs the side remarks (neutral when there are none; all 0 without a reference)."""
+    if not item.reference.strip():
+        return dict.fromkeys(REFERENCE_CUES, 0.0)
+    words, quantities, windows = _passages(item.reference)
+
+    def found(n: T.Quantity, there: list[T.Quantity]) -> bool:  # a document holds many numbers: units must agree
+        return any(T.consistent(n, q, tolerance) and (q.dimension == n.dimension or not n.dimension) for q in there)
+
+    def backed(wanted: set[str], claimed: list[T.Quantity]) -> float:
+        if not wanted and not claimed:
+            return 1.0
+        return max((len(wanted & ws) + sum(found(n, qs) for n in claimed)) / (len(wanted) + len(claimed))
+                   for ws, qs in windows)
+
+    asked = T.content(fold(item.question))
+    side = side_claims(item.question, item.answer)
+    text = "\n".join(side)
+    added = T.content(fold(text)) - asked - T.GENERIC
+    names = T.names(fold(text), initial=True) - asked - _NOT_NAMES
+    numbers = [q for q in T.quantities(text) if q.value not in {a.value for a in T.quantities(item.question)}]
+    return {
+        "has_reference": 1.0,
+        "side_claims": len(side) / len(T.claims(item.answer)) if side else 0.0,
+        "side_coverage_reference": len(added & words) / len(added) if added else 1.0,
+        "side_names_missing_reference": _share_missing(names, words),
+        "side_numbers_missing_reference": sum(not found(n, quantities) for n in numbers) / len(numbers) if numbers else 0.0,
+        "side_claim_min_backed": min((backed(T.content(fold(c)) - T.GENERIC, T.quantities(c)) for c in side), default=1.0),
+    }
 
 
 def _list_cues(item: JudgeInput, aliases: list[str]) -> dict[str, float]:

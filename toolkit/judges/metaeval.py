@@ -1,6 +1,7 @@
 """Meta-evaluation: labelled sets (a registry of their formats) and judges run on them; figures in ``card``.
 
-A labelled line is ``{"question", "answer", "label", "gold"?, "context"?, "kind"?}`` with label ``hallucinated``,
+A labelled line is ``{"question", "answer", "label", "gold"?, "context"?, "kind"?, "doc_ids"?, "dataset"?}``
+(``doc_ids``: the question's source documents, Factbook ones unless ``dataset`` names another dataset) with label ``hallucinated``,
 ``supported`` or ``abstained`` (other keys are ignored). The figures follow HaluEval/FActScore practice: a judge
 is reported with its agreement with labels on a balanced set, never alone.
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import rag_corpus
 from toolkit.judges.base import LABELS, Judge, JudgeInput, Verdict
+from toolkit.judges.evidence import FACTBOOK, reference
 from toolkit.metrics.stats import cohen_kappa
 from toolkit.registry import Registry
 
@@ -64,8 +66,12 @@ def load_labelled(path: str | Path) -> list[tuple[JudgeInput, str, dict]]:
         tolerance = row.get("tolerance")
         _require(tolerance is None or isinstance(tolerance, int | float), path, number,
                  'field "tolerance" must be a number or null')
+        doc_ids = row.get("doc_ids") or []
+        _require(isinstance(doc_ids, list) and all(isinstance(d, str) for d in doc_ids), path, number,
+                 'field "doc_ids" must be a list of strings')
         item = JudgeInput(question=row["question"], answer=row["answer"], gold=tuple(gold),
-                          context=row.get("context") or "", kind=row.get("kind") or "", tolerance=tolerance)
+                          context=row.get("context") or "", kind=row.get("kind") or "", tolerance=tolerance,
+                          reference=reference(doc_ids, row.get("dataset") or FACTBOOK))
         items.append((item, row["label"], row))
     _require(bool(items), path, 1, "no labelled items (the file is empty)")
     return items

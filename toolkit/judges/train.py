@@ -6,9 +6,12 @@ the templated Factbook **dev** split (``rag_corpus/judge/dev.jsonl``) and the re
 never read here: they are what the judge card reports. Abstained items and unanswerable questions are left out
 (rules decide them before the model). Seeded: the same data and seed give the same file.
 
-The decision threshold is chosen on out-of-fold predictions (folds by question): the best mean balanced accuracy
-over the groups (real and templated dev answers per setting; HaluEval context only; HaluEval gold + context) whose
-false alarms stay at or below ``MAX_FALSE_ALARM`` in every group.
+Decision thresholds are chosen on out-of-fold predictions (folds by question), one per evidence setting (which of
+gold, context and reference the item has: ``detector.setting_key``) plus a global one for settings not seen in
+training: the best mean balanced accuracy over the groups of that setting (real and templated dev answers; HaluEval
+context only and gold + context) whose false alarms stay at or below ``MAX_FALSE_ALARM`` in every group. The same
+out-of-fold predictions give the cross-validated figures per group stored with the weights
+(``cross_validation``).
 """
 
 import json
@@ -17,15 +20,18 @@ import time
 from pathlib import Path
 
 import rag_corpus
-from toolkit.judges.detector import WEIGHTS
+from toolkit.judges.detector import WEIGHTS, setting_key
 from toolkit.judges.features import NAMES, features
 
 SEED = 0
+VERSION = "offline-v2"
 REAL_DEV = rag_corpus.ROOT / "real_answers" / "dev.jsonl"
 TEMPLATED_DEV = rag_corpus.ROOT / "judge" / "dev.jsonl"
-SHARES = {"halueval": 1.0, "templated": 1.0, "real": 1.0}
-"""Share of the total training weight per source (renormalised over the sources present): the real answers are
-few and what counts; the templated Factbook dev split teaches the Factbook's shapes (numbers, lists, aliases)."""
+SHARES = {"halueval": 1.0, "templated": 1.0, "real": 0.3}
+"""Share of the total training weight per source (renormalised over the sources present); the templated Factbook
+dev split teaches the Factbook's shapes (numbers, lists, aliases). The real answers are few: at an equal share each
+weighs ~13 HaluEval items and the trees fit their noise. Cross-validated balanced accuracy on the real dev answers
+(2026-12): 0.80 at 1.0, 0.83 at 0.2, 0.3 and 0.5 (HaluEval unchanged)."""
 GOLD_SETTING_WEIGHT = 0.1
 """Weight of HaluEval's gold-only and gold + context items relative to its context-only ones: there a right answer
 *is* the gold answer, so these items mostly teach "the answer must equal the gold", false on real answers."""
@@ -87,9 +93,7 @@ def choose_threshold(p, y, groups) -> float:
     or below ``MAX_FALSE_ALARM`` (the lowest-false-alarm one if none does)."""
     import numpy as np
 
-    names = [g for g in sorted(set(groups))
-             if (g.split("/")[0] in ("real", "templated") or g in ("halueval/context_only", "halueval/gold_and_context"))
-             and y[groups == g].any() and not y[groups == g].all()]
+    names = [g for g in sorted(set(groups)) if _eligible(g, y[groups == g])]
     best = (-2.0, 0.5)
     for t in np.arange(0.05, 0.96, 0.01):
         bas, worst = [], 0.0
@@ -102,6 +106,40 @@ def choose_threshold(p, y, groups) -> float:
         score = float(np.mean(bas)) if worst <= MAX_FALSE_ALARM else -worst
         best = max(best, (score, round(float(t), 2)))
     return best[1]
+
+
+def cv_figures(pred, y, groups) -> dict[str, dict]:
+    """Per group (and per source): n, balanced accuracy, detected and false alarms of out-of-fold predictions."""
+    import numpy as np
+
+    out = {}
+    for g in sorted({*groups, *(g.split("/")[0] for g in groups)}):
+        m = (groups == g) | np.char.startswith(groups.astype(str), g + "/")
+        h, s = pred[m & y], pred[m & ~y]
+        detected, alarm = (float(h.mean()) if len(h) else None), (float(s.mean()) if len(s) else None)
+        balanced = None if detected is None or alarm is None else (detected + 1 - alarm) / 2
+        out[g] = {"n": int(m.sum()), "balanced_accuracy": None if balanced is None else round(balanced, 3),
+                  "detected": None if detected is None else round(detected, 3),
+                  "false_alarm": None if alarm is None else round(alarm, 3)}
+    return out
+
+
+def choose_thresholds(p, y, groups, keys) -> dict[str, float]:
+    """One threshold per evidence setting (``detector.setting_key``), each chosen by :func:`choose_threshold` on the
+    groups of that setting only; a setting with no eligible group has none (the global threshold applies)."""
+    out = {}
+    for key in sorted(set(keys)):
+        m = keys == key
+        if any(_eligible(g, y[m & (groups == g)]) for g in set(groups[m])):
+            out[key] = choose_threshold(p[m], y[m], groups[m])
+    return out
+
+
+def _eligible(group: str, y) -> bool:
+    """Groups a threshold is chosen on: real and templated answers, HaluEval context only and gold + context (its
+    gold-only items mostly teach "the answer must equal the gold"), each with both labels present."""
+    wanted = group.split("/")[0] in ("real", "templated") or group in ("halueval/context_only", "halueval/gold_and_context")
+    return wanted and bool(y.any()) and not bool(y.all())
 
 
 def export(model) -> tuple[list[dict], float]:
@@ -133,10 +171,14 @@ def fit(rows: list[dict], seed: int = SEED) -> dict:
     oof = np.zeros(len(rows))
     for train, held in GroupKFold(n_splits=5).split(x, y, questions):
         oof[held] = _model(seed).fit(x[train], y[train], sample_weight=w[train]).predict_proba(x[held])[:, 1]
+    keys = np.array([setting_key(r["x"]) for r in rows])
+    threshold, thresholds = choose_threshold(oof, y, groups), choose_thresholds(oof, y, groups, keys)
+    pred = oof > np.array([thresholds.get(k, threshold) for k in keys])
     model = _model(seed).fit(x, y, sample_weight=w)
     trees, init = export(model)
-    return {"version": "offline-v1", "features": list(NAMES), "init": init, "learning_rate": model.learning_rate,
-            "threshold": choose_threshold(oof, y, groups), "trees": trees,
+    return {"version": VERSION, "features": list(NAMES), "init": init, "learning_rate": model.learning_rate,
+            "threshold": threshold, "thresholds": thresholds, "trees": trees,
+            "cross_validation": cv_figures(pred, y, groups),
             "trained_on": {"items": {g: int((groups == g).sum()) for g in sorted(set(groups))}, "seed": seed,
                            "params": PARAMS, "shares": shares(rows), "gold_setting_weight": GOLD_SETTING_WEIGHT,
                            "sources": "HaluEval QA develop part (line % 4 == 0), rag_corpus/judge/dev.jsonl, "
@@ -151,6 +193,7 @@ def main(out: Path = WEIGHTS, seed: int = SEED) -> dict:
 
     load.cache_clear()
     return {"path": str(out), "items": data["trained_on"]["items"], "threshold": data["threshold"],
+            "cross_validation": data["cross_validation"],
             "seconds": round(time.monotonic() - started, 1)}
 
 
