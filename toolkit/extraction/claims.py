@@ -52,6 +52,8 @@ _VERBLESS_COMPARATIVE = re.compile(
 )
 """An option followed by a comparison without a verb ("Japan, 3.4 times larger than France"): the option is the
 pick; led by the option the comparison rules out ("Japan (smaller than France)" for the larger) it picks neither."""
+_BECAUSE_IT = re.compile(r"^\W*(?:because|since|as)\s+(?:it|this|that)\b", re.IGNORECASE)
+"""A reason that follows the pick ("France, because it is bigger"): "it" is the option named first."""
 _CHOICE = re.compile(r"\b(?:larger|bigger|greater|more|higher|smaller|less|fewer|lower|largest|biggest)\b", re.I)
 """A clause that compares: for a choice question ("Which is larger, X or Y?") it carries the claim."""
 _COPULA = re.compile(
@@ -110,9 +112,16 @@ def _comparative(clause: str, question: str) -> str | None:
         a_is_larger = verbless.group("cmp").lower() not in ("smaller", "less", "fewer", "lower")
         a, b = (_strip_hedges(verbless.group(side)).strip(" \t\"'.,;:!-") for side in ("a", "b"))
         return a if a_is_larger != asks_for_smaller(question) else f"{a} or {b}"  # led with the wrong one: no pick
-    picks = [pick for part in re.split(r",\s+", clause) if (pick := _compare_one(part, question)) is not None]
+    parts = re.split(r",\s+", clause)
+    led = bool(options) and any(normalize(o) == normalize(_strip_hedges(parts[0])) for o in options) and any(
+        _BECAUSE_IT.match(part) for part in parts[1:])
+    if led:  # "France, because it is bigger": "it" is the option it led with
+        parts = [parts[0], *(_BECAUSE_IT.sub(parts[0], part, count=1) for part in parts[1:])]
+    picks = [pick for part in parts if (pick := _compare_one(part, question)) is not None]
     if not picks:
         return None
+    if led:  # the lead is a pick too: a reason that favours the other option leaves no pick
+        picks.insert(0, _strip_hedges(parts[0]).strip(" \t\"'.,;:!-"))
     distinct = [p for i, p in enumerate(picks) if not any(_same(p, q) for q in picks[:i])]
     return " or ".join(distinct) if len(distinct) > 1 else picks[0]
 
@@ -196,11 +205,21 @@ def _says_nothing(clause: str, core: str, question: str) -> bool:
 _GENERIC = frozenset({"official", "national", "main", "current", "known"})
 
 
+_CHUNK_HEADER = re.compile(r"\n[ \t]*\[c\d+\][ \t]*[^\n]*?\s[\u2014\u2013-]\s")
+"""A line that opens a chunk ("[c4] Peru — Geography"), copied or invented after the reply's own answer."""
+
+
+def _own_answer(text: str) -> str:
+    """The reply before a chunk it dumps after its answer: the answer is what it said, not what it copied."""
+    match = _CHUNK_HEADER.search(text or "")
+    return text[:match.start()] if match and text[:match.start()].strip() else text
+
+
 def _candidates(text: str, question: str) -> list[_Candidate]:
     from toolkit.extraction.entities import entity_mentions
 
     attributes, found, antecedent = attribute_words(question), [], ""
-    for clause in clauses(text):
+    for clause in clauses(_own_answer(text)):
         if clause.question or clause.stance != "assert" or clause.mention or clause.label:
             continue
         compares = bool(_COMPARATIVE.match(_strip_hedges(clause.text)))
