@@ -23,7 +23,7 @@ from toolkit.extraction.numbers import (
 )
 from toolkit.extraction.text import fold, is_abstention, normalize, strip_citations
 
-SCORERS_VERSION = "extraction-v4"
+SCORERS_VERSION = "extraction-v5"
 """The version of these rules, recorded with the scorer card (``toolkit.metrics.card``): bump it when a change can
 alter what a reply is read to claim, then re-measure the card (``tierlab metrics eval --record``)."""
 

@@ -91,13 +91,21 @@ not the euro (readers' rule; a code alone, "EUR", still names it)."""
 def _golds_in_context(question: Question, claim: str = "") -> tuple[str, ...]:
     """The gold answers, plus each one without the adjective of the country the question names ("Indian rupees"
     -> "rupees" for "What is the currency of India?": in context, "Rupees." is an obvious variant), unless the
-    ``claim`` qualifies that noun with another name ("The Pakistani rupee", "The British Pound" for Egypt)."""
+    ``claim`` qualifies that noun with another name ("The Pakistani rupee", "The British Pound" for Egypt), and a
+    feature's name without its generic word (``_FEATURE_WORD``)."""
     from toolkit.extraction.clauses import question_entities
 
     stems = {normalize(name)[:4] for name in question_entities(question.question)}
     bare = [gold.split(maxsplit=1)[1] for gold in question.answers
             if len(gold.split()) > 1 and normalize(gold.split()[0])[:4] in stems]
-    return (*question.answers, *(noun for noun in bare if not _qualified_by_other(claim, noun, stems)))
+    features = [m.group("name") for gold in question.answers if (m := _FEATURE_WORD.match(gold))]
+    return (*question.answers, *(noun for noun in bare if not _qualified_by_other(claim, noun, stems)), *features)
+
+
+_FEATURE_WORD = re.compile(r"^(?:volcan|volcano|nevado|mount|mt\.?|monte|mont|cerro|pico)\s+(?P<name>\S.{3,})$",
+                           re.IGNORECASE)
+"""A gold feature name with its generic word first ("Volcan Pico de Orizaba", "Nevado Huascaran"): the name
+without it ("Pico de Orizaba", "Huascaran") is the obvious variant a reader accepts."""
 
 
 _QUALIFIER = re.compile(r"\b(?P<word>[A-Z][\w'-]*)\s+(?=(?P<noun>[\w'-]+))")
