@@ -71,6 +71,7 @@ def test_only_the_card_sets_are_recorded_with_n_and_intervals(real_file, tmp_pat
                                    "--card-file", str(cards)])
         assert done.exit_code == 0, done.output
     card = judge_card("claims", path=cards)
+    assert card["sets"]["real_answers_test"]["source"] == str(real_file)  # outside the repository: as given
     assert card["measured"] and card["split"] == "real_answers_test" and card["figures"]["n"] == 9
     halueval = card["sets"]["halueval_card"]
     assert halueval["limit"] == 12 and halueval["overall"]["n"] == 12 and halueval["source"] == "halueval:card"
@@ -90,6 +91,9 @@ def test_the_committed_card_is_the_shipped_judge_and_the_readme_shows_it():
     assert card["measured"] and card["figures"]["n"] >= 150  # the whole real-answer test split
     assert card["sets"]["halueval_card"]["overall"]["n"] == 15000  # the whole card part: 2,500 lines x 6 items
     assert all(entry["limit"] is None for entry in card["sets"].values())
+    # a repository path, never the machine the card was recorded on
+    assert {entry["source"] for entry in card["sets"].values()} == {"rag_corpus/real_answers/test.jsonl",
+                                                                   "halueval:card"}
     readme = (CARD_FILE.parents[2] / "README.md").read_text(encoding="utf-8")
     assert README_START in readme and readme_block() in readme
 

@@ -106,6 +106,12 @@ def _read(path: Path | None) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
+def _source(spec: str) -> str:
+    """What a card says it was measured on: a path inside the repository, never a machine path."""
+    path, repo = Path(spec), rag_corpus.ROOT.parent
+    return path.relative_to(repo).as_posix() if path.is_absolute() and path.is_relative_to(repo) else spec
+
+
 def record_card(name: str, version: str, card_set: str, entry: dict, limit: int | None = None,
                 path: Path | None = None) -> None:
     """Merge one judge's figures on one card set into the card file (a judge's sets must share its version)."""
@@ -114,7 +120,7 @@ def record_card(name: str, version: str, card_set: str, entry: dict, limit: int 
     judge = data.get(name, {})
     if judge.get("version") != version:
         judge = {"version": version, "sets": {}}  # figures of an older version would mix with the new ones
-    judge["sets"][card_set] = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "source": CARD_SETS[card_set],
+    judge["sets"][card_set] = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "source": _source(CARD_SETS[card_set]),
                                "limit": limit, **entry}
     data[name] = judge
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
