@@ -24,7 +24,7 @@ from toolkit.judges.detector import WEIGHTS, setting_key
 from toolkit.judges.features import NAMES, features
 
 SEED = 0
-VERSION = "offline-v2"
+VERSION = "offline-v3"
 REAL_DEV = rag_corpus.ROOT / "real_answers" / "dev.jsonl"
 TEMPLATED_DEV = rag_corpus.ROOT / "judge" / "dev.jsonl"
 SHARES = {"halueval": 1.0, "templated": 1.0, "real": 0.3}
