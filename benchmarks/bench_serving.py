@@ -189,7 +189,7 @@ def bare_server(port: int):
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 900
-        while not serve._generates(url, MODEL):
+        while not serve.generates(url, MODEL):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"bare vLLM did not start; see {log}:\n{log.read_text()[-2000:]}")
             time.sleep(1)
