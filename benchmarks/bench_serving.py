@@ -100,7 +100,7 @@ def _role(proc: psutil.Process) -> str:
     cmdline = proc.cmdline()
     title = " ".join(cmdline)
     found = next((role for key, role in ROLES if key in title), None)
-    return found or (cmdline[0].split()[0][:60] if cmdline else proc.name())
+    return found or (Path(cmdline[0].split()[0]).name[:60] if cmdline else proc.name())  # a name, not a machine path
 
 
 def cpu_by_role(pid: int) -> dict[str, float]:
