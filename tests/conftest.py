@@ -15,6 +15,7 @@ from toolkit import paths
 # tests/ is a package (see __init__.py), so pytest puts the repo root on sys.path, not tests/: keep the support
 # modules (servers, review_run, test_ui's fixtures) importable by their plain names, as the test files import them.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import free_port  # noqa: E402  (after the path line above)
 
 # Every test session gets an empty TierLab home, so state a user (or an earlier run) left in ~/.tierlab — cached
 # answers, today's quota, stored runs, indexes — can neither help nor break a test. Prepared models are the one
@@ -24,16 +25,8 @@ os.environ["TIERLAB_HOME"] = tempfile.mkdtemp(prefix="tierlab-test-home-")
 atexit.register(shutil.rmtree, os.environ["TIERLAB_HOME"], ignore_errors=True)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # A free port unless one is asked for: two test sessions on one machine (a developer's and CI's) never fight over it.
-LLM_PORT = int(os.environ.get("TIERLAB_TEST_LLM_PORT") or _free_port())
+LLM_PORT = int(os.environ.get("TIERLAB_TEST_LLM_PORT") or free_port())
 
 
 @pytest.fixture(scope="session")
